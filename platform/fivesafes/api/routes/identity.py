@@ -1,0 +1,70 @@
+"""Users (admin) and the caller's own tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from fivesafes.api.deps import AppSettings, CurrentUser, DbSession, require_role
+from fivesafes.identity import service
+from fivesafes.identity.models import Role, User
+from fivesafes.identity.schemas import IssuedTokenOut, TokenCreate, TokenOut, UserCreate, UserOut
+
+router = APIRouter(tags=["identity"])
+Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
+
+
+@router.get("/me", response_model=UserOut, summary="Who the token belongs to")
+def me(user: CurrentUser) -> User:
+    return user
+
+
+@router.get("/users", response_model=list[UserOut], summary="All users (admin)")
+def list_users(session: DbSession, _: Admin) -> list[User]:
+    return service.list_users(session)
+
+
+@router.post(
+    "/users",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a user (admin)",
+)
+def create_user(body: UserCreate, session: DbSession, _: Admin) -> User:
+    return service.create_user(
+        session, body.username, body.role, full_name=body.full_name, email=body.email
+    )
+
+
+@router.post("/users/{username}/disable", response_model=UserOut, summary="Disable a user (admin)")
+def disable_user(username: str, session: DbSession, _: Admin) -> User:
+    return service.disable_user(session, username)
+
+
+@router.get("/tokens", response_model=list[TokenOut], summary="The caller's tokens")
+def list_my_tokens(session: DbSession, user: CurrentUser) -> list[TokenOut]:
+    return [TokenOut.model_validate(t) for t in service.list_tokens(session, user)]
+
+
+@router.post(
+    "/tokens",
+    response_model=IssuedTokenOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue a token for the caller (the secret is shown once)",
+)
+def issue_token(
+    body: TokenCreate, session: DbSession, user: CurrentUser, settings: AppSettings
+) -> IssuedTokenOut:
+    lifetime = timedelta(days=body.lifetime_days) if body.lifetime_days else settings.token_lifetime
+    issued = service.issue_token(session, user, body.name, lifetime)
+    return IssuedTokenOut(**TokenOut.model_validate(issued.token).model_dump(), token=issued.secret)
+
+
+@router.delete(
+    "/tokens/{token_id}", response_model=TokenOut, summary="Revoke one of the caller's tokens"
+)
+def revoke_token(token_id: uuid.UUID, session: DbSession, user: CurrentUser) -> TokenOut:
+    return TokenOut.model_validate(service.revoke_token(session, token_id, owner=user))

@@ -1,0 +1,118 @@
+"""`fivesafes users ...` and `fivesafes tokens ...`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fivesafes.cli.runtime import console, handle_errors, transaction
+from fivesafes.config import get_settings
+from fivesafes.errors import InvalidInputError
+from fivesafes.identity import service
+from fivesafes.identity.models import Role
+
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+
+
+def _when(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else "-"
+
+
+@users_app.command("add")
+@handle_errors
+def add_user(
+    username: str,
+    role: Annotated[Role, typer.Option(help="uploader, researcher, governance or admin")],
+    full_name: Annotated[str, typer.Option(help="Display name")] = "",
+    email: Annotated[str | None, typer.Option(help="Contact address")] = None,
+) -> None:
+    """Add a user (no token yet: issue one with `tokens issue`)."""
+    with transaction() as session:
+        user = service.create_user(session, username, role, full_name=full_name, email=email)
+        console.print(f"added {user.username} ({user.role.value})")
+
+
+@users_app.command("list")
+@handle_errors
+def list_users() -> None:
+    """List users with their role and state."""
+    with transaction() as session:
+        table = Table("username", "role", "name", "active", "created")
+        for user in service.list_users(session):
+            table.add_row(
+                user.username,
+                user.role.value,
+                user.full_name,
+                "yes" if user.is_active else "disabled",
+                _when(user.created_at),
+            )
+        console.print(table)
+
+
+@users_app.command("disable")
+@handle_errors
+def disable_user(username: str) -> None:
+    """Disable a user; their tokens stop working immediately."""
+    with transaction() as session:
+        service.disable_user(session, username)
+        console.print(f"disabled {username}")
+
+
+@tokens_app.command("issue")
+@handle_errors
+def issue_token(
+    username: str,
+    name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
+    days: Annotated[
+        int | None, typer.Option(help="Lifetime in days (default from settings)")
+    ] = None,
+) -> None:
+    """Issue a token; the secret is printed once and cannot be shown again."""
+    if days is not None and days < 1:
+        raise InvalidInputError("--days must be at least 1")
+    lifetime = timedelta(days=days) if days else get_settings().token_lifetime
+    with transaction() as session:
+        issued = service.issue_token(session, service.get_user(session, username), name, lifetime)
+        console.print(f"token for {username} (expires {_when(issued.token.expires_at)}):")
+        console.print(issued.secret, highlight=False, soft_wrap=True)
+
+
+@tokens_app.command("list")
+@handle_errors
+def list_tokens(
+    username: Annotated[str | None, typer.Argument(help="Only this user's tokens")] = None,
+) -> None:
+    """List tokens (never their secrets)."""
+    with transaction() as session:
+        owner = service.get_user(session, username) if username else None
+        table = Table("user", "name", "prefix", "expires", "revoked", "last used")
+        table.add_column("id", no_wrap=True)
+        for token in service.list_tokens(session, owner):
+            table.add_row(
+                token.user.username,
+                token.name,
+                token.prefix + "…",
+                _when(token.expires_at),
+                _when(token.revoked_at),
+                _when(token.last_used_at),
+                str(token.id),
+            )
+        console.print(table)
+
+
+@tokens_app.command("revoke")
+@handle_errors
+def revoke_token(token_id: str) -> None:
+    """Revoke a token by id, with immediate effect."""
+    try:
+        parsed = uuid.UUID(token_id)
+    except ValueError:
+        raise InvalidInputError(f"{token_id!r} is not a token id (a UUID)") from None
+    with transaction() as session:
+        service.revoke_token(session, parsed)
+        console.print(f"revoked {parsed}")

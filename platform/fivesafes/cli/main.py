@@ -1,0 +1,79 @@
+"""The `fivesafes` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fivesafes.cli.db_commands import db_app
+from fivesafes.cli.identity_commands import tokens_app, users_app
+from fivesafes.cli.runtime import console, handle_errors
+from fivesafes.config import get_settings
+from fivesafes.provisioning import initialise
+
+app = typer.Typer(
+    name="fivesafes",
+    help="Secure research data platform: de-identify, govern, release, audit.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold raw identifiers
+)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+
+
+@app.command()
+@handle_errors
+def init(
+    admin: Annotated[str, typer.Option(help="Username of the first administrator")] = "admin",
+) -> None:
+    """Create the database schema and the first admin; print the admin token once."""
+    result = initialise(get_settings(), admin)
+    console.print(f"database ready; first admin: {result.admin_username}")
+    console.print("admin token (shown once, store it safely):")
+    console.print(result.admin_token, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings)")] = None,
+) -> None:
+    """Serve the API (and web pages) with uvicorn."""
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    settings = get_settings()
+    uvicorn.run(
+        "fivesafes.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@app.command()
+@handle_errors
+def demo(
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Prepare only")] = False,
+) -> None:
+    """Set up the embedded demo (database, keys, users, sample data) and serve it."""
+    from fivesafes.demo.setup import prepare_demo  # noqa: PLC0415
+
+    settings = get_settings()
+    state = prepare_demo(settings)
+    for note in state.notes:
+        console.print(note)
+    console.print(f"\n[bold]fivesafes demo[/] on http://{settings.host}:{settings.port}")
+    console.print("Log in with one of these bearer tokens (valid for one day):")
+    for username, token in state.tokens.items():
+        console.print(f"  {username:<11} {token}", highlight=False)
+    console.print(
+        f"\nTry: curl -H 'Authorization: Bearer <token>' http://{settings.host}:{settings.port}/me"
+        f"\nAPI documentation: http://{settings.host}:{settings.port}/docs\n"
+    )
+    if not no_serve:
+        serve(None, None)

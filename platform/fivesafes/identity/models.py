@@ -1,0 +1,62 @@
+"""Users and API tokens.
+
+Only a SHA-256 of each token is stored: a database leak must not hand out working
+credentials. SHA-256 (not a slow password hash) is right here because tokens are 256-bit
+random values, not guessable passwords.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, ForeignKey, String, Uuid
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fivesafes.db import Base, UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    """What a person does on the platform; each user has exactly one."""
+
+    UPLOADER = "uploader"
+    RESEARCHER = "researcher"
+    GOVERNANCE = "governance"
+    ADMIN = "admin"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    role: Mapped[Role] = mapped_column(
+        SAEnum(Role, name="user_role", values_callable=lambda e: [m.value for m in e])
+    )
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # Hex SHA-256 of the secret; unique so a lookup is one indexed read.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # First characters of the token, shown in listings so people can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    user: Mapped[User] = relationship(back_populates="tokens")

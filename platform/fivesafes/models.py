@@ -1,0 +1,9 @@
+"""Imports every domain's models so ``Base.metadata`` describes the whole schema.
+
+Alembic's autogenerate comparison (and the drift test) read the metadata from here.
+"""
+
+from fivesafes.db import Base
+from fivesafes.identity.models import ApiToken, User
+
+__all__ = ["ApiToken", "Base", "User"]

@@ -1,0 +1,53 @@
+"""First-run set-up shared by `fivesafes init` and `fivesafes demo`.
+
+Kept out of the CLI so the steps (schema, keys, first admin) are testable and the same
+whichever entry point runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fivesafes import schema
+from fivesafes.config import Settings
+from fivesafes.db import make_engine, make_session_factory, session_scope
+from fivesafes.errors import ConflictError
+from fivesafes.identity import service
+from fivesafes.identity.models import Role, User
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    admin_username: str
+    admin_token: str
+
+
+def has_users(session: Session) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(User)))
+
+
+def initialise(settings: Settings, admin_username: str = "admin") -> InitResult:
+    """Migrate the schema to head and create the first admin with a token.
+
+    Refuses when users already exist: a second "first admin" on a live system would be a
+    back door, so further admins are added with `fivesafes users add` by an existing one.
+    """
+    schema.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            if has_users(session):
+                raise ConflictError(
+                    "already initialised: users exist (add more with `fivesafes users add`)",
+                    code="already_initialised",
+                )
+            admin = service.create_user(
+                session, admin_username, Role.ADMIN, full_name="Platform administrator"
+            )
+            issued = service.issue_token(session, admin, "init", settings.token_lifetime)
+            return InitResult(admin_username=admin.username, admin_token=issued.secret)
+    finally:
+        engine.dispose()

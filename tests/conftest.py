@@ -1,0 +1,106 @@
+"""Shared fixtures: isolated settings, real databases built by Alembic, a socket guard.
+
+Every test database is created fresh with a unique name and built with
+``alembic upgrade head`` (never ``create_all``), then dropped: no state survives a run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from fivesafes import schema
+from fivesafes.config import Settings, load_settings, reset_settings_cache
+from fivesafes.db import make_engine, make_session_factory
+
+PG_ADMIN_URL = os.environ.get(
+    "FIVESAFES_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's FIVESAFES_* variables, .env file or var/ folder."""
+    for name in list(os.environ):
+        if name.startswith("FIVESAFES_") and not name.startswith("FIVESAFES_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
+
+def _create_pg_database() -> tuple[str, str]:
+    name = f"fivesafes_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - environment problem, reported loudly
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is required (start it with "
+            f"`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`): {exc}"
+        )
+    finally:
+        admin.dispose()
+    return name, PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_pg_database(name: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each dialect (no schema yet)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    name, url = _create_pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg_database(name)
+
+
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """A fresh database with the schema built by ``alembic upgrade head``."""
+    schema.upgrade(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(database_url=database_url, keystore_path=tmp_path / "keys")
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed by the test (services only flush)."""
+    with session_factory() as session:
+        yield session
