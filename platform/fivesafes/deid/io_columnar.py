@@ -1,0 +1,154 @@
+"""Readers for binary extract formats: XLSX (openpyxl, read-only) and Parquet (pyarrow).
+
+Separate from :mod:`fivesafes.deid.io_readers` so that a CSV run never imports pyarrow or
+openpyxl (faster start, smaller workers). Both parse in the parent process into columns of
+text; values are rendered as the text the transforms parse (dates as ISO).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fivesafes.deid.io_readers import Cell, Chunk, cell_text
+from fivesafes.errors import InputFileError
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class XlsxSource:
+    """The first worksheet of a workbook; its first non-empty row is the header."""
+
+    format = "xlsx"
+
+    def __init__(self, path: Path) -> None:
+        import openpyxl  # noqa: PLC0415
+        from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
+
+        self.file = str(path)
+        self._path = path
+        try:
+            self._book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+            raise InputFileError(
+                f"not a readable XLSX workbook ({type(exc).__name__})", file=self.file
+            ) from None
+        except Exception as exc:  # zipfile.BadZipFile and friends
+            raise InputFileError(
+                f"not a readable XLSX workbook ({type(exc).__name__})", file=self.file
+            ) from None
+        sheet = self._book.worksheets[0]
+        self.total_units: int | None = sheet.max_row
+        self._rows: Iterator[tuple[Any, ...]] = sheet.iter_rows(values_only=True)
+        self._row_number = 0
+        header: list[str] | None = None
+        for values in self._rows:
+            self._row_number += 1
+            if any(v is not None for v in values):
+                header = [("" if v is None else str(v)) for v in values]
+                break
+        if header is None:
+            raise InputFileError("workbook is empty (no header row)", file=self.file, line=1)
+        while header and not header[-1]:
+            header.pop()
+        if any(not name.strip() for name in header):
+            raise InputFileError(
+                "header row has an empty column name", file=self.file, line=self._row_number
+            )
+        self.header = header
+
+    def chunks(self, rows_hint: int) -> Iterator[Chunk]:
+        width = len(self.header)
+        index = 0
+        while True:
+            columns: list[list[Cell]] = [[] for _ in range(width)]
+            lines: list[int] = []
+            for values in self._rows:
+                self._row_number += 1
+                if all(v is None for v in values):
+                    continue
+                if len(values) > width and any(v is not None for v in values[width:]):
+                    raise InputFileError(
+                        f"ragged row: values beyond the header's {width} columns",
+                        file=self.file,
+                        line=self._row_number,
+                        column=f"(extra field {width})",
+                    )
+                for i in range(width):
+                    columns[i].append(cell_text(values[i]) if i < len(values) else None)
+                lines.append(self._row_number)
+                if len(lines) >= rows_hint:
+                    break
+            if not lines:
+                break
+            yield Chunk(index, lines[0], self._row_number, columns=columns, lines=lines)
+            index += 1
+
+    def sha256(self) -> str | None:
+        return _file_sha256(self._path)
+
+    def close(self) -> None:
+        self._book.close()
+
+
+class ParquetSource:
+    """A Parquet file read record batch by record batch; line = 1-based record number."""
+
+    format = "parquet"
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        self.file = str(path)
+        self._path = path
+        self._pa = pa
+        try:
+            self._parquet = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputFileError(
+                f"not a readable Parquet file ({type(exc).__name__})", file=self.file
+            ) from None
+        self.header: list[str] = list(self._parquet.schema_arrow.names)
+        if not self.header:
+            raise InputFileError("Parquet file has no columns", file=self.file, line=1)
+        self.total_units: int | None = self._parquet.metadata.num_rows
+
+    def chunks(self, rows_hint: int) -> Iterator[Chunk]:
+        pa = self._pa
+        done = 0
+        try:
+            for index, batch in enumerate(self._parquet.iter_batches(batch_size=rows_hint)):
+                columns: list[list[Cell]] = []
+                for name, array in zip(self.header, batch.columns, strict=True):
+                    try:
+                        columns.append(array.cast(pa.string()).to_pylist())
+                    except (pa.ArrowException, ValueError):
+                        raise InputFileError(
+                            f"column type {array.type} cannot be read as text",
+                            file=self.file,
+                            line=done + 1,
+                            column=name,
+                        ) from None
+                count = batch.num_rows
+                lines = list(range(done + 1, done + count + 1))
+                done += count
+                yield Chunk(index, done - count + 1, done, columns=columns, lines=lines)
+        except pa.ArrowException as exc:
+            raise InputFileError(
+                f"corrupt Parquet data ({type(exc).__name__})", file=self.file, line=done + 1
+            ) from None
+
+    def sha256(self) -> str | None:
+        return _file_sha256(self._path)
+
+    def close(self) -> None:
+        self._parquet.close()

@@ -1,0 +1,488 @@
+"""Streaming readers for extracts: CSV, XLSX, Parquet and JSON Lines.
+
+Every reader yields :class:`Chunk` objects: bounded units of work a worker process can
+take. CSV chunks are *raw bytes* cut at record boundaries, so the parent process does
+almost no work per row (it only counts quotes and newlines in C) and parsing happens in
+parallel in the workers; the other formats are parsed in the parent into columns.
+
+Errors name the file, the line (1-based, the header is line 1; spreadsheet row for XLSX;
+record number for Parquet) and the column, never the cell's content.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from fivesafes.errors import InputFileError
+
+csv.field_size_limit(16 * 1024 * 1024)  # long clinical notes; the default is 128 KiB
+
+_BLOCK = 256 * 1024
+_MAX_RECORD_BYTES = 64 * 1024 * 1024
+_BOM = codecs.BOM_UTF8
+Cell = str | None
+
+INPUT_FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet", ".jsonl": "jsonl"}
+INPUT_FORMATS[".ndjson"] = "jsonl"
+
+
+class CellProblem(Exception):  # noqa: N818 - a value crossing process boundaries, not API
+    """A problem at a position, raised in workers (picklable) and turned into
+    :class:`~fivesafes.errors.InputFileError` by the engine, which knows the file."""
+
+    def __init__(self, reason: str, line: int | None = None, column: str | None = None) -> None:
+        super().__init__(reason, line, column)
+        self.reason = reason
+        self.line = line
+        self.column = column
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One unit of work: raw CSV bytes, or parsed columns in header order."""
+
+    index: int
+    first_line: int
+    units_done: int  # bytes (CSV, JSONL) or rows (XLSX, Parquet) consumed up to its end
+    csv_bytes: bytes | None = None
+    columns: list[list[Cell]] | None = None
+    lines: list[int] | None = None
+
+
+@dataclass(slots=True)
+class ParsedChunk:
+    """Columns of one chunk plus a way to find the input line of any row (errors only)."""
+
+    columns: list[Sequence[Cell]]
+    row_count: int
+    first_line: int
+    lines: list[int] | None = None
+    csv_text: str | None = field(default=None, repr=False)
+
+    def line_of(self, row: int) -> int:
+        """The 1-based input line on which row ``row`` of this chunk starts."""
+        if self.lines is None:
+            assert self.csv_text is not None
+            self.lines = _record_lines(self.csv_text, self.first_line)
+        return self.lines[row]
+
+
+class Source(Protocol):
+    """An open extract: its header and a stream of chunks."""
+
+    file: str
+    format: str
+    header: list[str]
+    total_units: int | None
+
+    def chunks(self, rows_hint: int) -> Iterator[Chunk]: ...
+
+    def sha256(self) -> str | None:
+        """Hash of the raw input bytes once fully read (None if not tracked)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_source(path: Path, *, encoding: str = "utf-8") -> Source:
+    """Open an extract by its extension; :class:`InputFileError` if unsupported or unreadable."""
+    label = str(path)
+    fmt = INPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputFileError(
+            f"unsupported input type {path.suffix or '(none)'!r}; expected "
+            + ", ".join(sorted(INPUT_FORMATS)),
+            file=label,
+        )
+    if not path.is_file():
+        raise InputFileError("input file not found", file=label)
+    if fmt == "csv":
+        return CsvSource(path, encoding)
+    if fmt == "jsonl":
+        return JsonLinesSource(path, encoding)
+    from fivesafes.deid import io_columnar  # noqa: PLC0415 - pyarrow/openpyxl only when needed
+
+    if fmt == "xlsx":
+        return io_columnar.XlsxSource(path)
+    return io_columnar.ParquetSource(path)
+
+
+# --------------------------------------------------------------------------------- CSV
+
+
+class CsvSource:
+    """CSV cut into raw-byte chunks at record boundaries.
+
+    A newline ends a record exactly when the number of quote characters before it is even
+    (RFC 4180 escapes a quote by doubling it, which keeps the parity). Each chunk therefore
+    starts at quote parity zero and can be parsed on its own by a worker.
+    """
+
+    format = "csv"
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self.file = str(path)
+        self.encoding = codecs.lookup(encoding).name
+        self.total_units: int | None = path.stat().st_size
+        self._handle: BinaryIO = path.open("rb")
+        self._hash = hashlib.sha256()
+        self._consumed = 0
+        self._done = False
+        self.header, self._carry, self._next_line = self._read_header()
+
+    def _read(self) -> bytes:
+        block = self._handle.read(_BLOCK)
+        self._hash.update(block)
+        return block
+
+    def _read_header(self) -> tuple[list[str], bytes, int]:
+        buffer = self._read()
+        if self.encoding == "utf-8" and buffer.startswith(_BOM):
+            buffer = buffer[len(_BOM) :]
+            self._consumed += len(_BOM)
+        if not buffer.strip():
+            raise InputFileError("file is empty (no header row)", file=self.file, line=1)
+        while True:
+            end = _first_record_end(buffer)
+            if end >= 0:
+                break
+            more = self._read()
+            if not more:
+                end = len(buffer) - 1
+                break
+            if len(buffer) > _MAX_RECORD_BYTES:
+                raise InputFileError("header row never ends", file=self.file, line=1)
+            buffer += more
+        raw, rest = buffer[: end + 1], buffer[end + 1 :]
+        self._consumed += len(raw)
+        try:
+            text = raw.decode(self.encoding)
+        except UnicodeDecodeError:
+            raise self._encoding_error(1, None) from None
+        try:
+            rows = list(csv.reader(io.StringIO(text), strict=True))
+        except csv.Error as exc:
+            raise InputFileError(
+                f"malformed header row: {_csv_reason(exc)}", file=self.file, line=1
+            ) from None
+        header = rows[0] if rows else []
+        if not header or any(not name.strip() for name in header):
+            raise InputFileError("header row has an empty column name", file=self.file, line=1)
+        return header, rest, 1 + raw.count(b"\n")
+
+    def _encoding_error(self, line: int, column: str | None) -> InputFileError:
+        hint = (
+            "not valid UTF-8; if the file uses another encoding, name it in the policy "
+            "(input: {encoding: cp1252})"
+            if self.encoding == "utf-8"
+            else f"bytes not valid in the policy's encoding {self.encoding}"
+        )
+        return InputFileError(hint, file=self.file, line=line, column=column)
+
+    def chunks(self, rows_hint: int) -> Iterator[Chunk]:
+        index = 0
+        buffer = self._carry
+        self._carry = b""
+        eof = False
+        while buffer or not eof:
+            while not eof and buffer.count(b"\n") < rows_hint:
+                block = self._read()
+                if not block:
+                    eof = True
+                    break
+                buffer += block
+            if eof:
+                cut = len(buffer) - 1
+            else:
+                cut = _record_boundary(buffer, 0, len(buffer))
+                if cut < 0:  # one record longer than the buffer: read on
+                    if len(buffer) > _MAX_RECORD_BYTES:
+                        raise InputFileError(
+                            "no record boundary within 64 MiB (a stray quote character?)",
+                            file=self.file,
+                            line=self._next_line,
+                        )
+                    block = self._read()
+                    eof = not block
+                    buffer += block
+                    continue
+            data, buffer = buffer[: cut + 1], buffer[cut + 1 :]
+            if not data:
+                break
+            self._consumed += len(data)
+            yield Chunk(index, self._next_line, self._consumed, csv_bytes=data)
+            index += 1
+            self._next_line += data.count(b"\n")
+        self._done = True
+
+    def sha256(self) -> str | None:
+        return self._hash.hexdigest() if self._done else None
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _record_boundary(buffer: bytes, start: int, end: int) -> int:
+    """Index of the last newline in ``buffer[start:end]`` outside quotes, or -1.
+
+    ``buffer`` starts at quote parity zero; counting is done by ``bytes.count`` in C.
+    """
+    total = buffer.count(b'"', start, end)
+    pos = buffer.rfind(b"\n", start, end)
+    after = end
+    while pos >= 0:
+        total -= buffer.count(b'"', pos + 1, after)
+        if total % 2 == 0:
+            return pos
+        after = pos
+        pos = buffer.rfind(b"\n", start, pos)
+    return -1
+
+
+def _first_record_end(buffer: bytes) -> int:
+    """Index of the first newline outside quotes (the end of the header record), or -1."""
+    quotes = 0
+    start = 0
+    pos = buffer.find(b"\n")
+    while pos >= 0:
+        quotes += buffer.count(b'"', start, pos)
+        if quotes % 2 == 0:
+            return pos
+        start = pos
+        pos = buffer.find(b"\n", pos + 1)
+    return -1
+
+
+def parse_csv_chunk(chunk: Chunk, header: Sequence[str], encoding: str) -> ParsedChunk:
+    """Decode and parse one raw CSV chunk (in a worker); :class:`CellProblem` on bad input."""
+    data = chunk.csv_bytes
+    assert data is not None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise _decode_problem(data, exc, chunk.first_line, header, encoding) from None
+    try:
+        rows = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error:
+        raise _csv_problem(text, chunk.first_line, header) from None
+    width = len(header)
+    simple = True
+    lengths = set(map(len, rows))
+    if 0 in lengths:  # blank lines are skipped
+        rows = [row for row in rows if row]
+        lengths.discard(0)
+        simple = False
+    parsed = ParsedChunk([], len(rows), chunk.first_line, csv_text=text)
+    if simple:
+        newlines = text.count("\n")
+        if newlines == len(rows) - (0 if text.endswith("\n") else 1):
+            parsed.lines = list(range(chunk.first_line, chunk.first_line + len(rows)))
+    if lengths and lengths != {width}:
+        bad = next(i for i, row in enumerate(rows) if len(row) != width)
+        found = len(rows[bad])
+        column = header[found] if found < width else f"(extra field {found})"
+        raise CellProblem(
+            f"ragged row: {found} fields, the header has {width}", parsed.line_of(bad), column
+        )
+    parsed.columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+    return parsed
+
+
+def _record_lines(text: str, first_line: int) -> list[int]:
+    """Start line of every non-blank record in ``text`` (error paths only: it re-parses)."""
+    reader = csv.reader(io.StringIO(text))
+    lines, start = [], first_line
+    for row in reader:
+        if row:
+            lines.append(start)
+        start = first_line + reader.line_num
+    return lines
+
+
+def _column_at(partial: str, header: Sequence[str]) -> str | None:
+    """The column a truncated record reached: the header name of its last field."""
+    rows = list(csv.reader(io.StringIO(partial)))
+    if not rows or partial.endswith(("\n", "\r")):
+        return header[0] if header else None
+    index = len(rows[-1]) - 1
+    return header[index] if 0 <= index < len(header) else f"(extra field {index})"
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    message = str(exc)
+    if "unexpected end of data" in message or "EOF" in message:
+        return "unterminated quoted field (a quote is opened and never closed)"
+    if "expected after" in message:
+        return "text after a closing quote (quotes inside a field must be doubled)"
+    if "NUL" in message:
+        return "NUL byte in the data"
+    return f"malformed CSV ({message})"
+
+
+def _csv_problem(text: str, first_line: int, header: Sequence[str]) -> CellProblem:
+    reader = csv.reader(io.StringIO(text), strict=True)
+    start = 1
+    reason = "malformed CSV"
+    try:
+        for _ in reader:
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        reason = _csv_reason(exc)
+    record = "".join(io.StringIO(text).readlines()[start - 1 :])
+    # The column whose field swallowed the rest is the last field of a lenient parse.
+    lenient = next(csv.reader(io.StringIO(record.replace("\x00", ""))), [])
+    index = max(len(lenient) - 1, 0)
+    column = header[index] if index < len(header) else f"(extra field {index})"
+    return CellProblem(reason, first_line + start - 1, column)
+
+
+def _decode_problem(
+    data: bytes, exc: UnicodeDecodeError, first_line: int, header: Sequence[str], encoding: str
+) -> CellProblem:
+    prefix = data[: exc.start]
+    line = first_line + prefix.count(b"\n")
+    text = prefix.decode(encoding, errors="replace")
+    hint = (
+        "not valid UTF-8; if the file uses another encoding, name it in the policy "
+        "(input: {encoding: cp1252})"
+        if encoding == "utf-8"
+        else f"bytes not valid in the policy's encoding {encoding}"
+    )
+    # Only the current record matters for the column: take text after the last boundary.
+    boundary = _record_boundary(prefix, 0, len(prefix))
+    partial = prefix[boundary + 1 :].decode(encoding, errors="replace") if boundary >= 0 else text
+    return CellProblem(hint, line, _column_at(partial, header) if partial else header[0])
+
+
+# --------------------------------------------------------------------------- JSON Lines
+
+
+class JsonLinesSource:
+    """One JSON object per line; the first record's keys are the header."""
+
+    format = "jsonl"
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self.file = str(path)
+        self.encoding = codecs.lookup(encoding).name
+        self.total_units: int | None = path.stat().st_size
+        self._handle: BinaryIO = path.open("rb")
+        self._hash = hashlib.sha256()
+        self._line = 0
+        self._consumed = 0
+        self._done = False
+        first = self._next_record()
+        if first is None:
+            raise InputFileError("file is empty (no records)", file=self.file, line=1)
+        self._first: tuple[int, dict[str, Any]] | None = first
+        self.header = list(first[1])
+
+    def _next_record(self) -> tuple[int, dict[str, Any]] | None:
+        for line_bytes in self._handle:
+            self._hash.update(line_bytes)
+            self._consumed += len(line_bytes)
+            self._line += 1
+            raw = line_bytes
+            if self._line == 1 and raw.startswith(_BOM) and self.encoding == "utf-8":
+                raw = raw[len(_BOM) :]
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode(self.encoding)
+            except UnicodeDecodeError:
+                raise InputFileError(
+                    "not valid UTF-8" if self.encoding == "utf-8" else f"not valid {self.encoding}",
+                    file=self.file,
+                    line=self._line,
+                ) from None
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputFileError(
+                    f"not valid JSON ({exc.msg} at character {exc.colno})",
+                    file=self.file,
+                    line=self._line,
+                ) from None
+            if not isinstance(record, dict):
+                raise InputFileError(
+                    "each line must be a JSON object", file=self.file, line=self._line
+                )
+            return self._line, record
+        return None
+
+    def chunks(self, rows_hint: int) -> Iterator[Chunk]:
+        index = 0
+        width = len(self.header)
+        position = {name: i for i, name in enumerate(self.header)}
+        while True:
+            columns: list[list[Cell]] = [[] for _ in range(width)]
+            lines: list[int] = []
+            while len(lines) < rows_hint:
+                item = self._first or self._next_record()
+                self._first = None
+                if item is None:
+                    break
+                line, record = item
+                values: list[Cell] = [None] * width
+                for key, value in record.items():
+                    at = position.get(key)
+                    if at is None:
+                        raise InputFileError(
+                            "key not among the columns of the first record (undeclared)",
+                            file=self.file,
+                            line=line,
+                            column=key,
+                        )
+                    values[at] = _json_cell(value, self.file, line, key)
+                for i, value in enumerate(values):
+                    columns[i].append(value)
+                lines.append(line)
+            if not lines:
+                break
+            yield Chunk(index, lines[0], self._consumed, columns=columns, lines=lines)
+            index += 1
+        self._done = True
+
+    def sha256(self) -> str | None:
+        return self._hash.hexdigest() if self._done else None
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _json_cell(value: Any, file: str, line: int, column: str) -> Cell:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    raise InputFileError(
+        "nested objects and arrays are not supported", file=file, line=line, column=column
+    )
+
+
+def cell_text(value: Any) -> Cell:
+    """A spreadsheet or Arrow value as text in the form the transforms parse."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.time() == time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

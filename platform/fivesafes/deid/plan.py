@@ -1,0 +1,384 @@
+"""A dataset policy compiled, with its keys, into column steps a worker applies to chunks.
+
+Work is column-wise: one list comprehension per column over a chunk is several times
+faster than a Python call per cell. A column first tries the fast path (every value
+valid); only if a value fails does it walk the column again cell by cell to apply the
+policy's ``on_invalid`` choice with the row's line number. Messages and reports carry the
+line, the column and a reason, never the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from fivesafes.deid import transforms as t
+from fivesafes.deid.io_readers import Cell, CellProblem, ParsedChunk
+from fivesafes.deid.nhs_number import normalise_nhs_number
+from fivesafes.deid.policy import ColumnPolicy, Policy
+from fivesafes.deid.types import DateMode, PatientContext, ScrubberConfig, ScrubResult
+from fivesafes.keys.pseudonym import Pseudonymiser
+from fivesafes.keys.store import KeyStore
+
+Column = Sequence[Cell]
+ValueFn = Callable[[str], str]
+
+#: Output type of each column, by policy type and generalisation (drives Parquet/JSONL types).
+_KEEP_FNS: dict[str, ValueFn | None] = {
+    "string": None,
+    "integer": t.canonical_integer,
+    "decimal": t.canonical_decimal,
+    "date": t.canonical_date,
+    "datetime": t.canonical_datetime,
+    "boolean": t.canonical_boolean,
+    "postcode": t.canonical_postcode,
+}
+
+
+def _normalise_text_identifier(value: str) -> str:
+    normalised = " ".join(value.split()).upper()
+    if not normalised:
+        raise t.InvalidValueError("identifier is missing")
+    return normalised
+
+
+#: How an identifier of each type is normalised before pseudonymisation.
+_NORMALISERS: dict[str, ValueFn] = {
+    "nhs_number": normalise_nhs_number,
+    "string": _normalise_text_identifier,
+    "integer": t.canonical_integer,
+    "decimal": t.canonical_decimal,
+    "date": t.canonical_date,
+    "datetime": t.canonical_datetime,
+    "boolean": t.canonical_boolean,
+    "postcode": lambda v: t.canonical_postcode(v).replace(" ", ""),
+}
+
+
+class Scrubber(Protocol):
+    """What the engine needs of a free-text scrubber (see ``deid/scrubber.py``)."""
+
+    def scrub_many(
+        self, texts: Sequence[str | None], contexts: Sequence[PatientContext], column: str
+    ) -> list[ScrubResult]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutputColumn:
+    """A column of the de-identified output and its type."""
+
+    name: str
+    kind: str  # string, integer, decimal, date, datetime, boolean
+
+
+@dataclass(slots=True)
+class ChunkStats:
+    """What happened in one chunk; merged into the report by the parent."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+    rejections: list[tuple[int, str, str]] = field(default_factory=list)  # line, column, reason
+    invalid_values: dict[str, int] = field(default_factory=dict)  # column -> nulled
+    invalid_nhs_numbers: int = 0
+    entities: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Step:
+    name: str
+    index: int  # position in the input header
+    policy: ColumnPolicy
+    fn: ValueFn | None = None  # value -> value (None: pass through)
+    shift: Callable[[str, int], str] | None = None  # date shift
+    pseudonymise: Pseudonymiser | None = None
+    normalise: ValueFn | None = None
+
+
+class _ChunkRun:
+    """Mutable state of one chunk while its steps run."""
+
+    __slots__ = ("parsed", "rejected", "stats")
+
+    def __init__(self, parsed: ParsedChunk, stats: ChunkStats) -> None:
+        self.parsed = parsed
+        self.stats = stats
+        self.rejected: set[int] = set()
+
+    def invalid(self, step: _Step, row: int, reason: str) -> None:
+        """Apply the column's ``on_invalid`` choice to one bad cell."""
+        action = step.policy.on_invalid
+        if step.policy.type == "nhs_number":
+            self.stats.invalid_nhs_numbers += 1
+        if action == "reject_file":
+            raise CellProblem(reason, self.parsed.line_of(row), step.name)
+        if action == "reject_row":
+            if row not in self.rejected:
+                self.rejected.add(row)
+            self.stats.rejections.append((self.parsed.line_of(row), step.name, reason))
+        else:
+            counts = self.stats.invalid_values
+            counts[step.name] = counts.get(step.name, 0) + 1
+
+
+class RowPlan:
+    """A policy and its keys, ready to transform chunks (picklable; built once per run)."""
+
+    def __init__(self, policy: Policy, header: Sequence[str], keystore: KeyStore) -> None:
+        self.policy = policy
+        position = {name: i for i, name in enumerate(header)}
+        self.width = len(header)
+        self.steps: list[_Step] = []
+        shifter_needed = policy.free_text_dates == DateMode.SHIFT or any(
+            c.generalise is not None and c.generalise.method == "date_shift"
+            for c in policy.columns.values()
+        )
+        self.shifter = (
+            t.DateShifter(keystore.secret("date_shift"), policy.date_shift.max_days)
+            if shifter_needed
+            else None
+        )
+        pseudonym_master = None
+        for name, col in policy.columns.items():
+            step = _Step(name, position[name], col)
+            if col.role == "patient_id" or col.action == "pseudonymise":
+                if pseudonym_master is None:
+                    pseudonym_master = keystore.secret("pseudonym")
+                namespace = col.namespace or (col.type if col.type == "nhs_number" else name)
+                step.pseudonymise = Pseudonymiser(pseudonym_master, namespace)
+                step.normalise = _NORMALISERS[col.type]
+            elif col.role == "quasi_identifier":
+                step.fn, step.shift = _generaliser(col)
+            elif col.role == "keep":
+                step.fn = _KEEP_FNS[col.type]
+            self.steps.append(step)
+        self.patient_step = next((s for s in self.steps if s.policy.role == "patient_id"), None)
+        self.context_steps = [s for s in self.steps if s.policy.patient_context is not None]
+        self.outputs = [
+            OutputColumn(s.name, _output_kind(s.policy)) for s in self.steps if s.policy.in_output
+        ]
+
+    def scrubber_config(self, spacy_model: str) -> ScrubberConfig | None:
+        """What a worker needs to build the scrubber, or None without free-text columns."""
+        if not self.policy.free_text_columns:
+            return None
+        return ScrubberConfig(
+            spacy_model=spacy_model,
+            hospital_number_patterns=self.policy.hospital_number_patterns,
+            date_mode=self.policy.free_text_dates,
+            extra_allow_terms=self.policy.free_text_allow_terms,
+        )
+
+    def apply(
+        self, parsed: ParsedChunk, scrubber: Scrubber | None
+    ) -> tuple[list[Column], ChunkStats]:
+        """De-identify one chunk: output columns (in policy order) and what happened."""
+        stats = ChunkStats(rows_in=parsed.row_count)
+        run = _ChunkRun(parsed, stats)
+        columns = parsed.columns
+        outputs: dict[str, Column] = {}
+        patient_keys: list[str | None] | None = None
+        if self.patient_step is not None:
+            patient_keys, outputs[self.patient_step.name] = self._pseudonymise(
+                self.patient_step, columns[self.patient_step.index], run
+            )
+        offsets: list[int | None] | None = None
+        if self.shifter is not None and patient_keys is not None:
+            offset = self.shifter.offset
+            offsets = [offset(k) if k is not None else None for k in patient_keys]
+        free_text: list[_Step] = []
+        for step in self.steps:
+            if step is self.patient_step or not step.policy.in_output:
+                continue
+            values = columns[step.index]
+            if step.pseudonymise is not None:
+                outputs[step.name] = self._pseudonymise(step, values, run)[1]
+            elif step.shift is not None:
+                outputs[step.name] = self._shift(step, values, offsets, run)
+            elif step.policy.role == "free_text":
+                free_text.append(step)
+            elif step.fn is not None:
+                outputs[step.name] = self._map(step, values, run)
+            else:
+                outputs[step.name] = values
+        if free_text:
+            if scrubber is None:
+                raise RuntimeError("policy has free-text columns but no scrubber was built")
+            contexts = self._contexts(columns, patient_keys, offsets, parsed.row_count)
+            for step in free_text:
+                outputs[step.name] = self._scrub(step, columns[step.index], contexts, scrubber, run)
+        result = [outputs[c.name] for c in self.outputs]
+        if run.rejected:
+            keep = [i for i in range(parsed.row_count) if i not in run.rejected]
+            result = [[col[i] for i in keep] for col in result]
+        stats.rows_out = parsed.row_count - len(run.rejected)
+        return result, stats
+
+    # ---------------------------------------------------------------- column steps
+
+    def _map(self, step: _Step, values: Column, run: _ChunkRun) -> Column:
+        fn = step.fn
+        assert fn is not None
+        try:
+            return [fn(v) if v else None for v in values]
+        except t.InvalidValueError:
+            pass
+        out: list[Cell] = []
+        for row, value in enumerate(values):
+            if not value or not value.strip():
+                out.append(None)
+                continue
+            try:
+                out.append(fn(value))
+            except t.InvalidValueError as exc:
+                run.invalid(step, row, str(exc))
+                out.append(None)
+        return out
+
+    def _pseudonymise(
+        self, step: _Step, values: Column, run: _ChunkRun
+    ) -> tuple[list[str | None], Column]:
+        normalise, pseudonym = step.normalise, step.pseudonymise
+        assert normalise is not None
+        assert pseudonym is not None
+        required = step.policy.role == "patient_id"
+        keys: list[str | None]
+        try:
+            keys = [normalise(v) if v else None for v in values]
+            if required and None in keys:
+                raise t.InvalidValueError("missing")
+        except t.InvalidValueError:
+            keys = []
+            for row, value in enumerate(values):
+                if not required and (not value or not value.strip()):
+                    keys.append(None)
+                    continue
+                try:
+                    keys.append(normalise(value or ""))
+                except t.InvalidValueError as exc:
+                    run.invalid(step, row, str(exc))
+                    keys.append(None)
+        return keys, [pseudonym(k) if k is not None else None for k in keys]
+
+    def _shift(
+        self, step: _Step, values: Column, offsets: list[int | None] | None, run: _ChunkRun
+    ) -> Column:
+        shift = step.shift
+        assert shift is not None
+        assert offsets is not None
+        try:
+            return [shift(v, o) if v else None for v, o in zip(values, offsets, strict=True)]  # type: ignore[arg-type]
+        except (t.InvalidValueError, TypeError):
+            pass
+        out: list[Cell] = []
+        for row, (value, offset) in enumerate(zip(values, offsets, strict=True)):
+            if not value or not value.strip():
+                out.append(None)
+            elif offset is None:
+                counts = run.stats.invalid_values
+                counts[step.name] = counts.get(step.name, 0) + 1  # no patient key to shift by
+                out.append(None)
+            else:
+                try:
+                    out.append(shift(value, offset))
+                except t.InvalidValueError as exc:
+                    run.invalid(step, row, str(exc))
+                    out.append(None)
+        return out
+
+    def _contexts(
+        self,
+        columns: list[Column],
+        patient_keys: list[str | None] | None,
+        offsets: list[int | None] | None,
+        rows: int,
+    ) -> list[PatientContext]:
+        """Each row's own identifiers, for patient-specific scrubbing (memory only)."""
+        shift_text = self.policy.free_text_dates == DateMode.SHIFT
+        contexts = []
+        for row in range(rows):
+            parts: dict[str, list[object]] = {}
+            for step in self.context_steps:
+                value = columns[step.index][row]
+                if not value or not value.strip():
+                    continue
+                kind = step.policy.patient_context
+                if kind == "nhs_number":
+                    try:
+                        value = normalise_nhs_number(value)
+                    except t.InvalidValueError:
+                        kind = "identifier"  # still scrub whatever the cell held
+                if kind == "date":
+                    try:
+                        parts.setdefault("date", []).append(t.parse_date(value[:10]))
+                    except t.InvalidValueError:
+                        parts.setdefault("identifier", []).append(value)
+                    continue
+                parts.setdefault(kind or "identifier", []).append(value)
+            if patient_keys is not None and self.patient_step is not None:
+                key = patient_keys[row]
+                if key is not None and self.patient_step.policy.type == "nhs_number":
+                    parts.setdefault("nhs_number", []).append(key)
+            contexts.append(
+                PatientContext(
+                    names=tuple(parts.get("name", ())),  # type: ignore[arg-type]
+                    nhs_numbers=tuple(dict.fromkeys(parts.get("nhs_number", ()))),  # type: ignore[arg-type]
+                    dates=tuple(parts.get("date", ())),  # type: ignore[arg-type]
+                    postcodes=tuple(parts.get("postcode", ())),  # type: ignore[arg-type]
+                    address_parts=tuple(parts.get("address", ())),  # type: ignore[arg-type]
+                    other_identifiers=tuple(parts.get("identifier", ())),  # type: ignore[arg-type]
+                    date_shift_days=offsets[row] if (shift_text and offsets is not None) else None,
+                )
+            )
+        return contexts
+
+    def _scrub(
+        self,
+        step: _Step,
+        values: Column,
+        contexts: list[PatientContext],
+        scrubber: Scrubber,
+        run: _ChunkRun,
+    ) -> Column:
+        # Rows already rejected are not scrubbed: they will not be written.
+        texts = [None if i in run.rejected else v for i, v in enumerate(values)]
+        results = scrubber.scrub_many(texts, contexts, step.name)
+        if len(results) != len(texts):
+            raise RuntimeError("scrubber returned a different number of results")
+        counts = run.stats.entities.setdefault(step.name, {})
+        for result in results:
+            for entity, n in result.entities.items():
+                counts[entity] = counts.get(entity, 0) + n
+        return [r.text for r in results]
+
+
+def _generaliser(col: ColumnPolicy) -> tuple[ValueFn | None, Callable[[str, int], str] | None]:
+    gen = col.generalise
+    assert gen is not None
+    if gen.method == "date_shift":
+        return None, t.shift_date if col.type == "date" else t.shift_datetime
+    if gen.method == "truncate":
+        return (t.truncate_to_month if gen.to == "month" else t.truncate_to_year), None
+    if gen.method == "to_year":
+        return t.truncate_to_year, None
+    if gen.method == "age_band":
+        return t.AgeBander(gen.reference_date, gen.width, gen.top_code), None
+    if gen.method == "district":
+        return t.postcode_district, None
+    if gen.method == "sector":
+        return t.postcode_sector, None
+    return t.NumberBander(Decimal(gen.width)), None
+
+
+def _output_kind(col: ColumnPolicy) -> str:
+    if col.role in ("patient_id", "identifier", "free_text"):
+        return "string"
+    gen = col.generalise
+    if gen is None:
+        return "string" if col.type in ("nhs_number", "postcode") else col.type
+    if gen.method == "date_shift":
+        return col.type
+    if gen.method in ("to_year",) or (gen.method == "truncate" and gen.to == "year"):
+        return "integer"
+    return "string"

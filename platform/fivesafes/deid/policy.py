@@ -1,0 +1,358 @@
+"""Dataset policies: the data dictionary that says what happens to every column.
+
+A policy is YAML reviewed like code (governance officers read it) and validated here by
+pydantic. It fails closed: unknown keys are errors, a column the policy does not name is
+refused, and every error names the file, the key path (``columns.date_of_birth.generalise``)
+and what is wrong, so a reviewer can fix it without reading Python.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import rfc8785
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from fivesafes.deid.types import DateMode
+from fivesafes.errors import InputFileError, PolicyError
+
+DataType = Literal[
+    "string", "integer", "decimal", "date", "datetime", "boolean", "nhs_number", "postcode"
+]
+Role = Literal["patient_id", "identifier", "quasi_identifier", "free_text", "keep"]
+OnInvalid = Literal["reject_file", "reject_row", "null_and_count"]
+ContextKind = Literal["name", "nhs_number", "date", "postcode", "address", "identifier"]
+Sensitivity = Literal["standard", "sensitive"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DateShiftGen(_Strict):
+    """Move the date by the patient's keyed offset (intervals within a patient preserved)."""
+
+    method: Literal["date_shift"]
+
+
+class TruncateGen(_Strict):
+    """Keep only the month (``YYYY-MM``) or the year."""
+
+    method: Literal["truncate"]
+    to: Literal["month", "year"]
+
+
+class ToYearGen(_Strict):
+    """Date of birth to year of birth."""
+
+    method: Literal["to_year"]
+
+
+class AgeBandGen(_Strict):
+    """Date of birth to an age band at a fixed reference date, top-coded."""
+
+    method: Literal["age_band"]
+    reference_date: date
+    width: int = Field(default=5, ge=1, le=50)
+    top_code: int | None = Field(default=90, ge=1, le=150)
+
+
+class DistrictGen(_Strict):
+    """Postcode to its outward code (district), e.g. ``WN8``."""
+
+    method: Literal["district"]
+
+
+class SectorGen(_Strict):
+    """Postcode to its sector, e.g. ``WN8 7``."""
+
+    method: Literal["sector"]
+
+
+class BandGen(_Strict):
+    """A number to a band of the given width, e.g. ``[10,20)``."""
+
+    method: Literal["band"]
+    width: Decimal = Field(gt=0)
+
+
+Generalisation = Annotated[
+    DateShiftGen | TruncateGen | ToYearGen | AgeBandGen | DistrictGen | SectorGen | BandGen,
+    Field(discriminator="method"),
+]
+
+#: Which data types each generalisation accepts.
+_GEN_TYPES: dict[str, tuple[str, ...]] = {
+    "date_shift": ("date", "datetime"),
+    "truncate": ("date", "datetime"),
+    "to_year": ("date",),
+    "age_band": ("date",),
+    "district": ("postcode",),
+    "sector": ("postcode",),
+    "band": ("integer", "decimal"),
+}
+
+
+class ColumnPolicy(_Strict):
+    """What happens to one column: its type, its single role and that role's options."""
+
+    type: DataType
+    role: Role
+    description: str | None = None
+    action: Literal["drop", "pseudonymise"] | None = None
+    generalise: Generalisation | None = None
+    on_invalid: OnInvalid = "reject_file"
+    patient_context: ContextKind | None = None
+    namespace: str | None = Field(default=None, pattern=r"^[a-z0-9_.-]{1,64}$")
+
+    @field_validator("generalise", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # `generalise: district` is shorthand for `generalise: {method: district}`.
+        return {"method": value} if isinstance(value, str) else value
+
+    @property
+    def in_output(self) -> bool:
+        """Whether the column appears in the de-identified output."""
+        return not (self.role == "identifier" and self.action == "drop")
+
+
+class DateShiftOptions(_Strict):
+    """Policy-wide: one offset per patient, so every date column moves together."""
+
+    max_days: int = Field(default=180, ge=1, le=3650)
+
+
+class InputOptions(_Strict):
+    """How to read the extract."""
+
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _ascii_compatible(cls, value: str) -> str:
+        try:
+            name = codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        probe = '\n\r,"abcXYZ019'
+        try:
+            if probe.encode(name) != probe.encode("ascii"):
+                raise ValueError(f"encoding {value!r} is not ASCII-compatible")
+        except UnicodeError:
+            raise ValueError(f"encoding {value!r} is not ASCII-compatible") from None
+        return name
+
+
+class Policy(_Strict):
+    """A dataset policy (see ``policies/sample-extract.yaml``)."""
+
+    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    version: int = Field(ge=1)
+    description: str = ""
+    sensitivity: Sensitivity = "standard"
+    input: InputOptions = InputOptions()
+    date_shift: DateShiftOptions = DateShiftOptions()
+    free_text_dates: DateMode = DateMode.TAG
+    hospital_number_patterns: tuple[str, ...] = ()
+    free_text_allow_terms: tuple[str, ...] = ()
+    columns: dict[str, ColumnPolicy] = Field(min_length=1)
+
+    @field_validator("hospital_number_patterns")
+    @classmethod
+    def _compiles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for i, pattern in enumerate(value):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"pattern {i + 1} is not a valid regular expression: {exc}"
+                ) from None
+            if re.fullmatch(pattern, ""):
+                raise ValueError(f"pattern {i + 1} matches the empty string")
+        return value
+
+    @cached_property
+    def content_hash(self) -> str:
+        """SHA-256 of the canonical (RFC 8785) JSON of the validated policy.
+
+        Comments and formatting do not change it; any change of meaning does. Reports and
+        audit events carry it so that an output can be traced to the exact rules applied.
+        """
+        canonical = rfc8785.dumps(self.model_dump(mode="json"))
+        return hashlib.sha256(canonical).hexdigest()
+
+    @property
+    def patient_id_column(self) -> str | None:
+        """The column identifying the patient (keys date shifts), if any."""
+        return next((n for n, c in self.columns.items() if c.role == "patient_id"), None)
+
+    @property
+    def free_text_columns(self) -> list[str]:
+        return [n for n, c in self.columns.items() if c.role == "free_text"]
+
+
+def _semantic_problems(policy: Policy) -> list[tuple[str, str]]:
+    """Cross-field rules pydantic's per-field validation cannot express."""
+    problems: list[tuple[str, str]] = []
+    patient_ids = [n for n, c in policy.columns.items() if c.role == "patient_id"]
+    if len(patient_ids) > 1:
+        problems.append(("columns", f"only one patient_id column allowed, found {patient_ids}"))
+    for name, col in policy.columns.items():
+        at = f"columns.{name}"
+        if not name or name != name.strip():
+            problems.append((at, "column names must be non-empty without surrounding spaces"))
+        if col.role == "identifier" and col.action is None:
+            problems.append((f"{at}.action", "an identifier needs `action: drop | pseudonymise`"))
+        if col.role != "identifier" and col.action is not None:
+            problems.append(
+                (f"{at}.action", f"only identifier columns take an action, not {col.role}")
+            )
+        if col.role == "quasi_identifier" and col.generalise is None:
+            problems.append((f"{at}.generalise", "a quasi_identifier needs a generalisation"))
+        if col.role != "quasi_identifier" and col.generalise is not None:
+            problems.append(
+                (
+                    f"{at}.generalise",
+                    f"only quasi_identifier columns are generalised, not {col.role}",
+                )
+            )
+        if col.generalise is not None:
+            allowed = _GEN_TYPES[col.generalise.method]
+            if col.type not in allowed:
+                problems.append(
+                    (
+                        f"{at}.generalise",
+                        f"{col.generalise.method} applies to {' or '.join(allowed)} columns, "
+                        f"not {col.type}",
+                    )
+                )
+            if col.generalise.method == "date_shift" and not patient_ids:
+                problems.append(
+                    (f"{at}.generalise", "date_shift needs a patient_id column to key the offset")
+                )
+        if col.role == "free_text" and col.type != "string":
+            problems.append((f"{at}.type", "free_text columns must be of type string"))
+        if col.type in ("nhs_number", "postcode") and col.role in ("keep", "free_text"):
+            problems.append(
+                (f"{at}.role", f"a {col.type} column cannot be kept as is: it identifies people")
+            )
+        if col.namespace is not None and not (
+            col.role == "patient_id" or col.action == "pseudonymise"
+        ):
+            problems.append((f"{at}.namespace", "namespace applies only to pseudonymised columns"))
+        if col.patient_context == "date" and col.type not in ("date", "datetime"):
+            problems.append(
+                (f"{at}.patient_context", "date context needs a date or datetime column")
+            )
+    if policy.free_text_dates == DateMode.SHIFT and not patient_ids:
+        problems.append(
+            ("free_text_dates", "shifting dates in free text needs a patient_id column")
+        )
+    return problems
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+def _path(loc: Iterable[int | str]) -> str:
+    parts = [str(p) for p in loc]
+    # Discriminated unions add the tag as a path element; it is not a key the user wrote.
+    cleaned = [p for i, p in enumerate(parts) if not (i > 0 and parts[i - 1] == "generalise")]
+    return ".".join(cleaned) or "(top level)"
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (not allowed here)"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def parse_policy(data: Any, source: str = "<policy>") -> Policy:
+    """Validate already-loaded policy data; :class:`PolicyError` lists every problem."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: a policy must be a mapping of keys to values")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{_path(e['loc'])}: {_message(e)}" for e in exc.errors()]
+        raise PolicyError(f"{source}: invalid policy:\n  " + "\n  ".join(lines)) from None
+    problems = _semantic_problems(policy)
+    if problems:
+        lines = [f"{path}: {message}" for path, message in problems]
+        raise PolicyError(f"{source}: invalid policy:\n  " + "\n  ".join(lines))
+    return policy
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate a policy file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: policy file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot read policy file: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError(f"{path}: not valid YAML{where}: {problem}") from None
+    return parse_policy(data, str(path))
+
+
+def check_columns(policy: Policy, header: Sequence[str], file: str) -> None:
+    """Fail closed: refuse undeclared columns and report declared ones that are missing.
+
+    One error lists every problem so an uploader fixes the extract in one go. Column names
+    are structure, not data, so naming them is safe.
+    """
+    seen: set[str] = set()
+    duplicates = sorted({name for name in header if name in seen or seen.add(name)})  # type: ignore[func-returns-value]
+    unknown = [name for name in header if name not in policy.columns]
+    missing = [name for name in policy.columns if name not in seen]
+    problems = []
+    if duplicates:
+        problems.append(f"duplicate column names: {', '.join(map(repr, duplicates))}")
+    if unknown:
+        problems.append(
+            f"{len(unknown)} column(s) not declared in policy {policy.dataset!r} "
+            f"(refused: every column must be described): {', '.join(map(repr, unknown))}"
+        )
+    if missing:
+        problems.append(
+            f"column(s) declared in the policy but missing: {', '.join(map(repr, missing))}"
+        )
+    if problems:
+        raise InputFileError("; ".join(problems), file=file, line=1)

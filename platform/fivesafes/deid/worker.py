@@ -1,0 +1,97 @@
+"""What runs inside a worker process: parse a chunk, apply the plan, encode the output.
+
+The scrubber (spaCy + Presidio, hundreds of MB and seconds to load) is built once per
+process in :func:`init_worker`, never per chunk or row. ``workers=1`` runs the same code in
+the parent through :class:`WorkerState`, so both paths are tested by the same tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from fivesafes.deid.io_readers import Cell, Chunk, ParsedChunk, parse_csv_chunk
+from fivesafes.deid.io_writers import encode_csv, encode_jsonl
+from fivesafes.deid.plan import ChunkStats, RowPlan, Scrubber
+from fivesafes.deid.types import ScrubberConfig
+
+ScrubberFactory = Callable[[ScrubberConfig], Scrubber]
+Encoding = Literal["csv", "jsonl", "columns"]
+
+
+def default_scrubber_factory(config: ScrubberConfig) -> Scrubber:
+    """The real free-text scrubber (imports spaCy and Presidio, in the worker only)."""
+    # Imported by name so that a structured-only run never loads spaCy or Presidio.
+    module = importlib.import_module("fivesafes.deid.scrubber")
+    scrubber_class: ScrubberFactory = module.FreeTextScrubber
+    return scrubber_class(config)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs; inherited by fork (or pickled), built once per run."""
+
+    plan: RowPlan
+    header: tuple[str, ...]
+    encoding: str
+    output: Encoding
+    scrubber_config: ScrubberConfig | None
+    scrubber_factory: ScrubberFactory | None = None
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """One processed chunk: encoded bytes (CSV/JSONL) or columns, plus statistics."""
+
+    index: int
+    units_done: int
+    stats: ChunkStats
+    payload: bytes | None = None
+    columns: list[Sequence[Cell]] | None = None
+
+
+class WorkerState:
+    """A worker's long-lived state: the plan and the scrubber, built once."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.scrubber: Scrubber | None = None
+        if spec.scrubber_config is not None:
+            factory = spec.scrubber_factory or default_scrubber_factory
+            self.scrubber = factory(spec.scrubber_config)
+
+    def process(self, chunk: Chunk) -> ChunkResult:
+        spec = self.spec
+        if chunk.csv_bytes is not None:
+            parsed = parse_csv_chunk(chunk, spec.header, spec.encoding)
+        else:
+            assert chunk.columns is not None
+            rows = len(chunk.columns[0]) if chunk.columns else 0
+            parsed = ParsedChunk(list(chunk.columns), rows, chunk.first_line, chunk.lines)
+        columns, stats = spec.plan.apply(parsed, self.scrubber)
+        result = ChunkResult(chunk.index, chunk.units_done, stats)
+        if spec.output == "csv":
+            result.payload = encode_csv(columns)
+        elif spec.output == "jsonl":
+            result.payload = encode_jsonl(columns, spec.plan.outputs)
+        else:
+            result.columns = columns
+        return result
+
+
+_STATE: WorkerState | None = None
+
+
+def init_worker(spec: WorkerSpec) -> None:
+    """Process-pool initializer: build this process's state (and its scrubber) once."""
+    global _STATE  # noqa: PLW0603 - per-process state is the point of an initializer
+    _STATE = WorkerState(spec)
+
+
+def process_chunk(chunk: Chunk) -> ChunkResult:
+    """Process-pool task: one chunk through this process's state."""
+    if _STATE is None:
+        raise RuntimeError("worker used before init_worker")
+    return _STATE.process(chunk)
