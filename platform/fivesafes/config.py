@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     deid_workers: int = Field(
         default=2, ge=1, le=64, description="Worker processes for de-identification."
     )
+    audit_checkpoint_interval_seconds: int = Field(
+        default=3600,
+        ge=10,
+        description="How often the server signs a checkpoint of the audit chain head.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `fivesafes serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `fivesafes serve` binds to.")
 

@@ -3,7 +3,8 @@
 Alembic's autogenerate comparison (and the drift test) read the metadata from here.
 """
 
+from fivesafes.audit.models import AuditCheckpoint, AuditEvent
 from fivesafes.db import Base
 from fivesafes.identity.models import ApiToken, User
 
-__all__ = ["ApiToken", "Base", "User"]
+__all__ = ["ApiToken", "AuditCheckpoint", "AuditEvent", "Base", "User"]

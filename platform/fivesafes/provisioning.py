@@ -7,16 +7,20 @@ whichever entry point runs them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fivesafes import schema
+from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
 from fivesafes.db import make_engine, make_session_factory, session_scope
 from fivesafes.errors import ConflictError
 from fivesafes.identity import service
 from fivesafes.identity.models import Role, User
+from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.keys.store import KEY_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +29,20 @@ class InitResult:
     admin_token: str
 
 
+def ensure_keys(settings: Settings) -> list[Path]:
+    """Create the local key store unless every key is already there (then touch nothing)."""
+    store = LocalFileKeyStore(settings.keystore_path)
+    if all(store.key_path(name).exists() for name in KEY_NAMES):
+        return []
+    return store.init()
+
+
 def has_users(session: Session) -> bool:
     return bool(session.scalar(select(func.count()).select_from(User)))
 
 
 def initialise(settings: Settings, admin_username: str = "admin") -> InitResult:
-    """Migrate the schema to head and create the first admin with a token.
+    """Migrate the schema, create the local keys and the first admin with a token.
 
     Refuses when users already exist: a second "first admin" on a live system would be a
     back door, so further admins are added with `fivesafes users add` by an existing one.
@@ -44,10 +56,14 @@ def initialise(settings: Settings, admin_username: str = "admin") -> InitResult:
                     "already initialised: users exist (add more with `fivesafes users add`)",
                     code="already_initialised",
                 )
+            written = ensure_keys(settings)
+            trail = AuditTrail.for_operator()
+            if written:
+                trail.record(session, "keys.init", details={"keys": len(written)})
             admin = service.create_user(
-                session, admin_username, Role.ADMIN, full_name="Platform administrator"
+                session, trail, admin_username, Role.ADMIN, full_name="Platform administrator"
             )
-            issued = service.issue_token(session, admin, "init", settings.token_lifetime)
+            issued = service.issue_token(session, trail, admin, "init", settings.token_lifetime)
             return InitResult(admin_username=admin.username, admin_token=issued.secret)
     finally:
         engine.dispose()

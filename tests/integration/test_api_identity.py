@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivesafes.api.app import create_app
 from fivesafes.config import Settings, load_settings
 from fivesafes.db import utcnow
+from fivesafes.audit.trail import AuditTrail
 from fivesafes.identity import service
 from fivesafes.identity.models import Role
 
@@ -22,10 +23,13 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
+TRAIL = AuditTrail.for_operator()
+
+
 def _token(factory: sessionmaker[Session], username: str, role: Role) -> str:
     with factory() as session:
-        user = service.create_user(session, username, role)
-        secret = service.issue_token(session, user, "t", timedelta(days=1)).secret
+        user = service.create_user(session, TRAIL, username, role)
+        secret = service.issue_token(session, TRAIL, user, "t", timedelta(days=1)).secret
         session.commit()
         return secret
 
@@ -87,9 +91,9 @@ def test_bad_credentials_are_401_with_a_clear_message(
         if case == "expired":
             token.expires_at = utcnow() - timedelta(minutes=1)
         elif case == "revoked":
-            service.revoke_token(session, token.id)
+            service.revoke_token(session, TRAIL, token.id)
         elif case == "disabled":
-            service.disable_user(session, "bob")
+            service.disable_user(session, TRAIL, "bob")
         session.commit()
     headers = {} if case == "missing" else _auth(secret if case != "unknown" else "fs_nope")
     response = client.get("/me", headers=headers)

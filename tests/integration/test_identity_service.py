@@ -11,13 +11,17 @@ from sqlalchemy.orm import Session
 
 from fivesafes.db import utcnow
 from fivesafes.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from fivesafes.audit.trail import AuditTrail
 from fivesafes.identity import service
 from fivesafes.identity.models import ApiToken, Role
 
 
+TRAIL = AuditTrail.for_operator()
+
+
 def test_token_secret_is_never_stored(session: Session) -> None:
-    user = service.create_user(session, "alice", Role.RESEARCHER)
-    issued = service.issue_token(session, user, "laptop", timedelta(days=1))
+    user = service.create_user(session, TRAIL, "alice", Role.RESEARCHER)
+    issued = service.issue_token(session, TRAIL, user, "laptop", timedelta(days=1))
     session.commit()
     stored = session.scalars(select(ApiToken)).one()
     assert issued.secret not in (stored.token_hash, stored.prefix, stored.name)
@@ -26,8 +30,8 @@ def test_token_secret_is_never_stored(session: Session) -> None:
 
 
 def test_authenticate_returns_user_and_records_last_use(session: Session) -> None:
-    user = service.create_user(session, "bob", Role.UPLOADER)
-    issued = service.issue_token(session, user, "cli", timedelta(days=1))
+    user = service.create_user(session, TRAIL, "bob", Role.UPLOADER)
+    issued = service.issue_token(session, TRAIL, user, "cli", timedelta(days=1))
     session.commit()
     assert service.authenticate(session, issued.secret).username == "bob"
     assert issued.token.last_used_at is not None
@@ -43,17 +47,17 @@ def test_authenticate_returns_user_and_records_last_use(session: Session) -> Non
     ],
 )
 def test_authentication_failures(session: Session, mutate: str, code: str) -> None:
-    user = service.create_user(session, "carol", Role.GOVERNANCE)
-    issued = service.issue_token(session, user, "t", timedelta(days=1))
+    user = service.create_user(session, TRAIL, "carol", Role.GOVERNANCE)
+    issued = service.issue_token(session, TRAIL, user, "t", timedelta(days=1))
     secret = issued.secret
     if mutate == "unknown":
         secret = secret[:-4] + "AAAA"
     elif mutate == "expired":
         issued.token.expires_at = utcnow() - timedelta(seconds=1)
     elif mutate == "revoked":
-        service.revoke_token(session, issued.token.id)
+        service.revoke_token(session, TRAIL, issued.token.id)
     elif mutate == "disabled":
-        service.disable_user(session, "carol")
+        service.disable_user(session, TRAIL, "carol")
     session.commit()
     with pytest.raises(AuthenticationError) as caught:
         service.authenticate(session, secret)
@@ -72,24 +76,24 @@ def test_token_comparison_is_constant_time(
         return real(a, b)
 
     monkeypatch.setattr(service.hmac, "compare_digest", spy)
-    user = service.create_user(session, "dan", Role.ADMIN)
-    issued = service.issue_token(session, user, "t", timedelta(days=1))
+    user = service.create_user(session, TRAIL, "dan", Role.ADMIN)
+    issued = service.issue_token(session, TRAIL, user, "t", timedelta(days=1))
     service.authenticate(session, issued.secret)
     assert calls == [(issued.token.token_hash, service.hash_token(issued.secret))]
 
 
 def test_duplicate_user_is_a_conflict(session: Session) -> None:
-    service.create_user(session, "erin", Role.RESEARCHER)
+    service.create_user(session, TRAIL, "erin", Role.RESEARCHER)
     with pytest.raises(ConflictError):
-        service.create_user(session, "erin", Role.ADMIN)
+        service.create_user(session, TRAIL, "erin", Role.ADMIN)
 
 
 def test_revoking_someone_elses_token_is_not_found(session: Session) -> None:
-    owner = service.create_user(session, "fay", Role.RESEARCHER)
-    other = service.create_user(session, "gus", Role.RESEARCHER)
-    issued = service.issue_token(session, owner, "t", timedelta(days=1))
+    owner = service.create_user(session, TRAIL, "fay", Role.RESEARCHER)
+    other = service.create_user(session, TRAIL, "gus", Role.RESEARCHER)
+    issued = service.issue_token(session, TRAIL, owner, "t", timedelta(days=1))
     with pytest.raises(NotFoundError):
-        service.revoke_token(session, issued.token.id, owner=other)
+        service.revoke_token(session, TRAIL, issued.token.id, owner=other)
 
 
 @given(st.text(max_size=80))
@@ -107,4 +111,4 @@ def test_username_rule(candidate: str) -> None:
 def test_bad_usernames_are_refused(session: Session) -> None:
     for bad in ("A", "Bob", "9lives", "a b", "x" * 65):
         with pytest.raises(InvalidInputError):
-            service.create_user(session, bad, Role.RESEARCHER)
+            service.create_user(session, TRAIL, bad, Role.RESEARCHER)

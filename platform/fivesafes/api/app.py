@@ -6,25 +6,41 @@ from fastapi import FastAPI
 
 from fivesafes import __version__
 from fivesafes.api.errors import install_error_handlers
-from fivesafes.api.routes import health, identity
+from fivesafes.api.lifespan import lifespan
+from fivesafes.api.middleware import RequestIdMiddleware
+from fivesafes.api.routes import audit, health, identity
+from fivesafes.audit.recorder import AuditRecorder, record
 from fivesafes.config import Settings, get_settings
 from fivesafes.db import make_engine, make_session_factory
+from fivesafes.keys.local import LocalFileKeyStore
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app around ``settings`` (read from the environment when omitted)."""
+def create_app(
+    settings: Settings | None = None, *, audit_recorder: AuditRecorder = record
+) -> FastAPI:
+    """Build the app around ``settings`` (read from the environment when omitted).
+
+    ``audit_recorder`` is replaceable for one reason only: the audit benchmark measures the
+    same endpoint with recording switched off. It is not a setting, so no deployment can
+    turn auditing off.
+    """
     settings = settings or get_settings()
     app = FastAPI(
         title="fivesafes",
         version=__version__,
         description="Secure research data platform: de-identified extracts, governed access, "
         "tamper-evident audit.",
+        lifespan=lifespan,
     )
     engine = make_engine(settings.database_url)
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.audit_recorder = audit_recorder
+    app.state.keystore = LocalFileKeyStore(settings.keystore_path)
+    app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(identity.router)
+    app.include_router(audit.router)
     return app

@@ -12,6 +12,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from fivesafes.audit.context import Actor, AuditContext
+from fivesafes.audit.recorder import AuditRecorder
+from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
 from fivesafes.errors import AuthenticationError, PermissionDeniedError
 from fivesafes.identity import service as identity
@@ -47,17 +50,39 @@ DbSession = Annotated[Session, Depends(get_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 
 
+def request_context(request: Request) -> AuditContext:
+    """The audit context of this request; the actor is filled in once authenticated."""
+    actor: Actor = getattr(request.state, "actor", None) or Actor.anonymous()
+    return AuditContext(
+        actor=actor,
+        request_id=getattr(request.state, "request_id", None),
+        client_addr=request.client.host if request.client else None,
+    )
+
+
 def current_user(
+    request: Request,
     session: DbSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     """The active user behind the bearer token, or 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationError("missing bearer token", code="missing_token")
-    return identity.authenticate(session, credentials.credentials)
+    user = identity.authenticate(session, credentials.credentials)
+    request.state.actor = identity.actor_of(user)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def audit_trail(request: Request, user: CurrentUser) -> AuditTrail:
+    """The trail an authenticated request's services record into."""
+    recorder: AuditRecorder = request.app.state.audit_recorder
+    return AuditTrail(request_context(request), recorder)
+
+
+Trail = Annotated[AuditTrail, Depends(audit_trail)]
 
 
 def require_role(*roles: Role) -> Callable[[User], User]:

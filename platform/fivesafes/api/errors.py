@@ -7,11 +7,15 @@ caught here: they surface as 500s (and in logs) rather than being dressed up as 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fivesafes import errors
+from fivesafes.api.deps import request_context
+from fivesafes.audit.recorder import AuditRecorder
+from fivesafes.db import session_scope
 
 STATUS_BY_ERROR: dict[type[errors.FivesafesError], int] = {
     errors.AuthenticationError: 401,
@@ -45,15 +49,53 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _action_of(request: Request) -> str:
+    route = request.scope.get("route")
+    name = getattr(route, "name", None)
+    return str(name) if name else f"http.{request.method.lower()}"
+
+
+def audit_refusal(request: Request, status: int, code: str, extra: dict[str, object]) -> None:
+    """Record a denied or failed attempt in its own transaction.
+
+    The request's own transaction has been rolled back with whatever it tried to do; the
+    attempt itself must still be on the trail (a bad token, a forbidden download).
+    """
+    recorder: AuditRecorder = request.app.state.audit_recorder
+    outcome = "denied" if status in (401, 403) else "failed"
+    route_path = getattr(request.scope.get("route"), "path", None)
+    with session_scope(request.app.state.session_factory) as session:
+        recorder(
+            session,
+            request_context(request),
+            _action_of(request),
+            outcome=outcome,
+            target_type="route",
+            target_id=route_path,
+            details={
+                "status": status,
+                "code": code,
+                "path_params": dict(request.path_params),
+                **extra,
+            },
+        )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, errors.FivesafesError)
         status = status_for(exc)
+        extra: dict[str, object] = {}
+        if isinstance(exc, errors.InputFileError):
+            extra = {"file": exc.file, "line": exc.line, "column": exc.column}
+        await run_in_threadpool(audit_refusal, request, status, exc.code, extra)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(exc.code, exc.message), status_code=status, headers=headers)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
+        await run_in_threadpool(audit_refusal, request, 422, "invalid_request", {"fields": fields})
         return JSONResponse(
             error_body("invalid_request", _describe_validation(exc)), status_code=422
         )

@@ -9,11 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from fivesafes.audit.trail import AuditTrail
 from fivesafes.cli.runtime import console, handle_errors, transaction
 from fivesafes.config import get_settings
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity import service
 from fivesafes.identity.models import Role
+
+TRAIL = AuditTrail.for_operator
 
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
@@ -33,7 +36,9 @@ def add_user(
 ) -> None:
     """Add a user (no token yet: issue one with `tokens issue`)."""
     with transaction() as session:
-        user = service.create_user(session, username, role, full_name=full_name, email=email)
+        user = service.create_user(
+            session, TRAIL(), username, role, full_name=full_name, email=email
+        )
         console.print(f"added {user.username} ({user.role.value})")
 
 
@@ -59,7 +64,7 @@ def list_users() -> None:
 def disable_user(username: str) -> None:
     """Disable a user; their tokens stop working immediately."""
     with transaction() as session:
-        service.disable_user(session, username)
+        service.disable_user(session, TRAIL(), username)
         console.print(f"disabled {username}")
 
 
@@ -77,7 +82,8 @@ def issue_token(
         raise InvalidInputError("--days must be at least 1")
     lifetime = timedelta(days=days) if days else get_settings().token_lifetime
     with transaction() as session:
-        issued = service.issue_token(session, service.get_user(session, username), name, lifetime)
+        user = service.get_user(session, username)
+        issued = service.issue_token(session, TRAIL(), user, name, lifetime)
         console.print(f"token for {username} (expires {_when(issued.token.expires_at)}):")
         console.print(issued.secret, highlight=False, soft_wrap=True)
 
@@ -114,5 +120,5 @@ def revoke_token(token_id: str) -> None:
     except ValueError:
         raise InvalidInputError(f"{token_id!r} is not a token id (a UUID)") from None
     with transaction() as session:
-        service.revoke_token(session, parsed)
+        service.revoke_token(session, TRAIL(), parsed)
         console.print(f"revoked {parsed}")

@@ -6,8 +6,11 @@ from typing import Annotated
 
 import typer
 
+from fivesafes.cli import deid_commands
+from fivesafes.cli.audit_commands import audit_app
 from fivesafes.cli.db_commands import db_app
 from fivesafes.cli.identity_commands import tokens_app, users_app
+from fivesafes.cli.keys_commands import keys_app
 from fivesafes.cli.runtime import console, handle_errors
 from fivesafes.config import get_settings
 from fivesafes.provisioning import initialise
@@ -21,6 +24,9 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+deid_commands.register(app)
 
 
 @app.command()

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fivesafes.audit.context import Actor
+from fivesafes.audit.trail import AuditTrail
 from fivesafes.db import utcnow
 from fivesafes.errors import (
     AuthenticationError,
@@ -46,8 +48,14 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def actor_of(user: User) -> Actor:
+    """How a user appears in the audit trail: by id, never by name or e-mail."""
+    return Actor(id=str(user.id), role=user.role.value)
+
+
 def create_user(
     session: Session,
+    trail: AuditTrail,
     username: str,
     role: Role,
     *,
@@ -66,6 +74,13 @@ def create_user(
     user = User(username=username, role=role, full_name=full_name, email=email, is_active=True)
     session.add(user)
     session.flush()
+    trail.record(
+        session,
+        "user.create",
+        target_type="user",
+        target_id=str(user.id),
+        details={"role": role.value},
+    )
     return user
 
 
@@ -80,18 +95,20 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-def disable_user(session: Session, username: str) -> User:
+def disable_user(session: Session, trail: AuditTrail, username: str) -> User:
     """Disable a user: their tokens stop working at once (checked on every request)."""
     user = get_user(session, username)
     if user.is_active:
         user.is_active = False
         user.disabled_at = utcnow()
         session.flush()
+        trail.record(session, "user.disable", target_type="user", target_id=str(user.id))
     return user
 
 
 def issue_token(
     session: Session,
+    trail: AuditTrail,
     user: User,
     name: str,
     lifetime: timedelta,
@@ -115,6 +132,13 @@ def issue_token(
     )
     session.add(token)
     session.flush()
+    trail.record(
+        session,
+        "token.issue",
+        target_type="token",
+        target_id=str(token.id),
+        details={"user_id": str(user.id), "expires_at": token.expires_at.isoformat()},
+    )
     return IssuedToken(token=token, secret=secret)
 
 
@@ -125,7 +149,9 @@ def list_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
     return list(session.scalars(query))
 
 
-def revoke_token(session: Session, token_id: uuid.UUID, *, owner: User | None = None) -> ApiToken:
+def revoke_token(
+    session: Session, trail: AuditTrail, token_id: uuid.UUID, *, owner: User | None = None
+) -> ApiToken:
     """Revoke a token with immediate effect. ``owner`` limits it to that user's tokens."""
     token = session.get(ApiToken, token_id)
     if token is None or (owner is not None and token.user_id != owner.id):
@@ -133,6 +159,13 @@ def revoke_token(session: Session, token_id: uuid.UUID, *, owner: User | None = 
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()
+        trail.record(
+            session,
+            "token.revoke",
+            target_type="token",
+            target_id=str(token.id),
+            details={"user_id": str(token.user_id)},
+        )
     return token
 
 

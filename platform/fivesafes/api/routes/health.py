@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fivesafes import __version__
 from fivesafes.api.errors import error_body
+from fivesafes.db import READ_ONLY
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +19,7 @@ router = APIRouter(tags=["health"])
 def healthz(request: Request) -> JSONResponse:
     engine: Engine = request.app.state.engine
     try:
-        with engine.connect() as connection:
+        with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError:
         return JSONResponse(

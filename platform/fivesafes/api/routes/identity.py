@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from fivesafes.api.deps import AppSettings, CurrentUser, DbSession, require_role
+from fivesafes.api.deps import AppSettings, CurrentUser, DbSession, Trail, require_role
 from fivesafes.identity import service
 from fivesafes.identity.models import Role, User
 from fivesafes.identity.schemas import IssuedTokenOut, TokenCreate, TokenOut, UserCreate, UserOut
@@ -17,12 +17,12 @@ router = APIRouter(tags=["identity"])
 Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 
-@router.get("/me", response_model=UserOut, summary="Who the token belongs to")
+@router.get("/me", name="me", response_model=UserOut, summary="Who the token belongs to")
 def me(user: CurrentUser) -> User:
     return user
 
 
-@router.get("/users", response_model=list[UserOut], summary="All users (admin)")
+@router.get("/users", name="user.list", response_model=list[UserOut], summary="All users (admin)")
 def list_users(session: DbSession, _: Admin) -> list[User]:
     return service.list_users(session)
 
@@ -30,21 +30,29 @@ def list_users(session: DbSession, _: Admin) -> list[User]:
 @router.post(
     "/users",
     response_model=UserOut,
+    name="user.create",
     status_code=status.HTTP_201_CREATED,
     summary="Add a user (admin)",
 )
-def create_user(body: UserCreate, session: DbSession, _: Admin) -> User:
+def create_user(body: UserCreate, session: DbSession, _: Admin, trail: Trail) -> User:
     return service.create_user(
-        session, body.username, body.role, full_name=body.full_name, email=body.email
+        session, trail, body.username, body.role, full_name=body.full_name, email=body.email
     )
 
 
-@router.post("/users/{username}/disable", response_model=UserOut, summary="Disable a user (admin)")
-def disable_user(username: str, session: DbSession, _: Admin) -> User:
-    return service.disable_user(session, username)
+@router.post(
+    "/users/{username}/disable",
+    name="user.disable",
+    response_model=UserOut,
+    summary="Disable a user (admin)",
+)
+def disable_user(username: str, session: DbSession, _: Admin, trail: Trail) -> User:
+    return service.disable_user(session, trail, username)
 
 
-@router.get("/tokens", response_model=list[TokenOut], summary="The caller's tokens")
+@router.get(
+    "/tokens", name="token.list", response_model=list[TokenOut], summary="The caller's tokens"
+)
 def list_my_tokens(session: DbSession, user: CurrentUser) -> list[TokenOut]:
     return [TokenOut.model_validate(t) for t in service.list_tokens(session, user)]
 
@@ -52,19 +60,25 @@ def list_my_tokens(session: DbSession, user: CurrentUser) -> list[TokenOut]:
 @router.post(
     "/tokens",
     response_model=IssuedTokenOut,
+    name="token.issue",
     status_code=status.HTTP_201_CREATED,
     summary="Issue a token for the caller (the secret is shown once)",
 )
 def issue_token(
-    body: TokenCreate, session: DbSession, user: CurrentUser, settings: AppSettings
+    body: TokenCreate, session: DbSession, user: CurrentUser, settings: AppSettings, trail: Trail
 ) -> IssuedTokenOut:
     lifetime = timedelta(days=body.lifetime_days) if body.lifetime_days else settings.token_lifetime
-    issued = service.issue_token(session, user, body.name, lifetime)
+    issued = service.issue_token(session, trail, user, body.name, lifetime)
     return IssuedTokenOut(**TokenOut.model_validate(issued.token).model_dump(), token=issued.secret)
 
 
 @router.delete(
-    "/tokens/{token_id}", response_model=TokenOut, summary="Revoke one of the caller's tokens"
+    "/tokens/{token_id}",
+    name="token.revoke",
+    response_model=TokenOut,
+    summary="Revoke one of the caller's tokens",
 )
-def revoke_token(token_id: uuid.UUID, session: DbSession, user: CurrentUser) -> TokenOut:
-    return TokenOut.model_validate(service.revoke_token(session, token_id, owner=user))
+def revoke_token(
+    token_id: uuid.UUID, session: DbSession, user: CurrentUser, trail: Trail
+) -> TokenOut:
+    return TokenOut.model_validate(service.revoke_token(session, trail, token_id, owner=user))

@@ -1,0 +1,129 @@
+"""Signed checkpoints of the chain head.
+
+A hash chain alone cannot show that its tail was cut off, or that the whole chain was
+rebuilt by someone who can write to the database. A checkpoint — the head's sequence
+number and hash, signed with an Ed25519 key the database never holds — exported to a
+file kept elsewhere, can: the chain must still contain that event with that hash.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fivesafes.audit.chain import checkpoint_message, timestamp
+from fivesafes.audit.models import AuditCheckpoint
+from fivesafes.audit.recorder import chain_head
+from fivesafes.db import utcnow
+from fivesafes.errors import InvalidInputError
+from fivesafes.keys.store import KeyStore, signing_key
+
+FORMAT = "fivesafes-audit-checkpoint/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The portable form of a checkpoint (what `audit checkpoint --out` writes)."""
+
+    seq: int
+    hash: str
+    created_at: str
+    public_key: str  # base64 raw Ed25519 public key
+    signature: str  # base64 signature over checkpoint_message(seq, hash)
+    format: str = FORMAT
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    def signature_valid(self, trusted_public_key: str | None = None) -> bool:
+        """Whether the signature holds (and, if given, was made by the trusted key)."""
+        if trusted_public_key is not None and trusted_public_key != self.public_key:
+            return False
+        try:
+            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(self.public_key))
+            key.verify(base64.b64decode(self.signature), checkpoint_message(self.seq, self.hash))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+def public_key_b64(keystore: KeyStore) -> str:
+    raw = signing_key(keystore).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def make_checkpoint(session: Session, keystore: KeyStore) -> Checkpoint:
+    """Sign the current head and store the checkpoint (in the caller's transaction)."""
+    seq, head = chain_head(session)
+    key = signing_key(keystore)
+    signature = base64.b64encode(key.sign(checkpoint_message(seq, head))).decode("ascii")
+    created = utcnow()
+    row = AuditCheckpoint(
+        seq=seq,
+        hash=head,
+        created_at=created,
+        public_key=public_key_b64(keystore),
+        signature=signature,
+    )
+    session.add(row)
+    session.flush()
+    return from_row(row)
+
+
+def checkpoint_if_advanced(session: Session, keystore: KeyStore) -> Checkpoint | None:
+    """The periodic checkpoint: only when events were appended since the last one.
+
+    It records no audit event of its own, or every period would advance the head again.
+    """
+    seq, _ = chain_head(session)
+    latest = latest_checkpoint(session)
+    if latest is not None and latest.seq >= seq:
+        return None
+    return make_checkpoint(session, keystore)
+
+
+def from_row(row: AuditCheckpoint) -> Checkpoint:
+    return Checkpoint(
+        seq=row.seq,
+        hash=row.hash,
+        created_at=timestamp(row.created_at),
+        public_key=row.public_key,
+        signature=row.signature,
+    )
+
+
+def latest_checkpoint(session: Session) -> Checkpoint | None:
+    row = session.scalars(
+        select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+    ).first()
+    return None if row is None else from_row(row)
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Read an exported checkpoint; a malformed file is named with what is wrong."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path}: no such checkpoint file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path}: not a checkpoint file ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InvalidInputError(f"{path}: not a checkpoint file (format is not {FORMAT})")
+    try:
+        return Checkpoint(
+            seq=int(data["seq"]),
+            hash=str(data["hash"]),
+            created_at=str(data["created_at"]),
+            public_key=str(data["public_key"]),
+            signature=str(data["signature"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{path}: checkpoint field missing or invalid ({exc})") from None

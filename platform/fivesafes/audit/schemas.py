@@ -1,0 +1,56 @@
+"""Response bodies for the audit API."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+class AuditEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    occurred_at: datetime
+    actor_id: str | None
+    actor_role: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    outcome: str
+    request_id: str | None
+    client_addr: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _parse(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventOut]
+    next_cursor: int | None
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    events_verified: int
+    head_seq: int
+    first_bad_seq: int | None
+    damage: str | None
+    message: str
+    checkpoint_seq: int | None
+
+
+class CheckpointOut(BaseModel):
+    format: str
+    seq: int
+    hash: str
+    created_at: str
+    public_key: str
+    signature: str
