@@ -80,7 +80,7 @@ class XlsxSource:
                         f"ragged row: values beyond the header's {width} columns",
                         file=self.file,
                         line=self._row_number,
-                        column=f"(extra field {width})",
+                        column=f"(field {width + 1}, beyond the header)",
                     )
                 for i in range(width):
                     columns[i].append(cell_text(values[i]) if i < len(values) else None)

@@ -193,28 +193,27 @@ class CsvSource:
         buffer = self._carry
         self._carry = b""
         eof = False
-        while buffer or not eof:
+        while True:
+            # Read until the buffer holds about rows_hint lines (or the file ends).
             while not eof and buffer.count(b"\n") < rows_hint:
                 block = self._read()
-                if not block:
-                    eof = True
-                    break
+                eof = not block
                 buffer += block
-            if eof:
-                cut = len(buffer) - 1
-            else:
-                cut = _record_boundary(buffer, 0, len(buffer))
-                if cut < 0:  # one record longer than the buffer: read on
-                    if len(buffer) > _MAX_RECORD_BYTES:
-                        raise InputFileError(
-                            "no record boundary within 64 MiB (a stray quote character?)",
-                            file=self.file,
-                            line=self._next_line,
-                        )
-                    block = self._read()
-                    eof = not block
-                    buffer += block
-                    continue
+            cut = _cut_point(buffer, rows_hint)
+            if cut < 0 and not eof:
+                # One record longer than everything read so far: read on, within reason.
+                if len(buffer) > _MAX_RECORD_BYTES:
+                    raise InputFileError(
+                        "no record boundary within 64 MiB (a stray quote character?)",
+                        file=self.file,
+                        line=self._next_line,
+                    )
+                block = self._read()
+                eof = not block
+                buffer += block
+                continue
+            if eof and (cut < 0 or not buffer[cut + 1 :].strip()):
+                cut = len(buffer) - 1  # the rest of the file (may lack a final newline)
             data, buffer = buffer[: cut + 1], buffer[cut + 1 :]
             if not data:
                 break
@@ -246,6 +245,20 @@ def _record_boundary(buffer: bytes, start: int, end: int) -> int:
         after = pos
         pos = buffer.rfind(b"\n", start, pos)
     return -1
+
+
+def _cut_point(buffer: bytes, rows_hint: int) -> int:
+    """Where to end a chunk: the last record boundary within about ``rows_hint`` lines."""
+    pos = -1
+    for _ in range(rows_hint):
+        pos = buffer.find(b"\n", pos + 1)
+        if pos < 0:
+            break
+    end = len(buffer) if pos < 0 else pos + 1
+    cut = _record_boundary(buffer, 0, end)
+    if cut < 0 and end < len(buffer):  # one record spans more lines than the hint
+        cut = _record_boundary(buffer, 0, len(buffer))
+    return cut
 
 
 def _first_record_end(buffer: bytes) -> int:
@@ -289,12 +302,17 @@ def parse_csv_chunk(chunk: Chunk, header: Sequence[str], encoding: str) -> Parse
     if lengths and lengths != {width}:
         bad = next(i for i, row in enumerate(rows) if len(row) != width)
         found = len(rows[bad])
-        column = header[found] if found < width else f"(extra field {found})"
+        column = header[found] if found < width else _beyond(width)
         raise CellProblem(
             f"ragged row: {found} fields, the header has {width}", parsed.line_of(bad), column
         )
     parsed.columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
     return parsed
+
+
+def _beyond(index: int) -> str:
+    """How to name a field past the header's last column (1-based, as people count)."""
+    return f"(field {index + 1}, beyond the header)"
 
 
 def _record_lines(text: str, first_line: int) -> list[int]:
@@ -314,7 +332,7 @@ def _column_at(partial: str, header: Sequence[str]) -> str | None:
     if not rows or partial.endswith(("\n", "\r")):
         return header[0] if header else None
     index = len(rows[-1]) - 1
-    return header[index] if 0 <= index < len(header) else f"(extra field {index})"
+    return header[index] if 0 <= index < len(header) else _beyond(index)
 
 
 def _csv_reason(exc: csv.Error) -> str:
@@ -328,6 +346,24 @@ def _csv_reason(exc: csv.Error) -> str:
     return f"malformed CSV ({message})"
 
 
+def _culprit_field(line: str) -> int:
+    """Index of the field in one physical line where a strict parse first fails.
+
+    Prefixes ending at each comma are parsed in turn: the first that fails for a reason
+    other than an open quote contains the bad field; if none does, the quote that never
+    closes opened in the last field of a lenient parse.
+    """
+    line = line.rstrip("\r\n")
+    cuts = [i for i, ch in enumerate(line) if ch == ","] + [len(line)]
+    for cut in cuts:
+        try:
+            list(csv.reader([line[:cut]], strict=True))
+        except csv.Error as exc:
+            if "unexpected end of data" not in str(exc):
+                return len(next(csv.reader([line[:cut]]), [])) - 1
+    return max(len(next(csv.reader([line]), [])) - 1, 0)
+
+
 def _csv_problem(text: str, first_line: int, header: Sequence[str]) -> CellProblem:
     reader = csv.reader(io.StringIO(text), strict=True)
     start = 1
@@ -337,11 +373,18 @@ def _csv_problem(text: str, first_line: int, header: Sequence[str]) -> CellProbl
             start = reader.line_num + 1
     except csv.Error as exc:
         reason = _csv_reason(exc)
-    record = "".join(io.StringIO(text).readlines()[start - 1 :])
-    # The column whose field swallowed the rest is the last field of a lenient parse.
-    lenient = next(csv.reader(io.StringIO(record.replace("\x00", ""))), [])
-    index = max(len(lenient) - 1, 0)
-    column = header[index] if index < len(header) else f"(extra field {index})"
+    failed_at = reader.line_num
+    lines = io.StringIO(text).readlines()
+    first = lines[start - 1].replace("\x00", "") if start - 1 < len(lines) else ""
+    index = _culprit_field(first)
+    if failed_at > start and first.count('"') % 2 == 1:
+        # A quote opened on the record's first line and ran on: the likeliest culprit is a
+        # stray or unclosed quote there, not where the parser finally gave up.
+        reason = (
+            f"quoted field does not close properly (it runs on to line "
+            f"{first_line + failed_at - 1}: {reason})"
+        )
+    column = header[index] if index < len(header) else _beyond(index)
     return CellProblem(reason, first_line + start - 1, column)
 
 

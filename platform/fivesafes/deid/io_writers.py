@@ -47,7 +47,10 @@ _NEEDS_QUOTING = (",", '"', "\n", "\r")
 
 
 def encode_csv(columns: Sequence[Column]) -> bytes:
-    """CSV rows (no header) for columns of one chunk.
+    """CSV rows (no header) for columns of one chunk, RFC 4180 (CRLF line ends).
+
+    ``csv.writer`` quotes a field holding a character of its line terminator, so CRLF also
+    makes it quote a lone carriage return, which would otherwise end the row on reading.
 
     Most de-identified values (pseudonyms, dates, bands, codes) never need quoting, and
     joining strings is about three times faster than ``csv.writer``; a column holding a
@@ -64,10 +67,10 @@ def encode_csv(columns: Sequence[Column]) -> bytes:
         joined = "".join(values)
         if len(columns) == 1 or any(ch in joined for ch in _NEEDS_QUOTING):
             buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(zip(*columns, strict=True))
+            csv.writer(buffer, lineterminator="\r\n").writerows(zip(*columns, strict=True))
             return buffer.getvalue().encode("utf-8")
         plain.append(values)
-    return ("\n".join(map(",".join, zip(*plain, strict=True))) + "\n").encode("utf-8")
+    return ("\r\n".join(map(",".join, zip(*plain, strict=True))) + "\r\n").encode("utf-8")
 
 
 def encode_header(outputs: Sequence[OutputColumn]) -> bytes:

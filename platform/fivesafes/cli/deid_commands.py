@@ -1,0 +1,130 @@
+"""`fivesafes deidentify`: one extract through its dataset policy into a de-identified file.
+
+Bad input (malformed CSV, undecodable bytes, undeclared columns, an invalid NHS number
+under ``on_invalid: reject_file``) prints the file, line and column on stderr and exits
+with status 2; no output file is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from fivesafes.cli.runtime import console, err_console, handle_errors
+from fivesafes.config import get_settings
+from fivesafes.deid.engine import ProgressUpdate, deidentify_file
+from fivesafes.deid.policy import load_policy
+from fivesafes.deid.report import DeidReport
+from fivesafes.errors import InvalidInputError
+from fivesafes.keys.local import LocalFileKeyStore
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``deidentify`` command to the main CLI."""
+    app.command("deidentify")(deidentify)
+
+
+class _Bar:
+    """A Rich progress bar fed by the engine's callback.
+
+    Refreshed by the callback rather than by Rich's background thread, so no thread is
+    running when the engine forks its worker processes.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[rows]:>12,} rows"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            auto_refresh=False,
+            transient=True,
+        )
+        self.task: TaskID = self.progress.add_task(label, total=None, rows=0)
+
+    def __call__(self, update: ProgressUpdate) -> None:
+        self.progress.update(
+            self.task,
+            completed=update.units_done,
+            total=update.units_total,
+            rows=update.rows_done,
+        )
+        self.progress.refresh()
+
+
+def _write_report(report: DeidReport, path: Path) -> None:
+    """Write the JSON report atomically (no half-written report on failure)."""
+    folder = path.parent if str(path.parent) else Path()
+    if not folder.is_dir():
+        raise InvalidInputError(f"{path}: report folder does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(report.to_json())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@handle_errors
+def deidentify(
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="Extract: .csv, .xlsx, .parquet or .jsonl")
+    ],
+    policy: Annotated[Path, typer.Option("--policy", help="Dataset policy (YAML)")],
+    out: Annotated[Path, typer.Option("--out", help="Output file: .csv, .jsonl or .parquet")],
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=64, help="Worker processes (default: settings)"),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the JSON report here")
+    ] = None,
+) -> None:
+    """De-identify an extract according to its dataset policy."""
+    settings = get_settings()
+    parsed_policy = load_policy(policy)
+    keystore = LocalFileKeyStore(settings.keystore_path)
+    bar = _Bar(f"de-identifying {input_path.name}") if sys.stdout.isatty() else None
+    try:
+        if bar is not None:
+            bar.progress.start()
+        result = deidentify_file(
+            input_path,
+            parsed_policy,
+            out,
+            keystore=keystore,
+            workers=workers if workers is not None else settings.deid_workers,
+            progress=bar,
+            spacy_model=settings.spacy_model,
+        )
+    finally:
+        if bar is not None:
+            bar.progress.stop()
+    if report is not None:
+        _write_report(result, report)
+    console.print(result.summary(), highlight=False, markup=False)
+    if result.rows_rejected:
+        err_console.print(
+            f"{result.rows_rejected:,} row(s) rejected under the policy; "
+            + ("see the report" if report is not None else "use --report for the list"),
+            highlight=False,
+            markup=False,
+        )
+    console.print(f"wrote {out}", highlight=False, markup=False)
