@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import resource
-import tempfile
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
