@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from fivesafes.config import get_settings
+from fivesafes.datasets.models import DATA_TABLE_PREFIX
 from fivesafes.db import UTCDateTime, make_engine
 from fivesafes.models import Base
 
@@ -20,6 +21,13 @@ def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool
     return False
 
 
+def _include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Per-version data tables (dsv_*) are data, made by ingestion, not schema."""
+    return not (type_ == "table" and reflected and (name or "").startswith(DATA_TABLE_PREFIX))
+
+
 def _url() -> str:
     return config.get_main_option("sqlalchemy.url") or get_settings().database_url
 
@@ -32,6 +40,7 @@ def run_migrations_offline() -> None:
         render_as_batch=True,
         compare_type=True,
         render_item=_render_item,
+        include_object=_include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -55,6 +64,7 @@ def _run(connection: object) -> None:
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
         render_item=_render_item,
+        include_object=_include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

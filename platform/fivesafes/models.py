@@ -4,7 +4,27 @@ Alembic's autogenerate comparison (and the drift test) read the metadata from he
 """
 
 from fivesafes.audit.models import AuditCheckpoint, AuditEvent
+from fivesafes.datasets.models import (
+    Dataset,
+    DatasetPolicyVersion,
+    DatasetVersion,
+    OptOut,
+    OptOutList,
+    Upload,
+)
 from fivesafes.db import Base
 from fivesafes.identity.models import ApiToken, User
 
-__all__ = ["ApiToken", "AuditCheckpoint", "AuditEvent", "Base", "User"]
+__all__ = [
+    "ApiToken",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "Base",
+    "Dataset",
+    "DatasetPolicyVersion",
+    "DatasetVersion",
+    "OptOut",
+    "OptOutList",
+    "Upload",
+    "User",
+]

@@ -1,0 +1,136 @@
+"""Datasets, policy versions, dataset versions, uploads and opt-outs.
+
+Nothing here is edited in place once it describes data: a changed policy is a new policy
+version, a new extract is a new dataset version. De-identified rows live in one table per
+dataset version (``dsv_<id>``), created and filled in the same transaction that creates
+the version row, so a failure at any point leaves neither visible.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fivesafes.db import Base, UTCDateTime, utcnow
+
+#: Prefix of the per-version data tables (Alembic's comparison ignores them).
+DATA_TABLE_PREFIX = "dsv_"
+
+
+class Sensitivity(StrEnum):
+    STANDARD = "standard"
+    SENSITIVE = "sensitive"
+
+
+class UploadState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    policy_versions: Mapped[list[DatasetPolicyVersion]] = relationship(
+        back_populates="dataset", order_by="DatasetPolicyVersion.version"
+    )
+
+
+class DatasetPolicyVersion(Base):
+    """One version of a dataset's policy, stored verbatim and by content hash."""
+
+    __tablename__ = "dataset_policy_versions"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version"),
+        UniqueConstraint("dataset_id", "content_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    sensitivity: Mapped[str] = mapped_column(String(32))
+    source_text: Mapped[str] = mapped_column(Text)  # the YAML as reviewed, comments included
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    loaded_by: Mapped[str | None] = mapped_column(String(64))
+
+    dataset: Mapped[Dataset] = relationship(back_populates="policy_versions")
+
+
+class DatasetVersion(Base):
+    """An immutable, de-identified version of a dataset."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "number"),
+        UniqueConstraint("dataset_id", "source_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    policy_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_policy_versions.id"))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(Integer)
+    table_name: Mapped[str] = mapped_column(String(63), unique=True)
+    report: Mapped[str] = mapped_column(Text)  # the de-identification report (JSON)
+    uploaded_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    dataset: Mapped[Dataset] = relationship()
+    policy_version: Mapped[DatasetPolicyVersion] = relationship()
+
+
+class Upload(Base):
+    """An extract on its way in: state, progress and outcome, never its content."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=UploadState.QUEUED.value)
+    filename: Mapped[str] = mapped_column(String(255))
+    file_format: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    rows_processed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[str | None] = mapped_column(Text)  # JSON list of {file, line, column, message}
+    report: Mapped[str | None] = mapped_column(Text)
+    uploaded_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
+
+    dataset: Mapped[Dataset] = relationship()
+    dataset_version: Mapped[DatasetVersion | None] = relationship()
+
+
+class OptOutList(Base):
+    """A load of the National Data Opt-out list; the newest load is in force."""
+
+    __tablename__ = "opt_out_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer)
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    loaded_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class OptOut(Base):
+    """One opted-out patient, as a keyed HMAC of the NHS number: never the number itself."""
+
+    __tablename__ = "opt_outs"
+
+    list_id: Mapped[int] = mapped_column(ForeignKey("opt_out_lists.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
