@@ -82,16 +82,24 @@ class WorkerState:
 
 
 _STATE: WorkerState | None = None
+_INIT_ERROR: str | None = None
 
 
 def init_worker(spec: WorkerSpec) -> None:
-    """Process-pool initializer: build this process's state (and its scrubber) once."""
-    global _STATE  # noqa: PLW0603 - per-process state is the point of an initializer
-    _STATE = WorkerState(spec)
+    """Process-pool initializer: build this process's state (and its scrubber) once.
+
+    A failure is kept and reported by the first task: an exception escaping an initializer
+    only surfaces as an opaque ``BrokenProcessPool`` in the parent.
+    """
+    global _STATE, _INIT_ERROR  # noqa: PLW0603 - per-process state is the point here
+    try:
+        _STATE = WorkerState(spec)
+    except Exception as exc:  # reported by process_chunk with its type and message
+        _INIT_ERROR = f"{type(exc).__name__}: {exc}"
 
 
 def process_chunk(chunk: Chunk) -> ChunkResult:
     """Process-pool task: one chunk through this process's state."""
     if _STATE is None:
-        raise RuntimeError("worker used before init_worker")
+        raise RuntimeError(f"de-identification worker failed to start: {_INIT_ERROR}")
     return _STATE.process(chunk)

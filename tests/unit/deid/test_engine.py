@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import socket
+import warnings
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -296,12 +297,15 @@ def test_engine_makes_no_network_calls(tmp_path: Path, monkeypatch: pytest.Monke
 
         return refuse
 
-    pytest_socket.disable_socket(allow_unix_socket=True)
-    try:
-        monkeypatch.setattr(socket, "getaddrinfo", record("getaddrinfo"))
-        monkeypatch.setattr(socket, "create_connection", record("create_connection"))
-        run(load_policy(SAMPLE), DATA, tmp_path / "out.csv", workers=2, chunk_rows=40)
-    finally:
-        pytest_socket.enable_socket()
+    monkeypatch.setattr(socket, "getaddrinfo", record("getaddrinfo"))
+    monkeypatch.setattr(socket, "create_connection", record("create_connection"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pytest_socket.disable_socket(allow_unix_socket=True)  # socket() itself raises
+        try:
+            run(load_policy(SAMPLE), DATA, tmp_path / "out.csv", workers=2, chunk_rows=40)
+        finally:
+            pytest_socket.enable_socket()
     assert attempts == []
+    assert not [w for w in caught if "socket" in str(w.message)]
     assert len(rows_of(tmp_path / "out.csv")) == 200
