@@ -1,0 +1,74 @@
+"""Named organisations that locate a patient: practices, surgeries, hospitals, schools."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from presidio_analyzer import Pattern, RecognizerResult
+
+from fivesafes.deid.allowlist import vocabulary
+from fivesafes.deid.recognizers.base import UkPatternRecognizer
+from fivesafes.deid.recognizers.names import LETTER, UPPER
+
+ORG_SUFFIX = (
+    r"(?:Medical\s+Practice|Medical\s+Cent(?:re|er)|Health\s+Cent(?:re|er)|Surgery|Practice"
+    r"|Group\s+Practice|Family\s+Practice|Hospital|Infirmary|Clinic|Hospice|Pharmacy|Chemists?"
+    r"|Care\s+Home|Nursing\s+Home|Residential\s+Home|Rest\s+Home|(?:NHS\s+)?(?:Foundation\s+)?Trust"
+    r"|Partnership|Primary\s+Care\s+Network|PCN|School|Academy|College|University|Nursery"
+    r"|Ltd|Limited|plc|LLP|Dental\s+Practice|Opticians?)"
+)
+# Words that describe an organisation without naming it: "General Hospital" alone is not
+# identifying; "Colchester General Hospital" is.
+_GENERIC = vocabulary(
+    """
+the a an at to from in of general royal university teaching district county community
+medical health nhs foundation trust mental children's women's eye dental city central
+national private local primary care family group new old saint st hospital practice
+surgery centre center clinic and &
+    """
+)
+_LEADING_NOISE = vocabulary(
+    """
+the at to from in attended seen admitted discharged transferred referred registered with
+via by and of for gp
+    """
+)
+
+
+class OrganisationRecognizer(UkPatternRecognizer):
+    """One to four capitalised words followed by an organisation word.
+
+    Leading sentence words ("Attended", "The") are trimmed; a match made only of generic
+    words ("General Hospital") is dropped because it identifies nobody.
+    """
+
+    ENTITY = "ORGANISATION"
+    PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern(
+            "Name + organisation word",
+            rf"\b(?:[{UPPER}][{LETTER}'’\-]*\.?\s+|&\s+|and\s+|of\s+|on\s+){{1,5}}{ORG_SUFFIX}\b",
+            0.8,
+        ),
+    ]
+    _TOKEN = re.compile(r"\S+")
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str] | None = None,
+        nlp_artifacts: Any = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        """Organisation names with leading noise trimmed and generic-only names dropped."""
+        kept: list[RecognizerResult] = []
+        for result in super().analyze(text, entities, nlp_artifacts, regex_flags):
+            tokens = [m.span() for m in self._TOKEN.finditer(text, result.start, result.end)]
+            while tokens and text[tokens[0][0] : tokens[0][1]].lower() in _LEADING_NOISE:
+                tokens.pop(0)
+            words = [text[s:e].lower() for s, e in tokens]
+            if not words or all(w in _GENERIC for w in words):
+                continue
+            result.start = tokens[0][0]
+            kept.append(result)
+        return kept

@@ -1,0 +1,215 @@
+"""Dates as UK notes write them, and a format-keeping date shift.
+
+Numeric day-first dates (12/03/2024, 12-03-2024, 12.03.24), ISO (2024-03-12), written
+dates (3rd March 2024, 3 Mar 2024, March 3rd 2024, 3rd of March), month-year (March 2024,
+Mar-24) and day-month without a year ("on 3 March"). A bare year or "6 weeks" is clinical
+content and left alone. :func:`shift_date_text` moves a found date by the patient's
+offset and writes it back in the same format, for policies that shift rather than tag.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import ClassVar
+
+from presidio_analyzer import Pattern
+
+from fivesafes.deid.recognizers.base import UkPatternRecognizer
+
+MONTHS_FULL = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+MONTHS_ABBR = [m[:3] for m in MONTHS_FULL]
+_MONTH_NUMBER: dict[str, int] = {}
+for _i, _m in enumerate(MONTHS_FULL, start=1):
+    _MONTH_NUMBER[_m.lower()] = _i
+    _MONTH_NUMBER[_m[:3].lower()] = _i
+_MONTH_NUMBER["sept"] = 9
+
+MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+ORD = r"(?:st|nd|rd|th)?"
+YEAR = r"(?:(?:19|20)\d{2}|'?\d{2})"
+
+_NUMERIC = re.compile(r"(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})")
+_ISO = re.compile(r"(\d{4})([/.\-])(\d{1,2})\2(\d{1,2})")
+_TEXTUAL_DMY = re.compile(
+    r"(\d{1,2})(st|nd|rd|th)?(\s+of\s+|[\s\-]+)([A-Za-z]+)(\.?)(?:(,?[\s\-]+'?)(\d{2,4}))?"
+)
+_TEXTUAL_MDY = re.compile(r"([A-Za-z]+)(\.?\s+)(\d{1,2})(st|nd|rd|th)?(?:(,?\s+)(\d{4}))?")
+_TEXTUAL_MY = re.compile(r"([A-Za-z]+)(\.?[\s\-]+'?)(\d{2,4})")
+
+
+class UkDateRecognizer(UkPatternRecognizer):
+    """Calendar dates in the forms UK clinicians write them."""
+
+    ENTITY = "DATE"
+    FLAGS = re.IGNORECASE
+    PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern(
+            "numeric d/m/y",
+            r"(?<![\w/.\-])"
+            + DAY
+            + r"([/.\-])(?:0?[1-9]|1[0-2])\1(?:\d{4}|\d{2})(?![\w/]|[.\-]\d)",
+            0.85,
+        ),
+        Pattern(
+            "numeric m/d/y",
+            r"(?<![\w/.\-])(?:0?[1-9]|1[0-2])([/.\-])(?:1[3-9]|2\d|3[01])\1(?:\d{4}|\d{2})(?![\w/]|[.\-]\d)",
+            0.6,
+        ),
+        Pattern(
+            "ISO y-m-d",
+            r"(?<![\w/.\-])(?:19|20)\d{2}([/.\-])(?:0?[1-9]|1[0-2])\1" + DAY + r"(?![\w/]|[.\-]\d)",
+            0.9,
+        ),
+        Pattern(
+            "d Month [y]",
+            r"\b"
+            + DAY
+            + ORD
+            + r"(?:\s+of\s+|[\s\-]+)"
+            + MONTH
+            + r"(?:,?[\s\-]+"
+            + YEAR
+            + r")?(?![\w])",
+            0.85,
+        ),
+        Pattern(
+            "Month d[, y]",
+            r"\b(?=[ADFJMNOSadfjmnos])"
+            + MONTH
+            + r"\s+"
+            + DAY
+            + ORD
+            + r"(?:,?\s+(?:19|20)\d{2})?\b",
+            0.6,
+        ),
+        Pattern(
+            "Month y",
+            r"\b(?=[ADFJMNOSadfjmnos])" + MONTH + r"[\s\-]+(?:(?:19|20)\d{2}|'\d{2})\b",
+            0.6,
+        ),
+        Pattern(
+            "compact yyyymmdd", r"\b(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b", 0.4
+        ),
+    ]
+    CONTEXT: ClassVar[list[str]] = [
+        "dob",
+        "born",
+        "date",
+        "on",
+        "seen",
+        "admitted",
+        "discharged",
+        "since",
+        "from",
+        "until",
+        "clinic",
+        "appointment",
+    ]
+
+    def invalidate_result(self, pattern_text: str) -> bool | None:
+        # "May" alone is matched only with a day or year; lower-case "may 20" (a verb) is not a
+        # date unless the month is written with a capital or digits surround it.
+        stripped = pattern_text.strip()
+        return stripped[:3] == "may" and not stripped[:1].isdigit()
+
+
+def two_digit_year(two_digits: int, reference: date | None = None) -> int:
+    """A two-digit year read as the most recent year not more than 10 years in the future."""
+    today = reference or date.today()
+    year = 2000 + two_digits
+    return year if year <= today.year + 10 else year - 100
+
+
+def month_number(name: str) -> int | None:
+    """1-12 for a month name or abbreviation in any case ("Mar", "march", "Sept."), else None."""
+    return _MONTH_NUMBER.get(name.rstrip(".").lower())
+
+
+def _month_text(original: str, month: int) -> str:
+    """The month name in the style of ``original`` (full/abbreviated, case)."""
+    full = MONTHS_FULL[month - 1]
+    name = full if len(original.rstrip(".")) > 3 and original.lower() != "sept" else full[:3]
+    if original.isupper():
+        return name.upper()
+    if original.islower():
+        return name.lower()
+    return name
+
+
+def _ordinal(day: int) -> str:
+    if 11 <= day % 100 <= 13:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+
+def _num(value: int, like: str) -> str:
+    """``value`` zero-padded to the width of ``like``."""
+    return str(value).zfill(len(like))
+
+
+def shift_date_text(text: str, days: int) -> str | None:
+    """``text`` (one date as found) moved by ``days``, in the same format; None if unparsed.
+
+    Only the forms with a day can be shifted exactly; month-year forms are shifted by
+    moving their first day. Unparseable text returns None and the caller tags it.
+    """
+    text = text.strip()
+    delta = timedelta(days=days)
+    try:
+        if m := _ISO.fullmatch(text):
+            d = date(int(m[1]), int(m[3]), int(m[4])) + delta
+            return f"{d.year}{m[2]}{_num(d.month, m[3])}{m[2]}{_num(d.day, m[4])}"
+        if m := _NUMERIC.fullmatch(text):
+            first, second, year_text = int(m[1]), int(m[3]), m[4]
+            year = int(year_text) if len(year_text) == 4 else two_digit_year(int(year_text))
+            day_first = second <= 12
+            day, month = (first, second) if day_first else (second, first)
+            d = date(year, month, day) + delta
+            year_out = str(d.year) if len(year_text) == 4 else f"{d.year % 100:02d}"
+            a, b = (d.day, d.month) if day_first else (d.month, d.day)
+            return f"{_num(a, m[1])}{m[2]}{_num(b, m[3])}{m[2]}{year_out}"
+        if (m := _TEXTUAL_DMY.fullmatch(text)) and m[4].lower() in _MONTH_NUMBER:
+            year_text = m[7] or ""
+            year = (
+                int(year_text)
+                if len(year_text) == 4
+                else (two_digit_year(int(year_text)) if year_text else date.today().year)
+            )
+            d = date(year, _MONTH_NUMBER[m[4].lower()], int(m[1])) + delta
+            out = _num(d.day, m[1]) + (_ordinal(d.day) if m[2] else "") + m[3]
+            out += _month_text(m[4], d.month) + m[5]
+            if year_text:
+                out += m[6] + (str(d.year) if len(year_text) == 4 else f"{d.year % 100:02d}")
+            return out
+        if (m := _TEXTUAL_MDY.fullmatch(text)) and m[1].lower() in _MONTH_NUMBER:
+            year = int(m[6]) if m[6] else date.today().year
+            d = date(year, _MONTH_NUMBER[m[1].lower()], int(m[3])) + delta
+            out = _month_text(m[1], d.month) + m[2] + str(d.day) + (_ordinal(d.day) if m[4] else "")
+            return out + (m[5] + str(d.year) if m[6] else "")
+        if (m := _TEXTUAL_MY.fullmatch(text)) and m[1].lower() in _MONTH_NUMBER:
+            year_text = m[3]
+            year = int(year_text) if len(year_text) == 4 else two_digit_year(int(year_text))
+            d = date(year, _MONTH_NUMBER[m[1].lower()], 1) + delta
+            year_out = str(d.year) if len(year_text) == 4 else f"{d.year % 100:02d}"
+            return _month_text(m[1], d.month) + m[2] + year_out
+    except (ValueError, OverflowError):
+        return None
+    return None

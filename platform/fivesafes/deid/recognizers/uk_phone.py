@@ -1,0 +1,57 @@
+"""UK telephone numbers: landlines, mobiles, freephone, +44 and (0) forms."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from presidio_analyzer import Pattern
+
+from fivesafes.deid.recognizers.base import UkPatternRecognizer
+
+_GROUPS = r"\d{2,5}\)?(?:[ \-]?\d){5,8}"
+
+
+class UkPhoneRecognizer(UkPatternRecognizer):
+    """National (0xxxx xxxxxx, (01255) 123456) and international (+44 7xxx...) numbers.
+
+    ``validate_result`` checks the national significant number has 9 or 10 digits, so a
+    date or a dose never passes for a phone number.
+    """
+
+    ENTITY = "PHONE"
+    PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern("UK national", r"(?<![\w+])(?:\(0|0)" + _GROUPS + r"(?!\d)", 0.7),
+        Pattern(
+            "UK international",
+            r"(?<![\w+])(?:\+|00)\s?44\s?(?:\(0\)\s?)?\(?" + _GROUPS + r"(?!\d)",
+            0.8,
+        ),
+        Pattern(
+            "Other international",
+            r"(?<![\w+])\+(?!44)\d{1,3}[ \-]?\(?\d{1,4}\)?(?:[ \-]?\d){6,10}(?!\d)",
+            0.6,
+        ),
+    ]
+    CONTEXT: ClassVar[list[str]] = [
+        "tel",
+        "telephone",
+        "phone",
+        "mobile",
+        "mob",
+        "contact",
+        "call",
+        "ring",
+        "number",
+    ]
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        digits = "".join(c for c in pattern_text if c.isdigit())
+        if pattern_text.lstrip("( ").startswith("+"):
+            if digits.startswith("44"):
+                digits = digits[2:]
+                return None if 9 <= len(digits) <= 10 else False
+            return None if 8 <= len(digits) <= 15 else False
+        if digits.startswith("0044"):
+            digits = digits[4:]
+            return None if 9 <= len(digits) <= 10 else False
+        return None if 10 <= len(digits) <= 11 else False
