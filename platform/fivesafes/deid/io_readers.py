@@ -15,7 +15,6 @@ import codecs
 import csv
 import hashlib
 import io
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -108,6 +107,8 @@ def open_source(path: Path, *, encoding: str = "utf-8") -> Source:
     if fmt == "csv":
         return CsvSource(path, encoding)
     if fmt == "jsonl":
+        from fivesafes.deid.io_jsonl import JsonLinesSource  # noqa: PLC0415 - import cycle
+
         return JsonLinesSource(path, encoding)
     from fivesafes.deid import io_columnar  # noqa: PLC0415 - pyarrow/openpyxl only when needed
 
@@ -404,114 +405,6 @@ def _decode_problem(
     boundary = _record_boundary(prefix, 0, len(prefix))
     partial = prefix[boundary + 1 :].decode(encoding, errors="replace") if boundary >= 0 else text
     return CellProblem(hint, line, _column_at(partial, header) if partial else header[0])
-
-
-# --------------------------------------------------------------------------- JSON Lines
-
-
-class JsonLinesSource:
-    """One JSON object per line; the first record's keys are the header."""
-
-    format = "jsonl"
-
-    def __init__(self, path: Path, encoding: str) -> None:
-        self.file = str(path)
-        self.encoding = codecs.lookup(encoding).name
-        self.total_units: int | None = path.stat().st_size
-        self._handle: BinaryIO = path.open("rb")
-        self._hash = hashlib.sha256()
-        self._line = 0
-        self._consumed = 0
-        self._done = False
-        first = self._next_record()
-        if first is None:
-            raise InputFileError("file is empty (no records)", file=self.file, line=1)
-        self._first: tuple[int, dict[str, Any]] | None = first
-        self.header = list(first[1])
-
-    def _next_record(self) -> tuple[int, dict[str, Any]] | None:
-        for line_bytes in self._handle:
-            self._hash.update(line_bytes)
-            self._consumed += len(line_bytes)
-            self._line += 1
-            raw = line_bytes
-            if self._line == 1 and raw.startswith(_BOM) and self.encoding == "utf-8":
-                raw = raw[len(_BOM) :]
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode(self.encoding)
-            except UnicodeDecodeError:
-                raise InputFileError(
-                    "not valid UTF-8" if self.encoding == "utf-8" else f"not valid {self.encoding}",
-                    file=self.file,
-                    line=self._line,
-                ) from None
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputFileError(
-                    f"not valid JSON ({exc.msg} at character {exc.colno})",
-                    file=self.file,
-                    line=self._line,
-                ) from None
-            if not isinstance(record, dict):
-                raise InputFileError(
-                    "each line must be a JSON object", file=self.file, line=self._line
-                )
-            return self._line, record
-        return None
-
-    def chunks(self, rows_hint: int) -> Iterator[Chunk]:
-        index = 0
-        width = len(self.header)
-        position = {name: i for i, name in enumerate(self.header)}
-        while True:
-            columns: list[list[Cell]] = [[] for _ in range(width)]
-            lines: list[int] = []
-            while len(lines) < rows_hint:
-                item = self._first or self._next_record()
-                self._first = None
-                if item is None:
-                    break
-                line, record = item
-                values: list[Cell] = [None] * width
-                for key, value in record.items():
-                    at = position.get(key)
-                    if at is None:
-                        raise InputFileError(
-                            "key not among the columns of the first record (undeclared)",
-                            file=self.file,
-                            line=line,
-                            column=key,
-                        )
-                    values[at] = _json_cell(value, self.file, line, key)
-                for i, value in enumerate(values):
-                    columns[i].append(value)
-                lines.append(line)
-            if not lines:
-                break
-            yield Chunk(index, lines[0], self._consumed, columns=columns, lines=lines)
-            index += 1
-        self._done = True
-
-    def sha256(self) -> str | None:
-        return self._hash.hexdigest() if self._done else None
-
-    def close(self) -> None:
-        self._handle.close()
-
-
-def _json_cell(value: Any, file: str, line: int, column: str) -> Cell:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    raise InputFileError(
-        "nested objects and arrays are not supported", file=file, line=line, column=column
-    )
 
 
 def cell_text(value: Any) -> Cell:
