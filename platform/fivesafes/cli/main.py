@@ -8,6 +8,7 @@ import typer
 
 from fivesafes.cli import deid_commands
 from fivesafes.cli.audit_commands import audit_app
+from fivesafes.cli.bench_commands import bench_app
 from fivesafes.cli.db_commands import db_app
 from fivesafes.cli.identity_commands import tokens_app, users_app
 from fivesafes.cli.keys_commands import keys_app
@@ -26,6 +27,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(bench_app, name="bench")
 deid_commands.register(app)
 
 

@@ -59,11 +59,20 @@ DISEASE_WORDS = (
     r"(?:disease|syndrome|palsy|phenomenon|lymphoma|sarcoma|tumou?r|sign|test|score|scale"
     r"|manoeuvre|maneuver|fracture|cyst|ulcer|oesophagus|esophagus|disorder|dementia|chorea"
     r"|encephalopathy|thyroiditis|contracture|criteria|classification|grade|stage|reflex"
-    r"|triad|law|procedure|operation|catheter|tube|position|breathing|body|bodies|cell|cells)"
+    r"|triad|law|procedure|operation|catheter|tube|position|breathing|body|bodies|cell|cells"
+    r"|virus|infection|reaction|anomaly|aneurysm|hernia|node|nodes|duct|gland|frame|line"
+    r"|colitis|arthritis|nephropathy|neuropathy|myopathy|anaemia|anemia|lymphoma|leukaemia)"
 )
 
 COMMON_DRUGS = vocabulary(
     """
+ventolin seretide symbicort fostair clenil spiriva oramorph zomorph oxynorm madopar sinemet
+lantus novorapid humulin levemir tresiba eliquis xarelto pradaxa clexane augmentin tazocin
+gaviscon adcal fultium ensure fortisip epipen calpol nurofen zimmer foley hickman venflon
+klebsiella pseudomonas staphylococcus staph streptococcus strep enterococcus candida
+clostridium clostridioides proteus enterobacter serratia acinetobacter listeria legionella
+mycoplasma chlamydia neisseria haemophilus salmonella shigella campylobacter helicobacter
+aspergillus coli aureus mrsa vre esbl cpe norovirus rotavirus influenza rsv
 paracetamol ibuprofen naproxen diclofenac aspirin codeine morphine oxycodone tramadol
 fentanyl buprenorphine amoxicillin co-amoxiclav flucloxacillin clarithromycin
 doxycycline trimethoprim nitrofurantoin cefalexin ceftriaxone gentamicin vancomycin
@@ -90,6 +99,8 @@ pramipexole
 # Capitalised words that start sentences or name services, never a person.
 NOT_NAMES = vocabulary(
     """
+therapy therapies occupational speech language nursing tel tele telephone mob mobile fax
+email e-mail contact phone address postcode dob nhs hosp hospital ref
 the a an and or but he she they it we i you his her their its our my your this that
 these those there here then when while after before since until on in at to from for
 with by of as if so no not yes pt patient patients mother father wife husband son
@@ -120,6 +131,7 @@ _DOSE_AFTER = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W_][\w&'’\-]*")
+_ACRONYM_PLURAL = re.compile(r"[A-Z0-9]{2,}(?:s|es)?$")  # "ADLs", "LFTs", "NSAIDs"
 
 
 class AllowList:
@@ -132,8 +144,11 @@ class AllowList:
     ("Madopar 125mg").
     """
 
-    def __init__(self, extra_terms: Iterable[str] = ()) -> None:
+    def __init__(
+        self, extra_terms: Iterable[str] = (), english_words: frozenset[str] = frozenset()
+    ) -> None:
         extra = {t.strip().lower() for t in extra_terms if t.strip()}
+        self.english = english_words
         self.terms = ABBREVIATIONS | COMMON_DRUGS | frozenset(extra)
         self.not_names = NOT_NAMES | self.terms
         self.eponyms = EPONYMS
@@ -165,9 +180,27 @@ class AllowList:
             return True
         return all(w.isdigit() or _strip_possessive(w.lower()) in self.terms for w in words)
 
+    def is_known_word(self, word: str) -> bool:
+        """True for English words and clinical vocabulary ("Mobility", "Bloods", "Sats").
+
+        Unknown capitalised words are probably names; with no dictionary loaded every
+        word counts as known, which switches the unknown-word heuristics off.
+        """
+        if not self.english or _ACRONYM_PLURAL.match(word):
+            return True
+        lower = _strip_possessive(word.lower())
+        if lower in self.english or lower in self.not_names:
+            return True
+        for suffix, replacement in (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ing", "")):
+            if lower.endswith(suffix) and lower[: -len(suffix)] + replacement in self.english:
+                return True
+        return False
+
     def is_not_name(self, word: str) -> bool:
         """True for capitalised words that are never a person's name (for cue matching)."""
-        return _strip_possessive(word.lower()) in self.not_names
+        return _strip_possessive(word.lower()) in self.not_names or bool(
+            len(word) > 2 and _ACRONYM_PLURAL.match(word) and word[-1] == "s"
+        )
 
 
 def _strip_possessive(word: str) -> str:

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import spacy
 import tldextract.tldextract as tld_module
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from spacy.language import Language
+from spacy.lookups import Lookups
 from spacy.tokens import Doc
 
 from fivesafes.errors import ConfigurationError
@@ -168,6 +170,26 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
 
     def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> Any:
         return self.doc_to_artifacts(doc)
+
+
+def load_english_words(nlp: Language) -> frozenset[str]:
+    """Lower-case English words from the pipeline's own lemmatiser tables (WordNet index).
+
+    Used to tell an unfamiliar capitalised word (probably a name: "Oluwadamilare was
+    tearful") from an English one ("Mobility was poor"). The tables ship inside the model
+    package even though the lemmatiser component is not run; a model without them yields
+    an empty set, which only switches that heuristic off.
+    """
+    model_dir = Path(str(nlp.path)) if getattr(nlp, "path", None) else None
+    if model_dir is None:
+        return frozenset()
+    words: set[str] = set()
+    for table_dir in model_dir.glob("lemmatizer/lookups"):
+        lookups = Lookups().from_disk(table_dir)
+        if lookups.has_table("lemma_index"):
+            for entries in lookups.get_table("lemma_index").values():
+                words.update(w for w in entries if w.isalpha())
+    return frozenset(words)
 
 
 def build_nlp_engine(model_name: str) -> OfflineSpacyNlpEngine:

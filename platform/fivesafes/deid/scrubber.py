@@ -28,8 +28,8 @@ from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResu
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-from fivesafes.deid.allowlist import AllowList
-from fivesafes.deid.nlp import LANGUAGE, build_nlp_engine
+from fivesafes.deid.allowlist import AllowList, vocabulary
+from fivesafes.deid.nlp import LANGUAGE, build_nlp_engine, load_english_words
 from fivesafes.deid.patient_scrub import PatientRecognizer
 from fivesafes.deid.recognizers import build_recognizers
 from fivesafes.deid.recognizers.names import is_name_like
@@ -49,6 +49,10 @@ CUE_NAMES = frozenset(
 )
 _NAME_LABELS = frozenset({"PERSON"})
 _WORD = re.compile(r"[^\W\d_](?:[^\W_]|['’\-](?=[^\W\d_]))*")
+_PREVIOUS_WORD = re.compile(r"([A-Za-z]+)\W*$")
+_PLACE_PREPOSITIONS = vocabulary(
+    "in at from to near of towards around outside inside into via for with by"
+)
 # Rank used to name a merged span: patient-specific and pattern matches beat cues, cues
 # beat NER.
 _RANK_NER, _RANK_CUE, _RANK_STRONG = 0, 1, 2
@@ -112,8 +116,10 @@ class FreeTextScrubber:
 
     def __init__(self, config: ScrubberConfig) -> None:
         self.config = config
-        self.allow_list = AllowList(config.extra_allow_terms)
         self.nlp_engine = build_nlp_engine(config.spacy_model)
+        self.allow_list = AllowList(
+            config.extra_allow_terms, english_words=load_english_words(self.nlp_engine.pipeline)
+        )
         recognizers = build_recognizers(self.allow_list, config.hospital_number_patterns)
         recognizers.append(
             SpacyRecognizer(
@@ -188,18 +194,33 @@ class FreeTextScrubber:
             start, end = result.start, result.end
             if rank < _RANK_STRONG and self.allow_list.protects(text, start, end):
                 continue
-            if rank == _RANK_NER and not self._plausible_ner(text[start:end], result.entity_type):
+            if rank == _RANK_NER and not self._plausible_ner(text, start, end, result.entity_type):
                 continue
             candidates.append(_Span(start, end, result.entity_type, rank))
         candidates.extend(self._propagate_names(text, candidates))
         return _merge(candidates, text)
 
-    def _plausible_ner(self, span_text: str, label: str) -> bool:
-        """NER detections with at least one capitalised, name-like word; no bare acronyms."""
-        words = _WORD.findall(span_text)
-        if label != "PERSON" and all(w.isupper() for w in words):
-            return False  # "NHS", "ECG", "RDE": acronyms, not named organisations
-        return any(w[0].isupper() and not self.allow_list.is_not_name(w) for w in words)
+    def _plausible_ner(self, text: str, start: int, end: int, label: str) -> bool:
+        """NER detections with a capitalised, name-like word; places and bodies in context.
+
+        The small model tags brand names, organisms and equipment ("Ventolin",
+        "Klebsiella", "Zimmer frame") as places or organisations. A one-word place or
+        organisation therefore needs a preposition before it ("lives in Leeds", "works at
+        Tesco"); acronyms alone ("NHS", "ECG") are never organisations.
+        """
+        words = _WORD.findall(text, start, end)
+        if not any(
+            len(w) >= 2 and w[0].isupper() and not self.allow_list.is_not_name(w) for w in words
+        ):
+            return False
+        if label == "PERSON":
+            return True
+        if all(w.isupper() for w in words):
+            return False
+        if len(words) >= 2:
+            return True
+        before = _PREVIOUS_WORD.search(text, max(0, start - 24), start)
+        return before is not None and before.group(1).lower() in _PLACE_PREPOSITIONS
 
     def _propagate_names(self, text: str, spans: list[_Span]) -> list[_Span]:
         """Other capitalised occurrences of any word already found in a name in this note."""

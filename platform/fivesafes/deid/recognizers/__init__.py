@@ -23,6 +23,7 @@ from fivesafes.deid.recognizers.titled_name import TitledNameRecognizer
 from fivesafes.deid.recognizers.uk_date import UkDateRecognizer
 from fivesafes.deid.recognizers.uk_phone import UkPhoneRecognizer
 from fivesafes.deid.recognizers.uk_postcode import UkPostcodeRecognizer
+from fivesafes.deid.recognizers.uncued_name import UncuedNameRecognizer
 
 __all__ = [
     "CuedNameRecognizer",
@@ -38,6 +39,7 @@ __all__ = [
     "UkDateRecognizer",
     "UkPhoneRecognizer",
     "UkPostcodeRecognizer",
+    "UncuedNameRecognizer",
     "UrlRecognizer",
     "build_recognizers",
 ]
@@ -61,5 +63,6 @@ def build_recognizers(
         TitledNameRecognizer(allow_list),
         CuedNameRecognizer(allow_list),
         SurnameFirstRecognizer(allow_list),
+        UncuedNameRecognizer(allow_list),
         OrganisationRecognizer(),
     ]

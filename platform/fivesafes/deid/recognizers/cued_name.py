@@ -28,8 +28,16 @@ STRONG_CUES = vocabulary(
     informed contacted telephoned phoned rang visitor worker
     """
 )
+# Relationship words as a regex alternation (for "Kemi (sister)" in uncued_name).
+RELATION_WORDS = (
+    r"wife|husband|partner|spouse|son|daughter|mother|mum|father|dad|brother|sister|sibling"
+    r"|grandson|granddaughter|grandmother|grandfather|grandma|grandad|aunt|auntie|uncle"
+    r"|niece|nephew|cousin|friend|neighbour|carer|guardian|next\s+of\s+kin|nok|partner"
+    r"|son-in-law|daughter-in-law|stepson|stepdaughter|stepmother|stepfather"
+)
 # A preposition names someone only after a verb that takes a person ("seen by"), or
-# before a full (two-word) name: "with Natalie Price", but not "to Ward" or "from Leeds".
+# before a full (two-word) name or a word that is not English: "with Natalie Price",
+# "with Oluwadamilare", but not "to Ward" or "from Leeds".
 WEAK_CUES = vocabulary("with to by and from per for via of as w")
 VERBS_BEFORE_WEAK = vocabulary(
     """
@@ -100,6 +108,7 @@ class CuedNameRecognizer(LocalRecognizer):
         found += [
             r
             for r in trim_name(weak, text, self.allow_list)
-            if len(text[r.start : r.end].split()) >= 2
+            if len(words := text[r.start : r.end].split()) >= 2
+            or not self.allow_list.is_known_word(words[0])
         ]
         return found

@@ -48,10 +48,10 @@ class UkPhoneRecognizer(UkPatternRecognizer):
         digits = "".join(c for c in pattern_text if c.isdigit())
         if pattern_text.lstrip("( ").startswith("+"):
             if digits.startswith("44"):
-                digits = digits[2:]
+                digits = digits[2:].removeprefix("0")  # +44 (0)20 ...
                 return None if 9 <= len(digits) <= 10 else False
             return None if 8 <= len(digits) <= 15 else False
         if digits.startswith("0044"):
-            digits = digits[4:]
+            digits = digits[4:].removeprefix("0")
             return None if 9 <= len(digits) <= 10 else False
         return None if 10 <= len(digits) <= 11 else False
