@@ -124,6 +124,7 @@ being did does do please kind regards dear sincerely yours signed dictated typed
 
 
 _DISEASE_AFTER = re.compile(r"[\s\-]+" + DISEASE_WORDS + r"\b", re.IGNORECASE)
+_DISEASE_WORD = re.compile(DISEASE_WORDS, re.IGNORECASE)
 _POSSESSIVE_AFTER = re.compile(r"['’]s\b|s['’]")
 # After a drug name: a dose ("500mg", "2.5 mg", "10 units").
 _DOSE_AFTER = re.compile(
@@ -162,10 +163,13 @@ class AllowList:
         if _DOSE_AFTER.match(text, end):
             return True  # a drug: "Madopar 125mg"
         after = _POSSESSIVE_AFTER.match(text, end)
-        possessive = after is not None or span.endswith(("'s", "’s", "s'", "s’"))
+        possessive = after is not None or any(w.endswith(("'s", "’s", "s'", "s’")) for w in words)
         disease_follows = _DISEASE_AFTER.match(text, after.end() if after else end) is not None
         eponymous = all(
-            b in self.eponyms or b in self.terms or all(p in self.eponyms for p in b.split("-"))
+            b in self.eponyms
+            or b in self.terms
+            or _DISEASE_WORD.fullmatch(b)
+            or all(p in self.eponyms for p in b.split("-"))
             for b in (_strip_possessive(w.lower()) for w in words)
         )
         if eponymous and (possessive or disease_follows):

@@ -57,7 +57,7 @@ _GENERIC_ADDRESS_WORDS = vocabulary("flat road street lane avenue close drive wa
 # Scanners compiled once per process; per note only set look-ups run. Compiling a regex
 # per patient cost ~4 ms a note, more than spaCy's share of the budget.
 _WORD = re.compile(r"[^\W\d_](?:[^\W_]|['’\-](?=[^\W\d_]))*")
-_NAME_GAP = re.compile(r"[\s,.\-]+")
+_NAME_GAP = re.compile(r"\s*,\s*|\s+|-")  # "KAY, Ruth", "ruth kay"; not ". " (sentences)
 _DIGIT_RUN = re.compile(r"(?<![^\W\d_])\d(?:[\s.\-/]{0,2}\d)*(?![^\W\d_])")
 _POSTCODE = re.compile(r"(?<![^\W_])[a-z]{1,2}\d[a-z\d]?\s*\d[a-z]{2}(?![^\W_])", re.IGNORECASE)
 _DATE_CANDIDATE = re.compile(

@@ -49,6 +49,7 @@ CUE_NAMES = frozenset(
 )
 _NAME_LABELS = frozenset({"PERSON"})
 _WORD = re.compile(r"[^\W\d_](?:[^\W_]|['’\-](?=[^\W\d_]))*")
+_LEADING_TITLE = re.compile(r"(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sir|Dame|Nurse|Sister)\.?\s+")
 _PREVIOUS_WORD = re.compile(r"([A-Za-z]+)\W*$")
 _PLACE_PREPOSITIONS = vocabulary(
     "in at from to near of towards around outside inside into via for with by"
@@ -192,6 +193,8 @@ class FreeTextScrubber:
                 else (_RANK_CUE if source in CUE_NAMES else _RANK_STRONG)
             )
             start, end = result.start, result.end
+            if rank == _RANK_NER and (title := _LEADING_TITLE.match(text, start, end)):
+                start = title.end()  # keep "Dr" readable: "Dr [PERSON]", not "[PERSON]"
             if rank < _RANK_STRONG and self.allow_list.protects(text, start, end):
                 continue
             if rank == _RANK_NER and not self._plausible_ner(text, start, end, result.entity_type):
