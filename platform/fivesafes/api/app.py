@@ -8,7 +8,7 @@ from fivesafes import __version__
 from fivesafes.api.errors import install_error_handlers
 from fivesafes.api.lifespan import lifespan
 from fivesafes.api.middleware import RequestIdMiddleware
-from fivesafes.api.routes import audit, health, identity
+from fivesafes.api.routes import audit, datasets, health, identity
 from fivesafes.audit.recorder import AuditRecorder, record
 from fivesafes.config import Settings, get_settings
 from fivesafes.db import make_engine, make_session_factory
@@ -43,4 +43,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(identity.router)
     app.include_router(audit.router)
+    app.include_router(datasets.router)
     return app

@@ -14,6 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from fivesafes.audit.checkpoints import checkpoint_if_advanced
 from fivesafes.db import session_scope
 from fivesafes.errors import ConfigurationError
+from fivesafes.ingestion.runner import IngestionRunner
+from fivesafes.ingestion.service import Ingestor, recover_interrupted
 
 log = logging.getLogger("fivesafes.audit")
 
@@ -35,14 +37,56 @@ async def _checkpoint_forever(app: FastAPI, interval: float) -> None:
             log.error("periodic audit checkpoint failed: %s", exc)
 
 
+def _recover(app: FastAPI) -> bool:
+    """Fail uploads a previous process left unfinished; False if the database is down."""
+    try:
+        failed = recover_interrupted(app.state.session_factory, app.state.settings.spool_path)
+    except SQLAlchemyError as exc:
+        log.error(
+            "recovery of interrupted uploads deferred: database unavailable (%s)",
+            type(exc).__name__,
+        )
+        return False
+    if failed:
+        log.warning("%d interrupted uploads marked failed", failed)
+    return True
+
+
+async def _recover_until_done(app: FastAPI, interval: float = 30.0) -> None:
+    while not await run_in_threadpool(_recover, app):
+        await asyncio.sleep(interval)
+
+
+def _start_ingestion(app: FastAPI) -> IngestionRunner:
+    """The background runner of uploads (recovery of the last process's runs is separate)."""
+    settings = app.state.settings
+    ingestor = Ingestor(
+        app.state.session_factory,
+        app.state.keystore,
+        workers=settings.deid_workers,
+        spacy_model=settings.spacy_model,
+        start_method="spawn",  # the server is multi-threaded: never fork it
+    )
+    return IngestionRunner(ingestor)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Recovery runs before the first request is served when the database is up; when it
+    # is down the server still starts (so /healthz can say 503) and retries.
+    if not await run_in_threadpool(_recover, app):
+        tasks = [asyncio.create_task(_recover_until_done(app))]
+    else:
+        tasks = []
+    app.state.ingestion_runner = _start_ingestion(app)
     interval = app.state.settings.audit_checkpoint_interval_seconds
-    task = asyncio.create_task(_checkpoint_forever(app, interval))
+    tasks.append(asyncio.create_task(_checkpoint_forever(app, interval)))
     try:
         yield
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        app.state.ingestion_runner.shutdown()
         app.state.engine.dispose()

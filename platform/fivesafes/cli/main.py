@@ -9,6 +9,7 @@ import typer
 from fivesafes.cli import deid_commands
 from fivesafes.cli.audit_commands import audit_app
 from fivesafes.cli.bench_commands import bench_app
+from fivesafes.cli.dataset_commands import datasets_app, ingest, optouts_app, policies_app
 from fivesafes.cli.db_commands import db_app
 from fivesafes.cli.identity_commands import tokens_app, users_app
 from fivesafes.cli.keys_commands import keys_app
@@ -26,6 +27,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policies_app, name="policies")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(optouts_app, name="optouts")
+app.command("ingest")(handle_errors(ingest))
 app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
 deid_commands.register(app)

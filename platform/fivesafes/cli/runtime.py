@@ -44,7 +44,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except FivesafesError as exc:
-            err_console.print(f"[bold red]error[/] ({exc.code}): {exc.message}", highlight=False)
+            err_console.print(f"error ({exc.code}): ", style="bold red", end="")
+            # The message is plain text: brackets in it are not Rich markup.
+            err_console.print(exc.message, markup=False, highlight=False)
             code = EXIT_INVALID_INPUT if isinstance(exc, InvalidInputError) else EXIT_FAILURE
             raise typer.Exit(code) from None
 

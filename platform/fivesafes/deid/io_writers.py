@@ -73,6 +73,34 @@ def encode_csv(columns: Sequence[Column]) -> bytes:
     return ("\r\n".join(map(",".join, zip(*plain, strict=True))) + "\r\n").encode("utf-8")
 
 
+_PG_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_PG_SPECIAL = ("\\", "\t", "\n", "\r")
+
+
+def encode_pgcopy(columns: Sequence[Column]) -> bytes:
+    """PostgreSQL COPY text format for one chunk: tab-separated, ``\\N`` for null.
+
+    Made in the workers so the parent only streams bytes into ``COPY ... FROM STDIN``.
+    Backslash, tab, newline and carriage return are escaped as COPY's text format needs.
+    """
+    if not columns or not columns[0]:
+        return b""
+    prepared: list[Sequence[str]] = []
+    for column in columns:
+        joined = "".join(v for v in column if v is not None)
+        needs_escape = any(ch in joined for ch in _PG_SPECIAL)
+        if None in column or needs_escape:
+            prepared.append(
+                [
+                    "\\N" if v is None else (v.translate(_PG_ESCAPES) if needs_escape else v)
+                    for v in column
+                ]
+            )
+        else:
+            prepared.append(cast("Sequence[str]", column))
+    return ("\n".join(map("\t".join, zip(*prepared, strict=True))) + "\n").encode("utf-8")
+
+
 def encode_header(outputs: Sequence[OutputColumn]) -> bytes:
     """The CSV header row."""
     return encode_csv([[c.name] for c in outputs])

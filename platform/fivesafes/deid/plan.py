@@ -17,8 +17,10 @@ from typing import Protocol
 from fivesafes.deid import transforms as t
 from fivesafes.deid.io_readers import Cell, CellProblem, ParsedChunk
 from fivesafes.deid.nhs_number import normalise_nhs_number
+from fivesafes.deid.optout import OPTED_OUT_COLUMN, OptOutFilter
 from fivesafes.deid.policy import ColumnPolicy, Policy
 from fivesafes.deid.types import DateMode, PatientContext, ScrubberConfig, ScrubResult
+from fivesafes.errors import InvalidInputError
 from fivesafes.keys.pseudonym import Pseudonymiser
 from fivesafes.keys.store import KeyStore
 
@@ -83,6 +85,8 @@ class ChunkStats:
     invalid_values: dict[str, int] = field(default_factory=dict)  # column -> nulled
     invalid_nhs_numbers: int = 0
     entities: dict[str, dict[str, int]] = field(default_factory=dict)
+    opted_out_excluded: int = 0
+    opted_out_flagged: int = 0
 
 
 @dataclass(slots=True)
@@ -104,6 +108,7 @@ class _ChunkRun:
     def __init__(self, parsed: ParsedChunk, stats: ChunkStats) -> None:
         self.parsed = parsed
         self.stats = stats
+        # Rows left out of the output: rejected by on_invalid, or opted out.
         self.rejected: set[int] = set()
 
     def invalid(self, step: _Step, row: int, reason: str) -> None:
@@ -125,8 +130,15 @@ class _ChunkRun:
 class RowPlan:
     """A policy and its keys, ready to transform chunks (picklable; built once per run)."""
 
-    def __init__(self, policy: Policy, header: Sequence[str], keystore: KeyStore) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        header: Sequence[str],
+        keystore: KeyStore,
+        optouts: OptOutFilter | None = None,
+    ) -> None:
         self.policy = policy
+        self.optouts = optouts
         position = {name: i for i, name in enumerate(header)}
         self.width = len(header)
         self.steps: list[_Step] = []
@@ -156,8 +168,19 @@ class RowPlan:
         self.patient_step = next((s for s in self.steps if s.policy.role == "patient_id"), None)
         self.context_steps = [s for s in self.steps if s.policy.patient_context is not None]
         self.outputs = [
-            OutputColumn(s.name, _output_kind(s.policy)) for s in self.steps if s.policy.in_output
+            OutputColumn(s.name, output_kind(s.policy)) for s in self.steps if s.policy.in_output
         ]
+        self.flag_opt_outs = policy.national_data_opt_out.exempt
+        if self.flag_opt_outs:
+            self.outputs.append(OutputColumn(OPTED_OUT_COLUMN, "boolean"))
+        if optouts is not None and (
+            self.patient_step is None or self.patient_step.policy.type != "nhs_number"
+        ):
+            raise InvalidInputError(
+                f"dataset {policy.dataset!r}: the National Data Opt-out cannot be applied "
+                "without an nhs_number patient_id column; declare "
+                "national_data_opt_out: {exempt: true, basis: ...} if it does not apply"
+            )
 
     def scrubber_config(self, spacy_model: str) -> ScrubberConfig | None:
         """What a worker needs to build the scrubber, or None without free-text columns."""
@@ -183,6 +206,8 @@ class RowPlan:
             patient_keys, outputs[self.patient_step.name] = self._pseudonymise(
                 self.patient_step, columns[self.patient_step.index], run
             )
+        if patient_keys is not None:
+            self._apply_opt_outs(patient_keys, outputs, run)
         offsets: list[int | None] | None = None
         if self.shifter is not None and patient_keys is not None:
             offset = self.shifter.offset
@@ -214,6 +239,25 @@ class RowPlan:
             result = [[col[i] for i in keep] for col in result]
         stats.rows_out = parsed.row_count - len(run.rejected)
         return result, stats
+
+    def _apply_opt_outs(
+        self, patient_keys: list[str | None], outputs: dict[str, Column], run: _ChunkRun
+    ) -> None:
+        """Exclude opted-out patients' rows, or flag them where the policy is exempt."""
+        if self.optouts is None:
+            if self.flag_opt_outs:  # no list was checked: unknown, not "not opted out"
+                outputs[OPTED_OUT_COLUMN] = [None] * len(patient_keys)
+            return
+        contains = self.optouts.contains
+        opted = [k is not None and contains(k) for k in patient_keys]
+        if self.flag_opt_outs:
+            outputs[OPTED_OUT_COLUMN] = ["true" if o else "false" for o in opted]
+            run.stats.opted_out_flagged += sum(opted)
+            return
+        for row, out in enumerate(opted):
+            if out and row not in run.rejected:
+                run.rejected.add(row)
+                run.stats.opted_out_excluded += 1
 
     # ---------------------------------------------------------------- column steps
 
@@ -371,7 +415,8 @@ def _generaliser(col: ColumnPolicy) -> tuple[ValueFn | None, Callable[[str, int]
     return t.NumberBander(Decimal(gen.width)), None
 
 
-def _output_kind(col: ColumnPolicy) -> str:
+def output_kind(col: ColumnPolicy) -> str:
+    """The type of the column a policy column becomes in the de-identified output."""
     if col.role in ("patient_id", "identifier", "free_text"):
         return "string"
     gen = col.generalise
@@ -382,3 +427,6 @@ def _output_kind(col: ColumnPolicy) -> str:
     if gen.method in ("to_year",) or (gen.method == "truncate" and gen.to == "year"):
         return "integer"
     return "string"
+
+
+_output_kind = output_kind  # former private name, still imported by access.filters

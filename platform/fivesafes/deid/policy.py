@@ -22,6 +22,7 @@ import rfc8785
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from fivesafes.deid.optout import OPTED_OUT_COLUMN
 from fivesafes.deid.types import DateMode
 from fivesafes.errors import InputFileError, PolicyError
 
@@ -132,6 +133,17 @@ class DateShiftOptions(_Strict):
     max_days: int = Field(default=180, ge=1, le=3650)
 
 
+class OptOutOptions(_Strict):
+    """National Data Opt-out: applied (opted-out patients' rows excluded) unless exempt.
+
+    An exemption (e.g. section 251 support, or a mandatory collection) must name its basis;
+    exempt datasets keep the rows but flag them so releases can still exclude them.
+    """
+
+    exempt: bool = False
+    basis: str | None = Field(default=None, min_length=5, max_length=500)
+
+
 class InputOptions(_Strict):
     """How to read the extract."""
 
@@ -165,6 +177,7 @@ class Policy(_Strict):
     free_text_dates: DateMode = DateMode.TAG
     hospital_number_patterns: tuple[str, ...] = ()
     free_text_allow_terms: tuple[str, ...] = ()
+    national_data_opt_out: OptOutOptions = OptOutOptions()
     columns: dict[str, ColumnPolicy] = Field(min_length=1)
 
     @field_validator("hospital_number_patterns")
@@ -258,6 +271,15 @@ def _semantic_problems(policy: Policy) -> list[tuple[str, str]]:
         problems.append(
             ("free_text_dates", "shifting dates in free text needs a patient_id column")
         )
+    opt_out = policy.national_data_opt_out
+    if opt_out.exempt and not opt_out.basis:
+        problems.append(
+            ("national_data_opt_out.basis", "an exemption must name its basis (e.g. s251 ref)")
+        )
+    if not opt_out.exempt and opt_out.basis:
+        problems.append(("national_data_opt_out.basis", "a basis is only given with exempt: true"))
+    if OPTED_OUT_COLUMN in policy.columns:
+        problems.append((f"columns.{OPTED_OUT_COLUMN}", "this column name is reserved"))
     return problems
 
 

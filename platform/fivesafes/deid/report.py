@@ -69,6 +69,9 @@ class DeidReport:
     invalid_values_nulled: dict[str, int] = field(default_factory=dict)
     invalid_nhs_numbers: int = 0
     entities: dict[str, dict[str, int]] = field(default_factory=dict)
+    opt_out_list_applied: bool = False
+    opted_out_excluded: int = 0
+    opted_out_flagged: int = 0
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     finished_at: str | None = None
     duration_seconds: float | None = None
@@ -78,7 +81,9 @@ class DeidReport:
         """Merge one chunk's statistics (chunks arrive in input order)."""
         self.rows_in += stats.rows_in
         self.rows_out += stats.rows_out
-        self.rows_rejected += stats.rows_in - stats.rows_out
+        self.rows_rejected += stats.rows_in - stats.rows_out - stats.opted_out_excluded
+        self.opted_out_excluded += stats.opted_out_excluded
+        self.opted_out_flagged += stats.opted_out_flagged
         for line, column, reason in stats.rejections:
             key = f"{column}: {reason}"
             self.rejections_by_reason[key] = self.rejections_by_reason.get(key, 0) + 1
@@ -115,6 +120,11 @@ class DeidReport:
             f" in {self.duration_seconds}s ({self.rows_per_second or 0:,.0f} rows/s)",
             f"policy {self.dataset} v{self.policy_version} sha256:{self.policy_hash[:16]}",
         ]
+        if self.opt_out_list_applied:
+            lines.append(
+                f"National Data Opt-out: {self.opted_out_excluded:,} rows excluded, "
+                f"{self.opted_out_flagged:,} flagged (exempt dataset)"
+            )
         if self.invalid_nhs_numbers:
             lines.append(f"invalid NHS numbers: {self.invalid_nhs_numbers:,}")
         for column, counts in sorted(self.entities.items()):

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from fivesafes.deid.io_readers import Cell, Chunk, ParsedChunk, parse_csv_chunk
-from fivesafes.deid.io_writers import encode_csv, encode_jsonl
+from fivesafes.deid.io_writers import encode_csv, encode_jsonl, encode_pgcopy
 from fivesafes.deid.plan import ChunkStats, RowPlan, Scrubber
 from fivesafes.deid.types import ScrubberConfig
 
 ScrubberFactory = Callable[[ScrubberConfig], Scrubber]
-Encoding = Literal["csv", "jsonl", "columns"]
+Encoding = Literal["csv", "jsonl", "columns", "pgcopy"]
 
 
 def default_scrubber_factory(config: ScrubberConfig) -> Scrubber:
@@ -76,6 +76,8 @@ class WorkerState:
             result.payload = encode_csv(columns)
         elif spec.output == "jsonl":
             result.payload = encode_jsonl(columns, spec.plan.outputs)
+        elif spec.output == "pgcopy":
+            result.payload = encode_pgcopy(columns)
         else:
             result.columns = columns
         return result

@@ -1,0 +1,157 @@
+"""Datasets and uploads: trust staff send extracts in; anyone signed in may see what exists."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.concurrency import run_in_threadpool
+
+from fivesafes.api.deps import CurrentUser, DbSession, request_context, require_role
+from fivesafes.audit.recorder import AuditRecorder
+from fivesafes.audit.trail import AuditTrail
+from fivesafes.config import Settings
+from fivesafes.datasets import service, views
+from fivesafes.datasets.schemas import DatasetOut, UploadAccepted, UploadOut
+from fivesafes.db import session_scope
+from fivesafes.deid.io_readers import StreamInput
+from fivesafes.errors import AuthenticationError, PayloadTooLargeError, PermissionDeniedError
+from fivesafes.identity import service as identity
+from fivesafes.identity.models import Role, User
+from fivesafes.ingestion import service as ingestion
+from fivesafes.ingestion.multipart_stream import ReceivedFile, receive_file
+from fivesafes.ingestion.runner import IngestionRunner
+from fivesafes.ingestion.spool import SpoolWriter
+
+router = APIRouter(tags=["datasets"])
+UploadReaders = Annotated[User, Depends(require_role(Role.UPLOADER, Role.GOVERNANCE))]
+
+
+@router.get("/datasets", response_model=list[DatasetOut], name="dataset.list")
+def list_datasets(session: DbSession, _: CurrentUser) -> list[DatasetOut]:
+    return [views.dataset_view(session, d) for d in service.list_datasets(session)]
+
+
+@router.get("/datasets/{name}", response_model=DatasetOut, name="dataset.view")
+def get_dataset(name: str, session: DbSession, _: CurrentUser) -> DatasetOut:
+    return views.dataset_view(session, service.get_dataset(session, name))
+
+
+def _uploader(request: Request) -> User:
+    """Authenticate in a short transaction of its own.
+
+    The body may take minutes to arrive; holding the request's transaction (and, on
+    SQLite, the database's write lock) open that long would stall every other writer.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    with session_scope(request.app.state.session_factory) as session:
+        if scheme.lower() != "bearer" or not secret:
+            raise AuthenticationError("missing bearer token", code="missing_token")
+        user = identity.authenticate(session, secret.strip())
+        request.state.actor = identity.actor_of(user)
+    if user.role != Role.UPLOADER:
+        raise PermissionDeniedError(
+            f"role {user.role.value!r} may not do this (needs: uploader)", code="forbidden_role"
+        )
+    return user
+
+
+@router.post(
+    "/datasets/{name}/uploads",
+    response_model=UploadAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    name="upload.create",
+    summary="Upload an extract (multipart field 'file'); de-identified in the background",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload_extract(name: str, request: Request) -> UploadAccepted:
+    await run_in_threadpool(_uploader, request)
+    settings: Settings = request.app.state.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.upload_max_bytes + 64 * 1024:
+        raise PayloadTooLargeError(
+            f"upload exceeds the limit of {settings.upload_max_bytes} bytes",
+            code="upload_too_large",
+        )
+    upload_id = uuid.uuid4()
+    writer = SpoolWriter(settings.spool_path, upload_id)
+    try:
+        received = await receive_file(
+            request.stream(),
+            request.headers.get("content-type"),
+            writer,
+            settings.upload_max_bytes,
+        )
+    except BaseException:
+        writer.abort()
+        raise
+    recorder: AuditRecorder = request.app.state.audit_recorder
+    trail = AuditTrail(request_context(request), recorder)
+    try:
+        accepted = await run_in_threadpool(_accept, request, trail, name, upload_id, received)
+    except BaseException:
+        received.spool.discard()
+        raise
+    return accepted
+
+
+def _accept(
+    request: Request,
+    trail: AuditTrail,
+    dataset: str,
+    upload_id: uuid.UUID,
+    received: ReceivedFile,
+) -> UploadAccepted:
+    spool = received.spool
+    with session_scope(request.app.state.session_factory) as session:
+        upload = ingestion.create_upload(
+            session,
+            trail,
+            dataset,
+            filename=received.filename,
+            size=spool.size,
+            sha256=spool.sha256 or "",
+            upload_id=upload_id,  # the spool file is named after it
+        )
+    runner: IngestionRunner = request.app.state.ingestion_runner
+    runner.submit(
+        ingestion.IngestionJob(
+            upload_id=upload.id,
+            source=StreamInput(received.filename, spool.open, spool.size),
+            trail=trail,
+            spool=spool,
+        )
+    )
+    return UploadAccepted(
+        id=upload.id,
+        dataset=dataset,
+        state=upload.state,
+        filename=upload.filename,
+        size_bytes=upload.size_bytes,
+        source_sha256=upload.source_sha256,
+        href=f"/uploads/{upload.id}",
+    )
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadOut, name="upload.view")
+def get_upload(
+    upload_id: uuid.UUID, request: Request, session: DbSession, _: UploadReaders
+) -> UploadOut:
+    upload = ingestion.get_upload(session, upload_id)
+    runner: IngestionRunner = request.app.state.ingestion_runner
+    return views.upload_view(upload, runner.rows_processed(upload))

@@ -1,0 +1,175 @@
+"""`fivesafes policies|datasets|ingest|optouts ...`: datasets in from the server's shell."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fivesafes.audit.trail import AuditTrail
+from fivesafes.cli.runtime import EXIT_INVALID_INPUT, console, handle_errors, transaction
+from fivesafes.config import get_settings
+from fivesafes.datasets import service, views
+from fivesafes.db import make_engine, make_session_factory
+from fivesafes.deid.engine import ProgressUpdate
+from fivesafes.errors import InputFileError
+from fivesafes.ingestion import service as ingestion
+from fivesafes.ingestion.optouts import load_optouts
+from fivesafes.keys.local import LocalFileKeyStore
+
+policies_app = typer.Typer(
+    help="Dataset policies (YAML, reviewed like code).", no_args_is_help=True
+)
+datasets_app = typer.Typer(help="Datasets and their versions.", no_args_is_help=True)
+optouts_app = typer.Typer(help="The National Data Opt-out list.", no_args_is_help=True)
+
+DEFAULT_POLICY_DIR = Path("policies/datasets")
+
+
+@policies_app.command("load")
+@handle_errors
+def load(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Policy files or folders (default policies/datasets)"),
+    ] = None,
+) -> None:
+    """Validate and store dataset policies; a changed policy becomes a new policy version."""
+    files = [f for p in (paths or [DEFAULT_POLICY_DIR]) for f in service.policy_files(p)]
+    trail = AuditTrail.for_operator()
+    with transaction() as session:  # all or nothing: one bad file loads none
+        loaded = [service.load_policy_file(session, trail, f) for f in files]
+    for item in loaded:
+        state = "stored" if item.created else "unchanged"
+        console.print(
+            f"{item.dataset}: policy v{item.version} {state} (sha256 {item.content_sha256[:16]}…)"
+        )
+
+
+@datasets_app.command("list")
+@handle_errors
+def list_datasets() -> None:
+    """Datasets with their sensitivity, policy version and dataset versions."""
+    with transaction() as session:
+        table = Table("dataset", "sensitivity", "policy", "versions", "latest rows")
+        for dataset in service.list_datasets(session):
+            view = views.dataset_view(session, dataset)
+            latest = view.versions[-1] if view.versions else None
+            table.add_row(
+                view.name,
+                view.sensitivity,
+                f"v{view.policy_version}",
+                str(len(view.versions)),
+                f"{latest.row_count:,}" if latest else "-",
+            )
+        console.print(table)
+
+
+@optouts_app.command("load")
+@handle_errors
+def load_opt_outs(
+    path: Annotated[Path, typer.Argument(help="One NHS number per line, or a CSV with nhs_number")],
+) -> None:
+    """Replace the opt-out list in force; only keyed HMACs of the numbers are stored."""
+    keystore = LocalFileKeyStore(get_settings().keystore_path)
+    with transaction() as session:
+        result = load_optouts(session, AuditTrail.for_operator(), path, keystore)
+    console.print(
+        f"opt-out list {result.list_id} loaded: {result.entries:,} patients"
+        + (f" ({result.duplicates:,} duplicate lines)" if result.duplicates else "")
+    )
+
+
+def ingest(
+    file: Annotated[Path, typer.Argument(help="Extract: .csv, .xlsx, .parquet or .jsonl")],
+    dataset: Annotated[str, typer.Option(help="Dataset name (its policy must be loaded)")],
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes")] = None,
+    report: Annotated[Path | None, typer.Option(help="Also write the report as JSON here")] = None,
+) -> None:
+    """De-identify FILE into a new immutable version of DATASET (as an API upload would)."""
+    settings = get_settings()
+    if not file.is_file():
+        raise InputFileError("input file not found", file=str(file))
+    sha256 = _sha256(file)
+    trail = AuditTrail.for_operator()
+    with transaction() as session:
+        upload = ingestion.create_upload(
+            session, trail, dataset, filename=file.name, size=file.stat().st_size, sha256=sha256
+        )
+    engine = make_engine(settings.database_url)
+    ingestor = ingestion.Ingestor(
+        make_session_factory(engine),
+        LocalFileKeyStore(settings.keystore_path),
+        workers=workers or settings.deid_workers,
+        spacy_model=settings.spacy_model,
+    )
+    job = ingestion.IngestionJob(upload_id=upload.id, source=file, trail=trail)
+    try:
+        with _progress_bar(file) as on_progress:
+            view = ingestor.run(job, on_progress)
+    finally:
+        engine.dispose()
+    if report is not None and view.report is not None:
+        report.write_text(json.dumps(view.report, indent=2, sort_keys=True) + "\n")
+    if view.state != "succeeded":
+        for error in view.errors:
+            where = ", ".join(
+                str(x)
+                for x in (
+                    error.file,
+                    error.line and f"line {error.line}",
+                    error.column and f"column {error.column!r}",
+                )
+                if x
+            )
+            console.print(
+                f"[bold red]failed[/]: {where + ': ' if where else ''}{error.message}",
+                markup=True,
+                highlight=False,
+            )
+        raise typer.Exit(EXIT_INVALID_INPUT)
+    assert view.report is not None
+    console.print(
+        f"{view.dataset} version {view.dataset_version}: {view.report['rows_out']:,} rows "
+        f"({view.report['rows_rejected']:,} rejected, "
+        f"{view.report['opted_out_excluded']:,} opted out) from {file.name}"
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def _progress_bar(file: Path) -> Iterator[Callable[[ProgressUpdate], None]]:
+    """A Rich progress bar on a terminal; silent otherwise (CI logs, pipes)."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        disable=not sys.stderr.isatty(),
+        console=console,
+    )
+    task = progress.add_task(file.name, total=None, rows=0)
+
+    def update(change: ProgressUpdate) -> None:
+        progress.update(
+            task, completed=change.units_done, total=change.units_total, rows=change.rows_done
+        )
+
+    with progress:
+        yield update

@@ -1,0 +1,1 @@
+"""Ingestion: extracts in, through the de-identification engine, into immutable versions."""

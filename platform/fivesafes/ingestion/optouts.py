@@ -1,0 +1,121 @@
+"""The National Data Opt-out list, held only as keyed HMACs of NHS numbers.
+
+The trust loads the list it receives from NHS England's Message Exchange for Social Care
+and Health (MESH) or its local equivalent. Only a keyed digest of each normalised NHS
+number is stored, under a key derived from the pseudonym key for this one purpose, so the
+table cannot be reversed by hashing all 10^9 possible numbers without the key, and cannot
+be joined to pseudonyms either (different derived key).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from fivesafes.audit.trail import AuditTrail
+from fivesafes.datasets.models import OptOut, OptOutList
+from fivesafes.deid.nhs_number import InvalidNhsNumberError, normalise_nhs_number
+from fivesafes.deid.optout import optout_digest
+from fivesafes.errors import InputFileError
+from fivesafes.keys.derivation import derive_key
+from fivesafes.keys.store import KeyStore
+
+PURPOSE = "national-data-opt-out"
+_BATCH = 10_000
+
+
+def optout_key(keystore: KeyStore) -> bytes:
+    return derive_key(keystore.secret("pseudonym"), PURPOSE)
+
+
+def has_list(session: Session) -> bool:
+    """Whether an opt-out list was ever loaded (an empty list is still a list)."""
+    return session.scalar(select(func.max(OptOutList.id))) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutLoad:
+    list_id: int
+    entries: int
+    duplicates: int
+
+
+def _numbers(path: Path) -> list[tuple[int, str]]:
+    """(line, raw value) pairs: one NHS number per line, or a CSV with an nhs_number column."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise InputFileError("no such file", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputFileError("not valid UTF-8", file=str(path), line=line) from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise InputFileError("file is empty", file=str(path), line=1)
+    column = 0
+    first = [c.strip().lower() for c in rows[0]]
+    start = 0
+    if "nhs_number" in first:
+        column, start = first.index("nhs_number"), 1
+    values = []
+    for number, row in enumerate(rows[start:], start=start + 1):
+        if not row or not "".join(row).strip():
+            continue
+        if column >= len(row):
+            raise InputFileError("row has no nhs_number value", file=str(path), line=number)
+        values.append((number, row[column]))
+    return values
+
+
+def load_optouts(session: Session, trail: AuditTrail, path: Path, keystore: KeyStore) -> OptOutLoad:
+    """Replace the list in force with the one in ``path`` (all or nothing)."""
+    key = optout_key(keystore)
+    digests: set[str] = set()
+    duplicates = 0
+    raw = path.read_bytes() if path.is_file() else b""
+    for line, value in _numbers(path):
+        try:
+            normalised = normalise_nhs_number(value)
+        except InvalidNhsNumberError as exc:
+            # The reason never echoes the value: it may be a real number with a typo.
+            raise InputFileError(str(exc), file=str(path), line=line, column="nhs_number") from None
+        item = optout_digest(key, normalised)
+        if item in digests:
+            duplicates += 1
+        digests.add(item)
+    listing = OptOutList(
+        entries=len(digests),
+        source_sha256=hashlib.sha256(raw).hexdigest(),
+        loaded_by=trail.context.actor.id,
+    )
+    session.add(listing)
+    session.flush()
+    session.execute(delete(OptOut).where(OptOut.list_id != listing.id))
+    ordered = sorted(digests)
+    for start in range(0, len(ordered), _BATCH):
+        session.execute(
+            insert(OptOut),
+            [{"list_id": listing.id, "digest": d} for d in ordered[start : start + _BATCH]],
+        )
+    trail.record(
+        session,
+        "optouts.load",
+        target_type="opt_out_list",
+        target_id=str(listing.id),
+        details={"entries": len(digests), "duplicates": duplicates},
+    )
+    return OptOutLoad(listing.id, len(digests), duplicates)
+
+
+def current_digests(session: Session) -> frozenset[str]:
+    """Digests of the list in force (empty when no list was ever loaded)."""
+    latest = session.scalar(select(func.max(OptOutList.id)))
+    if latest is None:
+        return frozenset()
+    return frozenset(session.scalars(select(OptOut.digest).where(OptOut.list_id == latest)))
