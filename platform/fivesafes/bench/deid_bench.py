@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
@@ -40,7 +41,7 @@ DEV_CSV = "deid/dev-extract.csv"
 DEV_GOLD = "deid/dev-extract.gold.jsonl"
 EXTERNAL = "external/presidio-research/synth_dataset_v2.json"
 POLICY = Path(__file__).resolve().parents[3] / "policies" / "sample-extract.yaml"
-CHUNK = 200
+CHUNK = 50  # small enough that both workers finish together, large enough for nlp.pipe
 
 # presidio-research labels -> ours. AGE, TITLE (job titles) and NRP (nationality) are not
 # identifiers under the platform's policy and are not scored.
@@ -117,6 +118,9 @@ _worker_scrubber: Any = None
 
 def _init_worker(config: ScrubberConfig) -> None:
     global _worker_scrubber  # noqa: PLW0603 - one scrubber per worker process, by design
+    # One thread per worker: the pool already uses every core it is given.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     from fivesafes.deid.scrubber import FreeTextScrubber  # noqa: PLC0415 - worker-only
 
     _worker_scrubber = FreeTextScrubber(config)
