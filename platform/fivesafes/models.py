@@ -3,6 +3,7 @@
 Alembic's autogenerate comparison (and the drift test) read the metadata from here.
 """
 
+from fivesafes.access.models import AccessRequest, Grant, Project, ProjectMember, RequestReview
 from fivesafes.audit.models import AuditCheckpoint, AuditEvent
 from fivesafes.datasets.models import (
     Dataset,
@@ -16,6 +17,7 @@ from fivesafes.db import Base
 from fivesafes.identity.models import ApiToken, User
 
 __all__ = [
+    "AccessRequest",
     "ApiToken",
     "AuditCheckpoint",
     "AuditEvent",
@@ -23,8 +25,12 @@ __all__ = [
     "Dataset",
     "DatasetPolicyVersion",
     "DatasetVersion",
+    "Grant",
     "OptOut",
     "OptOutList",
+    "Project",
+    "ProjectMember",
+    "RequestReview",
     "Upload",
     "User",
 ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fivesafes import __version__
+from fivesafes.access.policy import load_access_policy
 from fivesafes.api.errors import install_error_handlers
 from fivesafes.api.lifespan import lifespan
 from fivesafes.api.middleware import RequestIdMiddleware
-from fivesafes.api.routes import audit, datasets, health, identity
+from fivesafes.api.routes import access, audit, datasets, health, identity
 from fivesafes.audit.recorder import AuditRecorder, record
 from fivesafes.config import Settings, get_settings
 from fivesafes.db import make_engine, make_session_factory
@@ -38,10 +39,12 @@ def create_app(
     app.state.session_factory = make_session_factory(engine)
     app.state.audit_recorder = audit_recorder
     app.state.keystore = LocalFileKeyStore(settings.keystore_path)
+    app.state.access_policy = load_access_policy(settings.access_policy_path)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(identity.router)
     app.include_router(audit.router)
+    app.include_router(access.router)
     app.include_router(datasets.router)
     return app

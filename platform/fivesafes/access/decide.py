@@ -1,0 +1,168 @@
+"""The one access decision: may this subject do this action to that resource, now?
+
+:func:`decide` is pure: it reads only its arguments (facts loaded by the caller, the
+policy, the clock value) and returns a :class:`Decision` naming the rule that decided, so
+`GET /access/explain` can show a governance officer exactly why. Routes reach it through
+one dependency; services call it again before they write (the CLI and tests go through
+services only), so no path skips it.
+
+Order of checks: a disabled subject; the role's permission in the policy; its scope
+(member, lead); then the rules no policy can switch off (separation of duties, one review
+per officer, states and dates of projects, requests and grants).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from fivesafes.access.policy import AccessPolicy, Action, Scope
+from fivesafes.identity.models import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who asks: a user id (as a string), their role, and whether the account is active."""
+
+    user_id: str
+    role: Role
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectFacts:
+    id: int
+    state: str  # proposed, active, rejected
+    start_date: date
+    end_date: date
+    lead_id: str
+    member_ids: frozenset[str] = field(default_factory=frozenset)
+
+    def includes(self, user_id: str) -> bool:
+        return user_id == self.lead_id or user_id in self.member_ids
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    id: int
+    state: str  # pending, approved, rejected
+    requester_id: str
+    reviewer_ids: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantFacts:
+    id: int
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """What the action is about; a request or grant always comes with its project."""
+
+    project: ProjectFacts | None = None
+    request: RequestFacts | None = None
+    grant: GrantFacts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    rule: str  # a policy key (``roles.researcher.request.create``) or a fixed rule id
+    reason: str
+
+
+# Fixed rules (not switchable by policy). Stable: audit details and clients key on them.
+SUBJECT_DISABLED = "subject_disabled"
+NOT_PERMITTED = "not_permitted"
+NO_PROJECT = "no_project"
+NOT_MEMBER = "not_member"
+NOT_LEAD = "not_lead"
+SEPARATION_OF_DUTIES = "separation_of_duties"
+ALREADY_REVIEWED = "already_reviewed"
+REQUEST_NOT_PENDING = "request_not_pending"
+PROJECT_NOT_PROPOSED = "project_not_proposed"
+PROJECT_NOT_ACTIVE = "project_not_active"
+PROJECT_NOT_STARTED = "project_not_started"
+PROJECT_ENDED = "project_ended"
+GRANT_REVOKED = "grant_revoked"
+GRANT_EXPIRED = "grant_expired"
+
+_REVIEW = frozenset({Action.REQUEST_APPROVE, Action.REQUEST_REJECT})
+
+
+def _deny(rule: str, reason: str) -> Decision:
+    return Decision(False, rule, reason)
+
+
+def _scope_check(subject: Subject, scope: Scope, resource: Resource) -> Decision | None:
+    if scope is Scope.ANY:
+        return None
+    project = resource.project
+    if project is None:
+        return _deny(NO_PROJECT, f"permission is limited to {scope.value}s of a project")
+    if scope is Scope.LEAD and subject.user_id != project.lead_id:
+        return _deny(NOT_LEAD, f"only the lead of project {project.id} may do this")
+    if scope is Scope.MEMBER and not project.includes(subject.user_id):
+        return _deny(NOT_MEMBER, f"not a member of project {project.id}")
+    return None
+
+
+def _project_live(project: ProjectFacts, now: datetime, *, started: bool) -> Decision | None:
+    today = now.date()
+    if project.state != "active":
+        return _deny(PROJECT_NOT_ACTIVE, f"project {project.id} is {project.state}, not active")
+    if today > project.end_date:
+        return _deny(PROJECT_ENDED, f"project {project.id} ended on {project.end_date}")
+    if started and today < project.start_date:
+        return _deny(PROJECT_NOT_STARTED, f"project {project.id} starts on {project.start_date}")
+    return None
+
+
+def _invariants(
+    subject: Subject, action: Action, resource: Resource, now: datetime
+) -> Decision | None:
+    project, request, grant = resource.project, resource.request, resource.grant
+    if (
+        action in (Action.PROJECT_APPROVE, Action.PROJECT_REJECT)
+        and project is not None
+        and project.state != "proposed"
+    ):
+        return _deny(PROJECT_NOT_PROPOSED, f"project {project.id} is {project.state}")
+    if action is Action.REQUEST_CREATE and project is not None:
+        return _project_live(project, now, started=False)
+    if action in _REVIEW and request is not None:
+        if subject.user_id == request.requester_id:
+            return _deny(SEPARATION_OF_DUTIES, "nobody may review their own request")
+        if request.state != "pending":
+            return _deny(REQUEST_NOT_PENDING, f"request {request.id} is {request.state}")
+        if subject.user_id in request.reviewer_ids:
+            return _deny(ALREADY_REVIEWED, f"you have already reviewed request {request.id}")
+        if project is not None:
+            return _project_live(project, now, started=False)
+    if action is Action.GRANT_USE:
+        if grant is None or project is None:
+            return _deny(NO_PROJECT, "a grant and its project are needed")
+        if grant.revoked_at is not None and grant.revoked_at <= now:
+            return _deny(GRANT_REVOKED, f"grant {grant.id} was revoked")
+        if now >= grant.expires_at:
+            return _deny(GRANT_EXPIRED, f"grant {grant.id} expired at {grant.expires_at}")
+        return _project_live(project, now, started=True)
+    return None
+
+
+def decide(
+    subject: Subject, action: Action, resource: Resource, policy: AccessPolicy, now: datetime
+) -> Decision:
+    """Allow or deny, with the rule that decided (pure: no I/O, no clock of its own)."""
+    if not subject.active:
+        return _deny(SUBJECT_DISABLED, "the account is disabled")
+    scope = policy.scope_of(subject.role, action)
+    if scope is None:
+        return _deny(NOT_PERMITTED, f"role {subject.role.value!r} does not hold {action.value!r}")
+    denied = _scope_check(subject, scope, resource) or _invariants(subject, action, resource, now)
+    if denied is not None:
+        return denied
+    rule = f"roles.{subject.role.value}.{action.value}"
+    return Decision(True, rule, f"{rule}: {scope.value}")

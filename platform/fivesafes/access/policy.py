@@ -1,0 +1,212 @@
+"""The access policy (``policies/access.yaml``): pydantic models and the loader.
+
+Governance officers review this file like code, so it is short, commented, and fails
+closed: unknown keys, unknown roles or actions, a missing tier or a scope an action cannot
+have all stop start-up with a message naming the key (``roles.researcher.grant.use``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fivesafes.errors import PolicyError
+from fivesafes.identity.models import Role
+
+#: The setting's default; only this relative path falls back to the checkout's copy.
+DEFAULT_POLICY_PATH = Path("policies/access.yaml")
+_CHECKOUT_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Action(StrEnum):
+    """Everything the access layer can allow or deny (stable: audit and policy key on it)."""
+
+    PROJECT_CREATE = "project.create"
+    PROJECT_PROPOSE = "project.propose"
+    PROJECT_LIST = "project.list"
+    PROJECT_VIEW = "project.view"
+    PROJECT_APPROVE = "project.approve"
+    PROJECT_REJECT = "project.reject"
+    PROJECT_MEMBERS = "project.members"
+    REQUEST_CREATE = "request.create"
+    REQUEST_LIST = "request.list"
+    REQUEST_QUEUE = "request.queue"
+    REQUEST_VIEW = "request.view"
+    REQUEST_APPROVE = "request.approve"
+    REQUEST_REJECT = "request.reject"
+    GRANT_LIST = "grant.list"
+    GRANT_VIEW = "grant.view"
+    GRANT_REVOKE = "grant.revoke"
+    GRANT_USE = "grant.use"
+    ACCESS_EXPLAIN = "access.explain"
+
+
+class Scope(StrEnum):
+    """How far a permission reaches: any resource, or only projects the subject is in."""
+
+    ANY = "any"
+    MEMBER = "member"  # the subject is a member (or the lead) of the resource's project
+    LEAD = "lead"  # the subject leads the resource's project
+
+
+#: Actions that concern no particular project: only ``any`` makes sense for them.
+UNSCOPED_ACTIONS = frozenset(
+    {
+        Action.PROJECT_CREATE,
+        Action.PROJECT_PROPOSE,
+        Action.PROJECT_LIST,
+        Action.REQUEST_QUEUE,
+        Action.GRANT_LIST,
+        Action.ACCESS_EXPLAIN,
+    }
+)
+SENSITIVITIES = ("standard", "sensitive")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tier(_Strict):
+    """A sensitivity tier: how many distinct officers (never the requester) must approve."""
+
+    approvers: int = Field(ge=1, le=10)
+
+
+class GrantRules(_Strict):
+    max_duration_days: int = Field(ge=1, le=3650)
+
+
+class ReleaseRules(_Strict):
+    """Disclosure control values release applies (issue 7)."""
+
+    min_k: int = Field(ge=2, le=1000)
+    small_number_threshold: int = Field(ge=1, le=1000)
+
+
+class AccessPolicy(_Strict):
+    """The validated access policy."""
+
+    version: int = Field(ge=1)
+    roles: dict[Role, dict[Action, Scope]]
+    sensitivity_tiers: dict[str, Tier]
+    grants: GrantRules
+    release: ReleaseRules
+
+    def scope_of(self, role: Role, action: Action) -> Scope | None:
+        """The scope ``role`` holds ``action`` with, or None when it does not hold it."""
+        return self.roles.get(role, {}).get(action)
+
+    def approvers_needed(self, sensitivity: str) -> int:
+        """Distinct approvers a request for data of ``sensitivity`` needs."""
+        tier = self.sensitivity_tiers.get(sensitivity)
+        if tier is None:
+            # Fail closed: data of a tier nobody described cannot be approved.
+            raise PolicyError(f"access policy has no sensitivity tier {sensitivity!r}")
+        return tier.approvers
+
+
+def _semantic_problems(policy: AccessPolicy) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for role in Role:
+        if role not in policy.roles:
+            problems.append((f"roles.{role.value}", "every role must be listed ({} for none)"))
+    for role, grants in policy.roles.items():
+        for action, scope in grants.items():
+            if action in UNSCOPED_ACTIONS and scope is not Scope.ANY:
+                problems.append(
+                    (f"roles.{role.value}.{action.value}", f"{action.value} only takes scope any")
+                )
+    for sensitivity in SENSITIVITIES:
+        if sensitivity not in policy.sensitivity_tiers:
+            problems.append((f"sensitivity_tiers.{sensitivity}", "required tier is missing"))
+    for sensitivity in policy.sensitivity_tiers:
+        if sensitivity not in SENSITIVITIES:
+            problems.append(
+                (f"sensitivity_tiers.{sensitivity}", f"unknown tier (known: {SENSITIVITIES})")
+            )
+    return problems
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith("[key]")) or "(top level)"
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (not allowed here)"
+    if error["type"] == "missing":
+        return "required key is missing"
+    if error["type"] == "enum":
+        return f"unknown value {error.get('input')!r}: {error['msg']}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def parse_access_policy(data: Any, source: str = "<access policy>") -> AccessPolicy:
+    """Validate loaded YAML; :class:`PolicyError` names every bad key."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: the access policy must be a mapping of keys to values")
+    # `researcher: {}` and `researcher:` (null) both mean "no permissions".
+    roles = data.get("roles")
+    if isinstance(roles, dict):
+        data = {**data, "roles": {k: (v if v is not None else {}) for k, v in roles.items()}}
+    try:
+        policy = AccessPolicy.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{_path(tuple(e['loc']))}: {_message(e)}" for e in exc.errors()]
+        raise PolicyError(f"{source}: invalid access policy:\n  " + "\n  ".join(lines)) from None
+    problems = _semantic_problems(policy)
+    if problems:
+        lines = [f"{path}: {message}" for path, message in problems]
+        raise PolicyError(f"{source}: invalid access policy:\n  " + "\n  ".join(lines))
+    return policy
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys (PyYAML would silently keep the last)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def resolve_policy_path(path: Path) -> Path:
+    """Where the policy is: as given, or (for the unset default only) the checkout's copy."""
+    if path.is_file() or path.is_absolute() or path != DEFAULT_POLICY_PATH:
+        return path
+    fallback = _CHECKOUT_ROOT / DEFAULT_POLICY_PATH
+    return fallback if fallback.is_file() else path
+
+
+def load_access_policy(path: Path) -> AccessPolicy:
+    """Read and validate the access policy file (called once at start-up)."""
+    resolved = resolve_policy_path(Path(path))
+    try:
+        text = resolved.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{resolved}: access policy file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{resolved}: cannot read access policy: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise PolicyError(f"{resolved}: not valid YAML{where}: {problem}") from None
+    return parse_access_policy(data, str(resolved))

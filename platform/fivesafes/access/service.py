@@ -1,0 +1,506 @@
+"""Projects, data access requests, reviews and grants.
+
+Every function that acts for a user takes the policy, the user and ``now``, and asks
+:func:`~fivesafes.access.facts.authorize` (hence ``decide``) before it writes: the API
+has already asked once through its dependency; asking again here keeps the CLI and any
+future caller on the same rules. Services flush and never commit; each step is audited
+in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fivesafes.access.decide import decide
+from fivesafes.access.facts import Target, approvals, authorize, load_target, subject_of
+from fivesafes.access.filters import check_filter, policy_columns, to_text
+from fivesafes.access.models import (
+    AccessRequest,
+    Grant,
+    Project,
+    ProjectMember,
+    ProjectState,
+    RequestReview,
+    RequestState,
+    ReviewDecision,
+)
+from fivesafes.access.policy import AccessPolicy, Action
+from fivesafes.access.schemas import ProjectIn, RequestIn
+from fivesafes.audit.trail import AuditTrail
+from fivesafes.datasets.models import Dataset, DatasetPolicyVersion, DatasetVersion
+from fivesafes.deid.policy import parse_policy
+from fivesafes.errors import ConflictError, InvalidInputError, NotFoundError
+from fivesafes.identity.models import Role, User
+
+# ---------------------------------------------------------------------------- projects
+
+
+def _researcher(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise InvalidInputError(f"no user {username!r}", code="user_not_found")
+    if user.role is not Role.RESEARCHER or not user.is_active:
+        raise InvalidInputError(
+            f"{username!r} is not an active researcher; only researchers join projects",
+            code="not_a_researcher",
+        )
+    return user
+
+
+def _new_project(
+    session: Session, body: ProjectIn, lead: User, creator: User, state: ProjectState
+) -> Project:
+    project = Project(
+        title=body.title,
+        purpose=body.purpose,
+        lay_summary=body.lay_summary,
+        ethics_ref=body.ethics_ref,
+        dsa_ref=body.dsa_ref,
+        lawful_basis=body.lawful_basis.value,
+        special_category_condition=body.special_category_condition.value,
+        start_date=body.start_date,
+        end_date=body.end_date,
+        state=state.value,
+        lead_id=lead.id,
+        created_by=creator.id,
+    )
+    users = {lead.id: lead}
+    for username in body.members:
+        member = _researcher(session, username)
+        users[member.id] = member
+    project.members = [ProjectMember(user_id=uid) for uid in users]
+    session.add(project)
+    session.flush()
+    return project
+
+
+def create_project(
+    session: Session,
+    trail: AuditTrail,
+    policy: AccessPolicy,
+    actor: User,
+    *,
+    body: ProjectIn,
+    now: datetime,
+) -> Project:
+    """A governance officer creates an active project (the lead must be named)."""
+    authorize(policy, actor, Action.PROJECT_CREATE, Target(), now)
+    if body.lead is None:
+        raise InvalidInputError("a project needs a lead researcher", code="lead_required")
+    project = _new_project(
+        session, body, _researcher(session, body.lead), actor, ProjectState.ACTIVE
+    )
+    project.decided_by, project.decided_at = actor.id, now
+    session.flush()
+    _record_project(session, trail, "project.create", project)
+    return project
+
+
+def propose_project(
+    session: Session,
+    trail: AuditTrail,
+    policy: AccessPolicy,
+    actor: User,
+    *,
+    body: ProjectIn,
+    now: datetime,
+) -> Project:
+    """A researcher proposes a project they will lead; governance approves or rejects it."""
+    authorize(policy, actor, Action.PROJECT_PROPOSE, Target(), now)
+    if body.lead is not None and body.lead != actor.username:
+        raise InvalidInputError("the proposer leads a proposed project", code="lead_is_proposer")
+    project = _new_project(session, body, actor, actor, ProjectState.PROPOSED)
+    _record_project(session, trail, "project.propose", project)
+    return project
+
+
+def decide_project(
+    session: Session,
+    trail: AuditTrail,
+    policy: AccessPolicy,
+    actor: User,
+    *,
+    project_id: int,
+    approve: bool,
+    reason: str,
+    now: datetime,
+) -> Project:
+    action = Action.PROJECT_APPROVE if approve else Action.PROJECT_REJECT
+    target = load_target(session, project_id=project_id)
+    authorize(policy, actor, action, target, now)
+    project = target.project
+    assert project is not None
+    project.state = (ProjectState.ACTIVE if approve else ProjectState.REJECTED).value
+    project.decided_by, project.decided_at, project.decision_reason = actor.id, now, reason
+    session.flush()
+    _record_project(session, trail, action.value, project)
+    return project
+
+
+def _record_project(session: Session, trail: AuditTrail, action: str, project: Project) -> None:
+    trail.record(
+        session,
+        action,
+        target_type="project",
+        target_id=str(project.id),
+        details={
+            "state": project.state,
+            "lead_id": str(project.lead_id),
+            "members": len(project.members),
+            "start_date": project.start_date.isoformat(),
+            "end_date": project.end_date.isoformat(),
+        },
+    )
+
+
+def get_project(
+    session: Session, policy: AccessPolicy, actor: User, *, project_id: int, now: datetime
+) -> Project:
+    target = load_target(session, project_id=project_id)
+    authorize(policy, actor, Action.PROJECT_VIEW, target, now)
+    assert target.project is not None
+    return target.project
+
+
+def list_projects(
+    session: Session, policy: AccessPolicy, actor: User, now: datetime
+) -> list[Project]:
+    """The projects ``actor`` may view (every listed one passed ``decide``)."""
+    authorize(policy, actor, Action.PROJECT_LIST, Target(), now)
+    projects = session.scalars(select(Project).order_by(Project.id))
+    return [p for p in projects if _allowed(policy, actor, Action.PROJECT_VIEW, Target(p), now)]
+
+
+def _allowed(
+    policy: AccessPolicy, actor: User, action: Action, target: Target, now: datetime
+) -> bool:
+    return decide(subject_of(actor), action, target.resource, policy, now).allowed
+
+
+def add_member(
+    session: Session,
+    trail: AuditTrail,
+    policy: AccessPolicy,
+    actor: User,
+    *,
+    project_id: int,
+    username: str,
+    now: datetime,
+) -> Project:
+    target = load_target(session, project_id=project_id)
+    authorize(policy, actor, Action.PROJECT_MEMBERS, target, now)
+    project = target.project
+    assert project is not None
+    user = _researcher(session, username)
+    if any(m.user_id == user.id for m in project.members):
+        raise ConflictError(f"{username!r} is already a member", code="already_member")
+    project.members.append(ProjectMember(user_id=user.id))
+    session.flush()
+    trail.record(
+        session,
+        "project.member_add",
+        target_type="project",
+        target_id=str(project.id),
+        details={"user_id": str(user.id)},
+    )
+    return project
+
+
+def remove_member(
+    session: Session,
+    trail: AuditTrail,
+    policy: AccessPolicy,
+    actor: User,
+    *,
+    project_id: int,
+    username: str,
+    now: datetime,
+) -> Project:
+    """Remove a member: their use of the project's grants stops at once."""
+    target = load_target(session, project_id=project_id)
+    authorize(policy, actor, Action.PROJECT_MEMBERS, target, now)
+    project = target.project
+    assert project is not None
+    user = session.scalar(select(User).where(User.username == username))
+    membership = next((m for m in project.members if user and m.user_id == user.id), None)
+    if user is None or membership is None:
+        raise NotFoundError(f"{username!r} is not a member", code="not_a_member")
+    if user.id == project.lead_id:
+        raise ConflictError("the lead cannot be removed", code="lead_not_removable")
+    project.members.remove(membership)
+    session.flush()
+    trail.record(
+        session,
+        "project.member_remove",
+        target_type="project",
+        target_id=str(project.id),
+        details={"user_id": str(user.id)},
+    )
+    return project
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetTerms:
+    """What a request may ask of a dataset: its policy version and output columns."""
+
+    dataset: Dataset
+    policy_version: DatasetPolicyVersion
+    columns: dict[str, str]  # output name -> kind
+
+
+def dataset_terms(session: Session, dataset_name: str, version: int | None) -> DatasetTerms:
+    """The requestable columns: those of ``version``'s policy, or of the current policy."""
+    dataset = session.scalar(select(Dataset).where(Dataset.name == dataset_name))
+    if dataset is None:
+        raise NotFoundError(f"no dataset {dataset_name!r}", code="dataset_not_found")
+    if version is None:
+        policy_version = session.scalar(
+            select(DatasetPolicyVersion)
+            .where(DatasetPolicyVersion.dataset_id == dataset.id)
+            .order_by(DatasetPolicyVersion.version.desc())
+            .limit(1)
+        )
+        if policy_version is None:
+            raise NotFoundError(f"dataset {dataset_name!r} has no policy", code="no_policy")
+    else:
+        dsv = session.scalar(
+            select(DatasetVersion).where(
+                DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == version
+            )
+        )
+        if dsv is None:
+            raise NotFoundError(
+                f"dataset {dataset_name!r} has no version {version}", code="version_not_found"
+            )
+        policy_version = dsv.policy_version
+    policy = parse_policy(
+        yaml.safe_load(policy_version.source_text),
+        f"dataset {dataset_name!r} policy version {policy_version.version}",
+    )
+    return DatasetTerms(dataset, policy_version, policy_columns(policy))
+
+
+def _check_columns(requested: Sequence[str], available: dict[str, str], dataset: str) -> None:
+    seen: set[str] = set()
+    for column in requested:
+        if column in seen:
+            raise InvalidInputError(f"column {column!r} is listed twice", code="duplicate_column")
+        seen.add(column)
+        if column not in available:
+            raise InvalidInputError(
+                f"unknown column {column!r}: dataset {dataset!r} offers {', '.join(available)}",
+                code="unknown_column",
+            )
+
+
+def create_request(
+    session: Session,
+    trail: AuditTrail,
+    policy: AccessPolicy,
+    actor: User,
+    *,
+    project_id: int,
+    body: RequestIn,
+    now: datetime,
+) -> AccessRequest:
+    """A project member asks for columns (and rows) of a dataset."""
+    target = load_target(session, project_id=project_id)
+    authorize(policy, actor, Action.REQUEST_CREATE, target, now)
+    version = None if body.version == "latest" else int(body.version)
+    terms = dataset_terms(session, body.dataset, version)
+    _check_columns(body.columns, terms.columns, body.dataset)
+    row_filter = None
+    if body.row_filter is not None and body.row_filter.strip():
+        row_filter = to_text(check_filter(body.row_filter, terms.columns))
+    if body.requested_end is not None and body.requested_end < now.date():
+        raise InvalidInputError("requested_end is in the past", code="invalid_end")
+    sensitivity = terms.policy_version.sensitivity
+    policy.approvers_needed(sensitivity)  # fail closed on a tier the policy lacks
+    request = AccessRequest(
+        project_id=project_id,
+        requester_id=actor.id,
+        dataset_id=terms.dataset.id,
+        dataset_version=version,
+        policy_version_id=terms.policy_version.id,
+        sensitivity=sensitivity,
+        columns=json.dumps(list(body.columns)),
+        row_filter=row_filter,
+        date_granularity=body.date_granularity.value,
+        justification=body.justification,
+        requested_end=body.requested_end,
+        state=RequestState.PENDING.value,
+        created_at=now,
+    )
+    session.add(request)
+    session.flush()
+    trail.record(
+        session,
+        "request.create",
+        target_type="request",
+        target_id=str(request.id),
+        details={
+            "project_id": project_id,
+            "dataset_id": terms.dataset.id,
+            "version": version or "latest",
+            "columns": list(body.columns),
+            "row_filter": row_filter is not None,
+            "sensitivity": sensitivity,
+        },
+    )
+    return request
+
+
+def get_request(
+    session: Session, policy: AccessPolicy, actor: User, *, request_id: int, now: datetime
+) -> AccessRequest:
+    target = load_target(session, request_id=request_id)
+    authorize(policy, actor, Action.REQUEST_VIEW, target, now)
+    assert target.request is not None
+    return target.request
+
+
+def list_requests(
+    session: Session,
+    policy: AccessPolicy,
+    actor: User,
+    now: datetime,
+    *,
+    project_id: int | None = None,
+    state: RequestState | None = None,
+) -> list[AccessRequest]:
+    """A project's requests (``request.list``), or every project's (``request.queue``)."""
+    query = select(AccessRequest).order_by(AccessRequest.id)
+    if project_id is None:
+        authorize(policy, actor, Action.REQUEST_QUEUE, Target(), now)
+    else:
+        authorize(
+            policy, actor, Action.REQUEST_LIST, load_target(session, project_id=project_id), now
+        )
+        query = query.where(AccessRequest.project_id == project_id)
+    if state is not None:
+        query = query.where(AccessRequest.state == state.value)
+    return list(session.scalars(query))
+
+
+def review_request(
+    session: Session,
+    trail: AuditTrail,
+    policy: AccessPolicy,
+    actor: User,
+    *,
+    request_id: int,
+    approve: bool,
+    reason: str,
+    now: datetime,
+) -> AccessRequest:
+    """Record one officer's approval or rejection; enough distinct approvals issue a grant.
+
+    One rejection ends the request. The number of approvals needed comes from the policy
+    tier of the data's sensitivity, read now (a stricter policy applies to pending work).
+    """
+    action = Action.REQUEST_APPROVE if approve else Action.REQUEST_REJECT
+    target = load_target(session, request_id=request_id, lock=True)
+    authorize(policy, actor, action, target, now)
+    request, project = target.request, target.project
+    assert request is not None
+    assert project is not None
+    review = RequestReview(
+        request_id=request.id,
+        reviewer_id=actor.id,
+        decision=(ReviewDecision.APPROVE if approve else ReviewDecision.REJECT).value,
+        reason=reason,
+        created_at=now,
+    )
+    request.reviews.append(review)
+    session.flush()
+    required = policy.approvers_needed(request.sensitivity)
+    approvers = approvals(request)
+    details: dict[str, object] = {
+        "project_id": project.id,
+        "approvals": len(approvers),
+        "required": required,
+    }
+    if not approve:
+        request.state, request.decided_at = RequestState.REJECTED.value, now
+        session.flush()
+        trail.record(
+            session,
+            "request.reject",
+            target_type="request",
+            target_id=str(request.id),
+            details=details,
+        )
+        return request
+    trail.record(
+        session,
+        "request.approve",
+        target_type="request",
+        target_id=str(request.id),
+        details=details,
+    )
+    if len(approvers) >= required:
+        request.state, request.decided_at = RequestState.APPROVED.value, now
+        _issue_grant(session, trail, policy, request=request, project=project, now=now)
+    return request
+
+
+def grant_expiry(
+    policy: AccessPolicy, project: Project, requested_end: date | None, now: datetime
+) -> datetime:
+    """The earliest of: the end of the project's last day, now + the policy maximum, and
+    the end of the requested last day."""
+
+    def end_of(day: date) -> datetime:
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+
+    candidates = [end_of(project.end_date), now + timedelta(days=policy.grants.max_duration_days)]
+    if requested_end is not None:
+        candidates.append(end_of(requested_end))
+    return min(candidates)
+
+
+def _issue_grant(
+    session: Session,
+    trail: AuditTrail,
+    policy: AccessPolicy,
+    *,
+    request: AccessRequest,
+    project: Project,
+    now: datetime,
+) -> Grant:
+    grant = Grant(
+        request_id=request.id,
+        project_id=project.id,
+        dataset_id=request.dataset_id,
+        dataset_version=request.dataset_version,
+        columns=request.columns,
+        row_filter=request.row_filter,
+        date_granularity=request.date_granularity,
+        issued_at=now,
+        expires_at=grant_expiry(policy, project, request.requested_end, now),
+    )
+    session.add(grant)
+    session.flush()
+    trail.record(
+        session,
+        "grant.issue",
+        target_type="grant",
+        target_id=str(grant.id),
+        details={
+            "request_id": request.id,
+            "project_id": project.id,
+            "approvers": sorted(approvals(request)),
+            "expires_at": grant.expires_at.isoformat(),
+        },
+    )
+    return grant

@@ -1,0 +1,540 @@
+"""Projects, data access requests, reviews, grants and `GET /access/explain`.
+
+Routes are thin. Authorisation is one dependency, :func:`permit`, which loads the target
+named by the path, asks ``decide`` and refuses with 403 naming the rule; the route name
+is the action, so a refusal is audited under it. Services ask ``decide`` again before
+writing (the CLI goes through them too).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fivesafes.access import grants, service
+from fivesafes.access.decide import Decision
+from fivesafes.access.facts import Target, approvals, authorize, load_target
+from fivesafes.access.models import AccessRequest, Grant, Project, RequestState
+from fivesafes.access.policy import AccessPolicy, Action
+from fivesafes.access.schemas import (
+    ExplainOut,
+    GrantOut,
+    MemberIn,
+    MemberOut,
+    ProjectDecisionIn,
+    ProjectIn,
+    ProjectOut,
+    RequestIn,
+    RequestOut,
+    ReviewIn,
+    ReviewOut,
+    RevokeIn,
+)
+from fivesafes.api.deps import CurrentUser, DbSession, Trail
+from fivesafes.db import utcnow
+from fivesafes.identity.models import User
+
+router = APIRouter(tags=["access"])
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """What an allowed request carries into its route."""
+
+    user: User
+    policy: AccessPolicy
+    target: Target
+    decision: Decision
+    now: datetime
+
+
+def access_policy(request: Request) -> AccessPolicy:
+    policy: AccessPolicy = request.app.state.access_policy
+    return policy
+
+
+Policy = Annotated[AccessPolicy, Depends(access_policy)]
+
+
+def permit(action: Action, on: str | None = None) -> Any:
+    """The dependency deciding ``action`` on the project, request or grant in the path."""
+
+    def _decide(
+        session: Session,
+        user: User,
+        policy: AccessPolicy,
+        *,
+        project_id: int | None = None,
+        request_id: int | None = None,
+        grant_id: int | None = None,
+    ) -> Permit:
+        now = utcnow()
+        target = load_target(
+            session, project_id=project_id, request_id=request_id, grant_id=grant_id
+        )
+        decision = authorize(policy, user, action, target, now)
+        return Permit(user, policy, target, decision, now)
+
+    dependency: Callable[..., Permit]
+    if on == "project":
+
+        def dependency(
+            project_id: int, session: DbSession, user: CurrentUser, policy: Policy
+        ) -> Permit:
+            return _decide(session, user, policy, project_id=project_id)
+
+    elif on == "request":
+
+        def dependency(
+            request_id: int, session: DbSession, user: CurrentUser, policy: Policy
+        ) -> Permit:
+            return _decide(session, user, policy, request_id=request_id)
+
+    elif on == "grant":
+
+        def dependency(
+            grant_id: int, session: DbSession, user: CurrentUser, policy: Policy
+        ) -> Permit:
+            return _decide(session, user, policy, grant_id=grant_id)
+
+    else:
+
+        def dependency(session: DbSession, user: CurrentUser, policy: Policy) -> Permit:
+            return _decide(session, user, policy)
+
+    return Depends(dependency)
+
+
+def active_grant(
+    grant_id: int, session: DbSession, user: CurrentUser, trail: Trail, policy: Policy
+) -> Grant:
+    """For data routes (release): the grant if the caller may use it now, else 403.
+
+    The first use after expiry writes ``grant.expired``; that event is committed here
+    before the refusal rolls the request's transaction back.
+    """
+    try:
+        return grants.active_grant_for(
+            session, grant_id, user, utcnow(), policy=policy, trail=trail
+        )
+    except grants.GrantUnavailableError as exc:
+        if exc.audit_pending:
+            session.commit()
+        raise
+
+
+ActiveGrant = Annotated[Grant, Depends(active_grant)]
+
+
+# ------------------------------------------------------------------------------ views
+
+
+def project_out(project: Project) -> ProjectOut:
+    return ProjectOut(
+        id=project.id,
+        title=project.title,
+        purpose=project.purpose,
+        lay_summary=project.lay_summary,
+        ethics_ref=project.ethics_ref,
+        dsa_ref=project.dsa_ref,
+        lawful_basis=project.lawful_basis,
+        special_category_condition=project.special_category_condition,
+        start_date=project.start_date,
+        end_date=project.end_date,
+        state=project.state,
+        lead_id=project.lead_id,
+        members=[
+            MemberOut(
+                user_id=m.user_id, username=m.user.username, is_lead=m.user_id == project.lead_id
+            )
+            for m in project.members
+        ],
+        created_at=project.created_at,
+        decided_at=project.decided_at,
+        decision_reason=project.decision_reason,
+    )
+
+
+def request_out(session: Session, policy: AccessPolicy, req: AccessRequest) -> RequestOut:
+    grant = session.scalar(select(Grant).where(Grant.request_id == req.id))
+    return RequestOut(
+        id=req.id,
+        project_id=req.project_id,
+        requester_id=req.requester_id,
+        dataset=req.dataset.name,
+        version=req.dataset_version or "latest",
+        sensitivity=req.sensitivity,
+        columns=json.loads(req.columns),
+        row_filter=req.row_filter,
+        date_granularity=req.date_granularity,
+        justification=req.justification,
+        requested_end=req.requested_end,
+        state=req.state,
+        approvals=len(approvals(req)),
+        approvals_required=policy.approvers_needed(req.sensitivity),
+        reviews=[ReviewOut.model_validate(r) for r in req.reviews],
+        grant_id=grant.id if grant else None,
+        created_at=req.created_at,
+        decided_at=req.decided_at,
+    )
+
+
+def grant_out(grant: Grant, now: datetime) -> GrantOut:
+    return GrantOut(
+        id=grant.id,
+        request_id=grant.request_id,
+        project_id=grant.project_id,
+        dataset=grant.dataset.name,
+        version=grant.dataset_version or "latest",
+        columns=json.loads(grant.columns),
+        row_filter=grant.row_filter,
+        date_granularity=grant.date_granularity,
+        issued_at=grant.issued_at,
+        expires_at=grant.expires_at,
+        revoked_at=grant.revoked_at,
+        active=grants.grant_is_live(grant, now),
+    )
+
+
+# --------------------------------------------------------------------------- projects
+
+
+@router.post(
+    "/projects",
+    name="project.create",
+    response_model=ProjectOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an active project (governance)",
+)
+def create_project(
+    body: ProjectIn,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.PROJECT_CREATE)],
+) -> ProjectOut:
+    project = service.create_project(session, trail, ok.policy, ok.user, body=body, now=ok.now)
+    return project_out(project)
+
+
+@router.post(
+    "/projects/proposals",
+    name="project.propose",
+    response_model=ProjectOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Propose a project you will lead (researcher); governance approves it",
+)
+def propose_project(
+    body: ProjectIn,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.PROJECT_PROPOSE)],
+) -> ProjectOut:
+    project = service.propose_project(session, trail, ok.policy, ok.user, body=body, now=ok.now)
+    return project_out(project)
+
+
+@router.get(
+    "/projects",
+    name="project.list",
+    response_model=list[ProjectOut],
+    summary="Projects you may see",
+)
+def list_projects(
+    session: DbSession, ok: Annotated[Permit, permit(Action.PROJECT_LIST)]
+) -> list[ProjectOut]:
+    return [project_out(p) for p in service.list_projects(session, ok.policy, ok.user, ok.now)]
+
+
+@router.get("/projects/{project_id}", name="project.view", response_model=ProjectOut)
+def get_project(
+    project_id: int, ok: Annotated[Permit, permit(Action.PROJECT_VIEW, "project")]
+) -> ProjectOut:
+    assert ok.target.project is not None
+    return project_out(ok.target.project)
+
+
+@router.post("/projects/{project_id}/approve", name="project.approve", response_model=ProjectOut)
+def approve_project(
+    project_id: int,
+    body: ProjectDecisionIn,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.PROJECT_APPROVE, "project")],
+) -> ProjectOut:
+    project = service.decide_project(
+        session,
+        trail,
+        ok.policy,
+        ok.user,
+        project_id=project_id,
+        approve=True,
+        reason=body.reason,
+        now=ok.now,
+    )
+    return project_out(project)
+
+
+@router.post("/projects/{project_id}/reject", name="project.reject", response_model=ProjectOut)
+def reject_project(
+    project_id: int,
+    body: ProjectDecisionIn,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.PROJECT_REJECT, "project")],
+) -> ProjectOut:
+    project = service.decide_project(
+        session,
+        trail,
+        ok.policy,
+        ok.user,
+        project_id=project_id,
+        approve=False,
+        reason=body.reason,
+        now=ok.now,
+    )
+    return project_out(project)
+
+
+@router.post(
+    "/projects/{project_id}/members",
+    name="project.members",
+    response_model=ProjectOut,
+    summary="Add a researcher to a project (governance)",
+)
+def add_member(
+    project_id: int,
+    body: MemberIn,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.PROJECT_MEMBERS, "project")],
+) -> ProjectOut:
+    project = service.add_member(
+        session,
+        trail,
+        ok.policy,
+        ok.user,
+        project_id=project_id,
+        username=body.username,
+        now=ok.now,
+    )
+    return project_out(project)
+
+
+@router.delete(
+    "/projects/{project_id}/members/{username}",
+    name="project.members.remove",
+    response_model=ProjectOut,
+    summary="Remove a member (their use of the project's grants stops at once)",
+)
+def remove_member(
+    project_id: int,
+    username: str,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.PROJECT_MEMBERS, "project")],
+) -> ProjectOut:
+    project = service.remove_member(
+        session,
+        trail,
+        ok.policy,
+        ok.user,
+        project_id=project_id,
+        username=username,
+        now=ok.now,
+    )
+    return project_out(project)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@router.post(
+    "/projects/{project_id}/requests",
+    name="request.create",
+    response_model=RequestOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Ask for columns (and rows) of a dataset for a project (member)",
+)
+def create_request(
+    project_id: int,
+    body: RequestIn,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.REQUEST_CREATE, "project")],
+) -> RequestOut:
+    req = service.create_request(
+        session, trail, ok.policy, ok.user, project_id=project_id, body=body, now=ok.now
+    )
+    return request_out(session, ok.policy, req)
+
+
+@router.get("/projects/{project_id}/requests", name="request.list", response_model=list[RequestOut])
+def list_project_requests(
+    project_id: int,
+    session: DbSession,
+    ok: Annotated[Permit, permit(Action.REQUEST_LIST, "project")],
+) -> list[RequestOut]:
+    found = service.list_requests(session, ok.policy, ok.user, ok.now, project_id=project_id)
+    return [request_out(session, ok.policy, r) for r in found]
+
+
+@router.get(
+    "/requests",
+    name="request.queue",
+    response_model=list[RequestOut],
+    summary="Requests across projects, e.g. ?state=pending (governance)",
+)
+def request_queue(
+    session: DbSession,
+    ok: Annotated[Permit, permit(Action.REQUEST_QUEUE)],
+    state: Annotated[RequestState | None, Query()] = None,
+) -> list[RequestOut]:
+    found = service.list_requests(session, ok.policy, ok.user, ok.now, state=state)
+    return [request_out(session, ok.policy, r) for r in found]
+
+
+@router.get("/requests/{request_id}", name="request.view", response_model=RequestOut)
+def get_request(
+    request_id: int,
+    session: DbSession,
+    ok: Annotated[Permit, permit(Action.REQUEST_VIEW, "request")],
+) -> RequestOut:
+    assert ok.target.request is not None
+    return request_out(session, ok.policy, ok.target.request)
+
+
+@router.post("/requests/{request_id}/approve", name="request.approve", response_model=RequestOut)
+def approve_request(
+    request_id: int,
+    body: ReviewIn,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.REQUEST_APPROVE, "request")],
+) -> RequestOut:
+    req = service.review_request(
+        session,
+        trail,
+        ok.policy,
+        ok.user,
+        request_id=request_id,
+        approve=True,
+        reason=body.reason,
+        now=ok.now,
+    )
+    return request_out(session, ok.policy, req)
+
+
+@router.post("/requests/{request_id}/reject", name="request.reject", response_model=RequestOut)
+def reject_request(
+    request_id: int,
+    body: ReviewIn,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.REQUEST_REJECT, "request")],
+) -> RequestOut:
+    req = service.review_request(
+        session,
+        trail,
+        ok.policy,
+        ok.user,
+        request_id=request_id,
+        approve=False,
+        reason=body.reason,
+        now=ok.now,
+    )
+    return request_out(session, ok.policy, req)
+
+
+# ----------------------------------------------------------------------------- grants
+
+
+@router.get("/grants", name="grant.list", response_model=list[GrantOut])
+def list_grants(
+    session: DbSession,
+    ok: Annotated[Permit, permit(Action.GRANT_LIST)],
+    project: Annotated[int | None, Query(description="Only this project's grants")] = None,
+) -> list[GrantOut]:
+    found = grants.list_grants(session, ok.policy, ok.user, ok.now, project_id=project)
+    return [grant_out(g, ok.now) for g in found]
+
+
+@router.get("/grants/{grant_id}", name="grant.view", response_model=GrantOut)
+def get_grant(grant_id: int, ok: Annotated[Permit, permit(Action.GRANT_VIEW, "grant")]) -> GrantOut:
+    assert ok.target.grant is not None
+    return grant_out(ok.target.grant, ok.now)
+
+
+@router.post("/grants/{grant_id}/revoke", name="grant.revoke", response_model=GrantOut)
+def revoke_grant(
+    grant_id: int,
+    body: RevokeIn,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.GRANT_REVOKE, "grant")],
+) -> GrantOut:
+    grant = grants.revoke_grant(
+        session, trail, ok.policy, ok.user, grant_id=grant_id, reason=body.reason, now=ok.now
+    )
+    return grant_out(grant, ok.now)
+
+
+@router.get(
+    "/grants/{grant_id}/check",
+    name="grant.use",
+    response_model=GrantOut,
+    summary="Whether you may use this grant now (the check every data call makes)",
+)
+def check_grant(grant_id: int, grant: ActiveGrant) -> GrantOut:
+    return grant_out(grant, utcnow())
+
+
+# ---------------------------------------------------------------------------- explain
+
+
+@router.get(
+    "/access/explain",
+    name="access.explain",
+    response_model=ExplainOut,
+    summary="Why a user may or may not do an action (governance)",
+)
+def explain(
+    *,
+    session: DbSession,
+    trail: Trail,
+    ok: Annotated[Permit, permit(Action.ACCESS_EXPLAIN)],
+    user: Annotated[str, Query(min_length=1, max_length=64, description="Username")],
+    action: Annotated[Action, Query()],
+    project: Annotated[int | None, Query()] = None,
+    request: Annotated[int | None, Query()] = None,
+    grant: Annotated[int | None, Query()] = None,
+) -> ExplainOut:
+    decision = grants.explain(
+        session,
+        trail,
+        ok.policy,
+        ok.user,
+        username=user,
+        action=action,
+        now=ok.now,
+        project_id=project,
+        request_id=request,
+        grant_id=grant,
+    )
+    return ExplainOut(
+        user=user,
+        action=action,
+        project=project,
+        request=request,
+        grant=grant,
+        allowed=decision.allowed,
+        rule=decision.rule,
+        reason=decision.reason,
+        at=ok.now,
+    )
