@@ -46,6 +46,13 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 @contextmanager
 def running_server(env: dict[str, str], cwd: Path) -> Iterator[str]:
     """Start `fivesafes serve` on a free port; yield its base URL; stop it."""
+    with server_process(env, cwd) as (base, _):
+        yield base
+
+
+@contextmanager
+def server_process(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Like :func:`running_server`, also yielding the process (to kill it)."""
     port = free_port()
     process = subprocess.Popen(
         [FIVESAFES, "serve", "--port", str(port)],
@@ -70,7 +77,7 @@ def running_server(env: dict[str, str], cwd: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start within 60 s")
             time.sleep(0.2)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:
