@@ -24,6 +24,7 @@ DataDir = Annotated[
     Path, typer.Option("--data-dir", help="Folder holding deid/ and external/ benchmark data.")
 ]
 Workers = Annotated[int, typer.Option("--workers", min=1, help="Scrubber worker processes.")]
+Rows = Annotated[list[int] | None, typer.Option("--rows", help="Extract sizes to generate (rows).")]
 Limit = Annotated[
     int | None, typer.Option("--limit", min=1, help="Only the first N dev notes (quick runs).")
 ]
@@ -47,18 +48,70 @@ def deid(data_dir: DataDir = DEFAULT_DATA_DIR, workers: Workers = 2, limit: Limi
         raise typer.Exit(1)
 
 
+def _run_structured(rows: list[int] | None, workers: int) -> bool:
+    from fivesafes.bench.structured import run_structured_benchmark  # noqa: PLC0415
+
+    result = run_structured_benchmark(tuple(rows or (10_000, 100_000)), workers, repeats=3)
+    console.print(result.render(), highlight=False)
+    return result.passed
+
+
+def _run_ingestion(rows: list[int] | None) -> bool:
+    from fivesafes.bench.ingestion import run_ingestion_benchmark  # noqa: PLC0415
+
+    result = run_ingestion_benchmark((rows or [1_000_000])[0])
+    console.print(result.render(), highlight=False)
+    return result.passed
+
+
+def _run_audit() -> bool:
+    from fivesafes.bench.audit import TARGET_RATIO, run_audit_benchmark  # noqa: PLC0415
+
+    passed = True
+    for dialect in ("postgresql", "sqlite"):
+        result = run_audit_benchmark(dialect)
+        console.print(result.render(), highlight=False)
+        passed = passed and result.ratio >= TARGET_RATIO
+    return passed
+
+
+@bench_app.command("structured")
+@handle_errors
+def structured(rows: Rows = None, workers: Workers = 2) -> None:
+    """Structured-only engine throughput (rows/s) and peak RSS at 10k and 100k rows."""
+    if not _run_structured(rows, workers):
+        raise typer.Exit(1)
+
+
+@bench_app.command("ingestion")
+@handle_errors
+def ingestion(rows: Rows = None) -> None:
+    """Upload-to-version throughput through a real server, PostgreSQL and SQLite."""
+    if not _run_ingestion(rows):
+        raise typer.Exit(1)
+
+
+@bench_app.command("audit")
+@handle_errors
+def audit() -> None:
+    """An audited endpoint's throughput with and without audit recording."""
+    if not _run_audit():
+        raise typer.Exit(1)
+
+
 @bench_app.command("all")
 @handle_errors
 def run_all(
     data_dir: DataDir = DEFAULT_DATA_DIR, workers: Workers = 2, limit: Limit = None
 ) -> None:
-    """The de-identification benchmark, then the structured-extract benchmark if present."""
-    ok = _run_deid(data_dir, workers, limit)
-    try:
-        from fivesafes.bench.structured import run_structured_benchmark  # noqa: PLC0415
-    except ImportError:
-        console.print("structured benchmark not available; skipped")
-    else:
-        console.print(run_structured_benchmark().render(), highlight=False)
-    if not ok:
+    """Every benchmark: de-identification, structured engine, ingestion, audit overhead."""
+    results = {
+        "deid": _run_deid(data_dir, workers, limit),
+        "structured": _run_structured(None, workers),
+        "ingestion": _run_ingestion(None),
+        "audit": _run_audit(),
+    }
+    failed = [name for name, ok in results.items() if not ok]
+    if failed:
+        console.print(f"bars missed: {', '.join(failed)}")
         raise typer.Exit(1)
