@@ -9,7 +9,7 @@ In one run, on the same dev notes:
    ``scrub_many``, order preserved). Both timings exclude construction (model loading),
    which is paid once per process, not per note;
 3. **quality** through the real engine (``fivesafes.deid.engine.deidentify_file`` with
-   ``policies/sample-extract.yaml``) when it is importable, else through the pool's output,
+   ``policies/datasets/sample-extract.yaml``) when it is importable, else through the pool's output,
    scored by :mod:`fivesafes.bench.deid_scorer`; plus the two halves of the dev set
    separately (tune on one, check on the other) and plain Presidio's own quality;
 4. **external**: per-entity recall on presidio-research's ``synth_dataset_v2.json``.
@@ -40,7 +40,7 @@ from fivesafes.deid.types import PatientContext, ScrubberConfig
 DEV_CSV = "deid/dev-extract.csv"
 DEV_GOLD = "deid/dev-extract.gold.jsonl"
 EXTERNAL = "external/presidio-research/synth_dataset_v2.json"
-POLICY = Path(__file__).resolve().parents[3] / "policies" / "sample-extract.yaml"
+POLICY = Path(__file__).resolve().parents[3] / "policies" / "datasets" / "sample-extract.yaml"
 CHUNK = 50  # small enough that both workers finish together, large enough for nlp.pipe
 
 # presidio-research labels -> ours. AGE, TITLE (job titles) and NRP (nationality) are not
@@ -301,7 +301,7 @@ def run_deid_benchmark(
     texts, contexts = dev.texts, dev.contexts()
     nhs = [r["nhs_number"] for r in dev.rows]
     names = [r["patient_name"] for r in dev.rows]
-    # The same site pattern as policies/sample-extract.yaml declares.
+    # The same site pattern as policies/datasets/sample-extract.yaml declares.
     config = ScrubberConfig(hospital_number_patterns=(r"\b[A-Z]\d{7}\b",))
     result = DeidBenchmark(notes=len(texts), workers=workers)
 
@@ -316,7 +316,9 @@ def run_deid_benchmark(
     ours, result.ours_seconds = scrub_with_pool(texts, contexts, workers, config)
     engine_out = _quality_via_engine(dev, workers)
     if engine_out is not None:
-        result.quality_via = "engine (deid.engine.deidentify_file, policies/sample-extract.yaml)"
+        result.quality_via = (
+            "engine (deid.engine.deidentify_file, policies/datasets/sample-extract.yaml)"
+        )
         scored = engine_out
     else:
         result.quality_via = "scrubber process pool (engine not available)"

@@ -166,7 +166,7 @@ class InputOptions(_Strict):
 
 
 class Policy(_Strict):
-    """A dataset policy (see ``policies/sample-extract.yaml``)."""
+    """A dataset policy (see ``policies/datasets/sample-extract.yaml``)."""
 
     dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     version: int = Field(ge=1)

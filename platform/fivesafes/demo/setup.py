@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from fivesafes import schema
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
+from fivesafes.datasets import service as datasets
 from fivesafes.db import make_engine, make_session_factory, session_scope
-from fivesafes.errors import NotFoundError
+from fivesafes.errors import ConfigurationError, NotFoundError
 from fivesafes.identity import service
 from fivesafes.identity.models import Role
+from fivesafes.ingestion import service as ingestion
+from fivesafes.keys.local import LocalFileKeyStore
 from fivesafes.provisioning import ensure_keys
 
 SAMPLE_EXTRACT = Path(__file__).with_name("sample-extract.csv")
@@ -23,6 +29,10 @@ DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
     ("researcher", Role.RESEARCHER, "Demo university researcher"),
     ("governance", Role.GOVERNANCE, "Demo information governance officer"),
 )
+
+
+POLICY_DIR = Path("policies/datasets")
+SAMPLE_DATASET = "sample-extract"
 
 
 @dataclass(slots=True)
@@ -51,6 +61,43 @@ def prepare_demo(settings: Settings) -> DemoState:
                     user = service.create_user(session, trail, username, role, full_name=full_name)
                 issued = service.issue_token(session, trail, user, "demo", timedelta(days=1))
                 state.tokens[username] = issued.secret
+            for path in datasets.policy_files(POLICY_DIR):
+                loaded = datasets.load_policy_file(session, trail, path)
+                if loaded.created:
+                    state.notes.append(f"loaded policy {loaded.dataset} v{loaded.version}")
+        _ingest_sample(settings, engine, trail, state)
     finally:
         engine.dispose()
     return state
+
+
+def _ingest_sample(settings: Settings, engine: Engine, trail: AuditTrail, state: DemoState) -> None:
+    """Ingest the synthetic sample extract once (a second run finds its version)."""
+    factory = make_session_factory(engine)
+    sha256 = hashlib.sha256(SAMPLE_EXTRACT.read_bytes()).hexdigest()
+    with session_scope(factory) as session:
+        dataset = datasets.get_dataset(session, SAMPLE_DATASET)
+        if ingestion.find_duplicate(session, dataset, sha256) is not None:
+            return
+        upload = ingestion.create_upload(
+            session,
+            trail,
+            SAMPLE_DATASET,
+            filename=SAMPLE_EXTRACT.name,
+            size=SAMPLE_EXTRACT.stat().st_size,
+            sha256=sha256,
+        )
+    ingestor = ingestion.Ingestor(
+        factory,
+        LocalFileKeyStore(settings.keystore_path),
+        workers=1,
+        spacy_model=settings.spacy_model,
+    )
+    view = ingestor.run(
+        ingestion.IngestionJob(upload_id=upload.id, source=SAMPLE_EXTRACT, trail=trail)
+    )
+    if view.state != "succeeded":
+        raise ConfigurationError(f"the sample extract did not ingest: {view.errors}")
+    state.notes.append(
+        f"ingested the synthetic sample extract as {SAMPLE_DATASET} version {view.dataset_version}"
+    )

@@ -27,7 +27,7 @@ from fivesafes.keys.local import LocalFileKeyStore
 
 ROOT = Path(__file__).parents[3]
 DATA = ROOT / "tests" / "data" / "dev-extract-200.csv"
-POLICY = ROOT / "policies" / "sample-extract.yaml"
+POLICY = ROOT / "policies" / "datasets" / "sample-extract.yaml"
 
 
 @pytest.fixture

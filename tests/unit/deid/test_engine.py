@@ -29,7 +29,7 @@ from fivesafes.keys.pseudonym import Pseudonymiser
 
 ROOT = Path(__file__).parents[3]
 DATA = ROOT / "tests" / "data" / "dev-extract-200.csv"
-SAMPLE = ROOT / "policies" / "sample-extract.yaml"
+SAMPLE = ROOT / "policies" / "datasets" / "sample-extract.yaml"
 KEYS = InMemoryKeyStore(
     {k: bytes([i]) * 32 for i, k in enumerate(("pseudonym", "date_shift", "kek", "audit_signing"))}
 )  # type: ignore[misc]

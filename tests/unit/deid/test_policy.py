@@ -11,7 +11,7 @@ import yaml
 from fivesafes.deid.policy import check_columns, load_policy, parse_policy
 from fivesafes.errors import InputFileError, PolicyError
 
-SAMPLE = Path(__file__).parents[3] / "policies" / "sample-extract.yaml"
+SAMPLE = Path(__file__).parents[3] / "policies" / "datasets" / "sample-extract.yaml"
 
 
 def minimal(**columns: Any) -> dict[str, Any]:
