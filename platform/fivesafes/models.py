@@ -15,6 +15,7 @@ from fivesafes.datasets.models import (
 )
 from fivesafes.db import Base
 from fivesafes.identity.models import ApiToken, User
+from fivesafes.release.models import Release
 
 __all__ = [
     "AccessRequest",
@@ -30,6 +31,7 @@ __all__ = [
     "OptOutList",
     "Project",
     "ProjectMember",
+    "Release",
     "RequestReview",
     "Upload",
     "User",
