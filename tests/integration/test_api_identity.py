@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.api.app import create_app
+from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings, load_settings
 from fivesafes.db import utcnow
-from fivesafes.audit.trail import AuditTrail
 from fivesafes.identity import service
 from fivesafes.identity.models import Role
 

@@ -9,12 +9,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fivesafes.audit.trail import AuditTrail
 from fivesafes.db import utcnow
 from fivesafes.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
-from fivesafes.audit.trail import AuditTrail
 from fivesafes.identity import service
 from fivesafes.identity.models import ApiToken, Role
-
 
 TRAIL = AuditTrail.for_operator()
 

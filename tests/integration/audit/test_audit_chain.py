@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def test_events_are_gapless_and_chained(session_factory: sessionmaker[Session]) 
     with session_factory() as session:
         events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
     assert [e.seq for e in events] == list(range(1, 21))
-    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
     result = _verify(session_factory)
     assert result.ok
     assert result.events_verified == 20
