@@ -163,6 +163,9 @@ def _progress_bar(file: Path) -> Iterator[Callable[[ProgressUpdate], None]]:
         TimeElapsedColumn(),
         disable=not sys.stderr.isatty(),
         console=console,
+        # Refreshed from the callback, not a background thread: no thread may be running
+        # while the engine forks its workers.
+        auto_refresh=False,
     )
     task = progress.add_task(file.name, total=None, rows=0)
 
@@ -170,6 +173,7 @@ def _progress_bar(file: Path) -> Iterator[Callable[[ProgressUpdate], None]]:
         progress.update(
             task, completed=change.units_done, total=change.units_total, rows=change.rows_done
         )
+        progress.refresh()
 
     with progress:
         yield update
