@@ -81,11 +81,19 @@ class GrantRules(_Strict):
     max_duration_days: int = Field(ge=1, le=3650)
 
 
+class SmallClassAction(StrEnum):
+    """What a release does with quasi-identifier classes of fewer than ``min_k`` patients."""
+
+    SUPPRESS = "suppress"  # leave those rows out, and say so in the manifest
+    REFUSE = "refuse"  # refuse the whole release (409), naming the quasi-identifiers
+
+
 class ReleaseRules(_Strict):
     """Disclosure control values release applies (issue 7)."""
 
     min_k: int = Field(ge=2, le=1000)
     small_number_threshold: int = Field(ge=1, le=1000)
+    small_classes: SmallClassAction
 
 
 class AccessPolicy(_Strict):

@@ -9,7 +9,7 @@ from fivesafes.access.policy import load_access_policy
 from fivesafes.api.errors import install_error_handlers
 from fivesafes.api.lifespan import lifespan
 from fivesafes.api.middleware import RequestIdMiddleware
-from fivesafes.api.routes import access, audit, datasets, health, identity
+from fivesafes.api.routes import access, audit, datasets, health, identity, releases
 from fivesafes.audit.recorder import AuditRecorder, record
 from fivesafes.config import Settings, get_settings
 from fivesafes.db import make_engine, make_session_factory
@@ -47,4 +47,5 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(access.router)
     app.include_router(datasets.router)
+    app.include_router(releases.router)
     return app

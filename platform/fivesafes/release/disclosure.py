@@ -1,0 +1,174 @@
+"""The disclosure gate: k-anonymity and small numbers, decided in SQL before the first byte.
+
+Classes are the distinct combinations of the released quasi-identifiers; each is counted
+in distinct patients, not rows (ten admissions of one patient are one person). The
+counting is two ``GROUP BY``s in the database, so it scales with the data, not with
+Python: first (quasi-identifiers, patient), then quasi-identifiers. Classes smaller than
+``min_k`` are suppressed (their rows left out) or the release is refused, as the access
+policy's ``release.small_classes`` says. A release of fewer patients or rows than the
+small-number threshold is refused.
+
+When rows are suppressed the gate says which quasi-identifiers drove it: for each, how
+many rows would be suppressed without it (computed the same way, in SQL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from fivesafes.access.policy import ReleaseRules, SmallClassAction
+from fivesafes.errors import ConflictError
+from fivesafes.release.query import ReleasePlan
+from fivesafes.release.transform import class_key_of
+
+#: A refusal with more suppressed classes than this would be unwieldy to hold: refuse.
+MAX_SUPPRESSED_CLASSES = 200_000
+
+
+class DisclosureRefusedError(ConflictError):
+    """The release would disclose too much (409); the message says why and what to change."""
+
+    code = "disclosure_refused"
+
+
+@dataclass(slots=True)
+class GateResult:
+    k_required: int
+    action: str  # suppress | refuse
+    small_number_threshold: int
+    quasi_identifiers: list[str]
+    not_counted: dict[str, str]
+    counted_by: str  # distinct patients | rows (no patient column)
+    rows_in_scope: int = 0
+    patients_in_scope: int = 0
+    classes: int = 0
+    classes_suppressed: int = 0
+    rows_suppressed: int = 0
+    k_achieved: int | None = None
+    drivers: list[dict[str, Any]] = field(default_factory=list)
+    suppressed_keys: list[str] = field(default_factory=list)
+
+    @property
+    def rows_released(self) -> int:
+        return self.rows_in_scope - self.rows_suppressed
+
+    def as_manifest(self) -> dict[str, Any]:
+        return {
+            "k_required": self.k_required,
+            "k_achieved": self.k_achieved,
+            "counted_by": self.counted_by,
+            "quasi_identifiers": self.quasi_identifiers,
+            "quasi_identifiers_not_counted": self.not_counted,
+            "small_classes": self.action,
+            "small_number_threshold": self.small_number_threshold,
+            "rows_in_scope": self.rows_in_scope,
+            "patients_in_scope": self.patients_in_scope,
+            "classes": self.classes,
+            "classes_suppressed": self.classes_suppressed,
+            "rows_suppressed": self.rows_suppressed,
+            "suppression_drivers": self.drivers,
+        }
+
+
+def _class_counts(
+    connection: Connection, plan: ReleasePlan, qis: list[str]
+) -> list[tuple[tuple[Any, ...], int, int]]:
+    """(class values, patients, rows) per class of ``qis`` within the grant's rows."""
+    table = plan.table()
+    where = plan.where()
+    qcols = [table.c[q] for q in qis]
+    if plan.patient_column is None:
+        rows = select(*qcols, func.count()).where(where).group_by(*qcols)
+        return [(tuple(r[:-1]), r[-1], r[-1]) for r in connection.execute(rows)]
+    per_patient = (
+        select(*qcols, table.c[plan.patient_column], func.count().label("n"))
+        .where(where)
+        .group_by(*qcols, table.c[plan.patient_column])
+        .subquery()
+    )
+    inner = [per_patient.c[q] for q in qis]
+    classes = select(*inner, func.count(), func.sum(per_patient.c.n)).group_by(*inner)
+    return [(tuple(r[:-2]), int(r[-2]), int(r[-1])) for r in connection.execute(classes)]
+
+
+def _totals(connection: Connection, plan: ReleasePlan) -> tuple[int, int]:
+    table = plan.table()
+    if plan.patient_column is None:
+        rows = connection.execute(select(func.count()).where(plan.where())).scalar_one()
+        return int(rows), int(rows)
+    patient = table.c[plan.patient_column]
+    query = select(func.count(), func.count(patient.distinct())).where(plan.where())
+    rows, patients = connection.execute(query).one()
+    return int(rows), int(patients)
+
+
+def _suppressed_rows(classes: list[tuple[tuple[Any, ...], int, int]], k: int) -> int:
+    return sum(rows for _, patients, rows in classes if patients < k)
+
+
+def run_gate(connection: Connection, plan: ReleasePlan, rules: ReleaseRules) -> GateResult:
+    """Count, decide, and either return what to suppress or raise a refusal (409)."""
+    k = rules.min_k
+    result = GateResult(
+        k_required=k,
+        action=rules.small_classes.value,
+        small_number_threshold=rules.small_number_threshold,
+        quasi_identifiers=list(plan.quasi_identifiers),
+        not_counted=dict(plan.not_counted),
+        counted_by="distinct patients" if plan.patient_column else "rows (no patient column)",
+    )
+    result.rows_in_scope, result.patients_in_scope = _totals(connection, plan)
+    if result.patients_in_scope < rules.small_number_threshold:
+        raise DisclosureRefusedError(
+            f"the grant selects {result.patients_in_scope} patient(s), fewer than the "
+            f"small-number threshold of {rules.small_number_threshold}: release refused"
+        )
+    qis = plan.quasi_identifiers
+    if not qis:
+        return result
+    classes = _class_counts(connection, plan, qis)
+    result.classes = len(classes)
+    small = [c for c in classes if c[1] < k]
+    kept = [patients for _, patients, _ in classes if patients >= k]
+    result.k_achieved = min(kept) if kept else None
+    result.classes_suppressed = len(small)
+    result.rows_suppressed = sum(rows for _, _, rows in small)
+    if not small:
+        return result
+    result.drivers = _drivers(connection, plan, qis, k, result.rows_suppressed)
+    if rules.small_classes is SmallClassAction.REFUSE or len(small) > MAX_SUPPRESSED_CLASSES:
+        named = ", ".join(d["quasi_identifier"] for d in result.drivers) or ", ".join(qis)
+        raise DisclosureRefusedError(
+            f"{len(small)} combination(s) of the quasi-identifiers {', '.join(qis)} hold fewer "
+            f"than k={k} patients ({result.rows_suppressed} row(s)); the access policy refuses "
+            f"such releases. Driven by: {named}. Ask for coarser or fewer quasi-identifiers, "
+            "or a narrower row filter."
+        )
+    if result.rows_released < rules.small_number_threshold:
+        raise DisclosureRefusedError(
+            f"after suppressing {result.rows_suppressed} row(s) in classes of fewer than "
+            f"k={k} patients, {result.rows_released} row(s) would remain, fewer than the "
+            f"small-number threshold of {rules.small_number_threshold}: release refused"
+        )
+    result.suppressed_keys = [class_key_of(values) for values, _, _ in small]
+    return result
+
+
+def _drivers(
+    connection: Connection, plan: ReleasePlan, qis: list[str], k: int, suppressed: int
+) -> list[dict[str, Any]]:
+    """Each quasi-identifier, with the rows that would be suppressed without it."""
+    if len(qis) == 1:
+        return [{"quasi_identifier": qis[0], "rows_suppressed_without_it": 0}]
+    drivers: list[dict[str, Any]] = []
+    for qi in qis:
+        rest = [q for q in qis if q != qi]
+        without = _suppressed_rows(_class_counts(connection, plan, rest), k)
+        if without < suppressed:
+            drivers.append({"quasi_identifier": qi, "rows_suppressed_without_it": without})
+    drivers.sort(key=lambda d: d["rows_suppressed_without_it"])
+    return drivers

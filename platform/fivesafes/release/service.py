@@ -1,0 +1,213 @@
+"""Releases: check, gate, record and audit before the first byte; stream; record the hash.
+
+:func:`prepare_release` runs inside the caller's transaction (the API request's): the grant
+has already passed ``active_grant_for``; the plan is built, the disclosure gate decides
+(or refuses), and the release row with its manifest and the ``release.download`` audit
+event are written. Only then does :func:`stream_release` send rows, read on a separate
+read-only connection. When the last byte is out, the SHA-256 and size of what was sent
+are stored on the release in a short transaction of its own (``release.complete``); a
+stream that stops early marks the release ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from fivesafes.access.facts import authorize, load_target
+from fivesafes.access.models import Grant
+from fivesafes.access.policy import AccessPolicy, Action
+from fivesafes.audit.trail import AuditTrail
+from fivesafes.db import READ_ONLY, session_scope, utcnow
+from fivesafes.errors import NotFoundError
+from fivesafes.identity.models import User
+from fivesafes.keys.derivation import derive_key
+from fivesafes.keys.store import KeyStore
+from fivesafes.release.disclosure import GateResult, run_gate
+from fivesafes.release.manifest import build_manifest
+from fivesafes.release.models import Release, ReleaseFormat, ReleaseState
+from fivesafes.release.pseudonyms import ProjectPseudonyms
+from fivesafes.release.query import ReleasePlan, build_plan, read_batches
+from fivesafes.release.transform import BatchTransform
+from fivesafes.release.writers import encode_batches, writer_for
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRelease:
+    """A release that passed every check and is recorded: ready to stream."""
+
+    release_id: uuid.UUID
+    fmt: ReleaseFormat
+    plan: ReleasePlan
+    gate: GateResult
+    pseudonyms: ProjectPseudonyms
+    seed: int
+    trail: AuditTrail
+
+    @property
+    def filename(self) -> str:
+        return f"grant-{self.plan.grant.id}-release-{str(self.release_id)[:8]}.{self.fmt.value}"
+
+
+def prepare_release(
+    session: Session,
+    trail: AuditTrail,
+    keystore: KeyStore,
+    policy: AccessPolicy,
+    *,
+    user: User,
+    grant: Grant,
+    fmt: ReleaseFormat,
+    now: datetime,
+) -> PreparedRelease:
+    """Plan, gate, record and audit a release of ``grant`` (which the caller checked)."""
+    plan = build_plan(session, grant)
+    gate = run_gate(session.connection(), plan, policy.release)
+    project_key = derive_key(keystore.secret("pseudonym"), "project", str(grant.project_id))
+    max_days = plan.policy.date_shift.max_days
+    pseudonyms = ProjectPseudonyms(keystore.secret("pseudonym"), grant.project_id, max_days)
+    release_id = uuid.uuid4()
+    manifest = build_manifest(
+        release_id=str(release_id),
+        fmt=fmt.value,
+        plan=plan,
+        gate=gate,
+        policy=policy,
+        recipient=user,
+        project_key=project_key,
+        max_shift_days=max_days,
+        created_at=now,
+    )
+    session.add(
+        Release(
+            id=release_id,
+            grant_id=grant.id,
+            project_id=grant.project_id,
+            dataset_version_id=plan.version.id,
+            user_id=user.id,
+            file_format=fmt.value,
+            state=ReleaseState.STREAMING.value,
+            row_count=gate.rows_released,
+            rows_suppressed=gate.rows_suppressed,
+            manifest=json.dumps(manifest, sort_keys=True),
+            created_at=now,
+        )
+    )
+    session.flush()
+    trail.record(
+        session,
+        "release.download",
+        target_type="release",
+        target_id=str(release_id),
+        details={
+            "grant_id": grant.id,
+            "project_id": grant.project_id,
+            "dataset": grant.dataset.name,
+            "dataset_version": plan.version.number,
+            "format": fmt.value,
+            "rows": gate.rows_released,
+            "rows_suppressed": gate.rows_suppressed,
+            "k_achieved": gate.k_achieved,
+        },
+    )
+    return PreparedRelease(
+        release_id=release_id,
+        fmt=fmt,
+        plan=plan,
+        gate=gate,
+        pseudonyms=pseudonyms,
+        seed=secrets.randbits(62),
+        trail=trail,
+    )
+
+
+def stream_release(
+    prepared: PreparedRelease, engine: Engine, factory: sessionmaker[Session]
+) -> Iterator[bytes]:
+    """The release's bytes; the hash is recorded when the last one has been produced."""
+    digest = hashlib.sha256()
+    size = 0
+    completed = False
+    transform = BatchTransform(prepared.plan, prepared.pseudonyms, prepared.gate.suppressed_keys)
+    decimals = frozenset(c.name for c in prepared.plan.columns if c.out_kind == "decimal")
+    metadata = {"fivesafes.release_id": str(prepared.release_id)}
+    writer = writer_for(prepared.fmt, transform.schema, decimals, metadata)
+    reader = engine.execution_options(**{READ_ONLY: True})
+    try:
+        with reader.connect() as connection:
+            batches = read_batches(
+                prepared.plan, connection, prepared.gate.rows_in_scope, prepared.seed
+            )
+            for chunk in encode_batches(writer, (transform(b) for b in batches)):
+                digest.update(chunk)
+                size += len(chunk)
+                yield chunk
+        if transform.rows_out != prepared.gate.rows_released:
+            raise RuntimeError(
+                f"release {prepared.release_id}: {transform.rows_out} rows written, "
+                f"{prepared.gate.rows_released} expected"
+            )
+        completed = True
+    finally:
+        _finish(
+            prepared,
+            factory,
+            sha256=digest.hexdigest(),
+            size=size,
+            rows=transform.rows_out,
+            completed=completed,
+        )
+
+
+def _finish(
+    prepared: PreparedRelease,
+    factory: sessionmaker[Session],
+    *,
+    sha256: str,
+    size: int,
+    rows: int,
+    completed: bool,
+) -> None:
+    with session_scope(factory) as session:
+        release = session.get(Release, prepared.release_id)
+        assert release is not None
+        release.completed_at = utcnow()
+        if completed:
+            release.state = ReleaseState.COMPLETED.value
+            release.content_sha256, release.byte_count = sha256, size
+        else:
+            release.state = ReleaseState.INTERRUPTED.value
+        prepared.trail.record(
+            session,
+            "release.complete" if completed else "release.interrupted",
+            outcome="success" if completed else "failed",
+            target_type="release",
+            target_id=str(prepared.release_id),
+            details={"sha256": sha256 if completed else None, "bytes": size, "rows": rows},
+        )
+
+
+def get_release(
+    session: Session, policy: AccessPolicy, user: User, release_id: uuid.UUID, now: datetime
+) -> Release:
+    """A release, for the researchers of its grant's project and governance (grant.view)."""
+    release = session.get(Release, release_id)
+    if release is None:
+        raise NotFoundError(f"no release {release_id}", code="release_not_found")
+    authorize(policy, user, Action.GRANT_VIEW, load_target(session, grant_id=release.grant_id), now)
+    return release
+
+
+def list_releases(session: Session, grant_id: int) -> list[Release]:
+    """The releases of a grant, oldest first (the caller checked ``grant.view``)."""
+    query = select(Release).where(Release.grant_id == grant_id)
+    return list(session.scalars(query.order_by(Release.created_at, Release.id)))

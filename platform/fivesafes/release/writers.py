@@ -1,0 +1,210 @@
+"""Released rows to bytes: CSV, JSON Lines or Parquet, one record batch at a time.
+
+Each writer turns a batch into the bytes to send now, so memory stays bounded by the batch
+whatever the size of the release. CSV and Parquet are written by pyarrow's C++ writers.
+
+CSV is for people who open files in spreadsheets: a text cell that starts with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'`` so no spreadsheet
+runs it as a formula (OWASP "CSV injection"). Only text columns are touched: numbers,
+dates and booleans are typed, so a negative number stays a number.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from fivesafes.release.models import ReleaseFormat
+
+#: Cells starting with one of these are formulas to a spreadsheet.
+FORMULA_START = r"^[=+\-@\t\r]"
+PARQUET_ROW_GROUP = 50_000
+
+MEDIA_TYPES = {
+    ReleaseFormat.CSV: "text/csv; charset=utf-8",
+    ReleaseFormat.JSONL: "application/x-ndjson",
+    ReleaseFormat.PARQUET: "application/vnd.apache.parquet",
+}
+
+
+class Writer(Protocol):
+    def write(self, batch: pa.RecordBatch) -> bytes: ...
+
+    def close(self) -> bytes: ...
+
+
+def neutralise_formulas(values: pa.Array) -> pa.Array:
+    """Prefix ``'`` to text cells a spreadsheet would read as a formula (NULL stays NULL)."""
+    risky = pc.match_substring_regex(values, FORMULA_START)
+    return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values)
+
+
+class CsvWriter:
+    """RFC 4180 CSV (CRLF line ends), a header row, quoted only where needed.
+
+    Decimals are written exactly as stored; they are not text, so never prefixed.
+    """
+
+    def __init__(self, schema: pa.Schema, decimals: frozenset[str] = frozenset()) -> None:
+        self.schema = schema
+        self._text = [pa.types.is_string(f.type) and f.name not in decimals for f in schema]
+        self._stamps = [pa.types.is_timestamp(f.type) for f in schema]
+        out_schema = pa.schema(
+            [
+                (f.name, pa.string()) if stamp else f
+                for f, stamp in zip(schema, self._stamps, strict=True)
+            ]
+        )
+        self._sink = io.BytesIO()
+        self._writer = pacsv.CSVWriter(
+            self._sink,
+            out_schema,
+            write_options=pacsv.WriteOptions(
+                include_header=True, quoting_style="needed", eol="\r\n"
+            ),
+        )
+        self._out_schema = out_schema
+
+    def _drain(self) -> bytes:
+        data = self._sink.getvalue()
+        self._sink.seek(0)
+        self._sink.truncate()
+        return data
+
+    def write(self, batch: pa.RecordBatch) -> bytes:
+        arrays = []
+        for column, text, stamp in zip(batch.columns, self._text, self._stamps, strict=True):
+            if text:
+                arrays.append(neutralise_formulas(column))
+            elif stamp:
+                arrays.append(pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ"))
+            else:
+                arrays.append(column)
+        self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._out_schema))
+        return self._drain()
+
+    def close(self) -> bytes:
+        self._writer.close()
+        return self._drain()
+
+
+def _numeric(values: pa.Array, decimal: bool) -> pa.Array:
+    """A decimal column (exact text) as float64, for formats with typed numbers."""
+    return values.cast(pa.float64()) if decimal else values
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+class JsonLinesWriter:
+    """One JSON object per line, keys in column order; decimals as JSON numbers."""
+
+    def __init__(self, schema: pa.Schema, decimals: frozenset[str] = frozenset()) -> None:
+        self.schema = schema
+        self._decimals = decimals
+
+    def write(self, batch: pa.RecordBatch) -> bytes:
+        names = batch.schema.names
+        columns = [
+            [_json_value(v) for v in _numeric(c, n in self._decimals).to_pylist()]
+            for c, n in zip(batch.columns, names, strict=True)
+        ]
+        lines = [
+            json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False)
+            for row in zip(*columns, strict=True)
+        ]
+        return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+    def close(self) -> bytes:
+        return b""
+
+
+class _Sink(io.RawIOBase):
+    """A write-only stream whose bytes are taken after each write (never the whole file)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self.parts.append(chunk)
+        return len(chunk)
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+class ParquetWriter:
+    """Parquet (zstd), one row group per batch of up to :data:`PARQUET_ROW_GROUP` rows."""
+
+    def __init__(
+        self,
+        schema: pa.Schema,
+        decimals: frozenset[str] = frozenset(),
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        self._decimals = decimals
+        fields = [pa.field(f.name, pa.float64()) if f.name in decimals else f for f in schema]
+        self.schema = pa.schema(fields, metadata=metadata or {})
+        self._sink = _Sink()
+        self._writer = pq.ParquetWriter(self._sink, self.schema, compression="zstd")
+
+    def write(self, batch: pa.RecordBatch) -> bytes:
+        if batch.num_rows:
+            arrays = [
+                _numeric(c, n in self._decimals)
+                for c, n in zip(batch.columns, batch.schema.names, strict=True)
+            ]
+            self._writer.write_batch(
+                pa.RecordBatch.from_arrays(arrays, schema=self.schema),
+                row_group_size=PARQUET_ROW_GROUP,
+            )
+        return self._sink.take()
+
+    def close(self) -> bytes:
+        self._writer.close()
+        return self._sink.take()
+
+
+def writer_for(
+    fmt: ReleaseFormat,
+    schema: pa.Schema,
+    decimals: frozenset[str] = frozenset(),
+    metadata: dict[str, str] | None = None,
+) -> Writer:
+    if fmt is ReleaseFormat.CSV:
+        return CsvWriter(schema, decimals)
+    if fmt is ReleaseFormat.JSONL:
+        return JsonLinesWriter(schema, decimals)
+    return ParquetWriter(schema, decimals, metadata)
+
+
+def encode_batches(writer: Writer, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    """The bytes of a release, as they are ready."""
+    for batch in batches:
+        data = writer.write(batch)
+        if data:
+            yield data
+    tail = writer.close()
+    if tail:
+        yield tail

@@ -1,0 +1,166 @@
+"""Releases end to end in process, on both dialects: project pseudonyms, the disclosure
+gate, refusals before any byte, column and filter selection, CSV safety, manifests."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from datetime import timedelta
+from typing import Any
+
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from fivesafes.access.models import Grant
+from fivesafes.audit.models import AuditEvent
+from fivesafes.db import session_scope, utcnow
+from tests.integration.release.conftest import ALL_OUTPUT, World, extract_rows
+
+
+def _download(world: World, grant: int, who: str = "a", fmt: str = "csv") -> Any:
+    return world.client.get(
+        f"/grants/{grant}/data", params={"format": fmt}, headers=world.people[who].auth
+    )
+
+
+def _csv(body: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
+
+
+def test_csv_release_pseudonyms_gate_manifest_and_audit(world: World) -> None:
+    grant = world.grant("a")
+    response = _download(world, grant)
+    assert response.status_code == 200, response.text
+    rows = _csv(response.content)
+    assert list(rows[0]) == ALL_OUTPUT
+    # 60 patients x 2 rows; patient 0 is alone in district ZE1 (k=5): 2 rows suppressed.
+    assert len(rows) == 118
+    assert not any(r["postcode"] == "ZE1" for r in rows)
+    assert all(len(r["nhs_number"]) == 32 for r in rows)
+    release_id = response.headers["X-Release-Id"]
+    manifest = world.client.get(
+        f"/releases/{release_id}/manifest", headers=world.people["a"].auth
+    ).json()
+    assert manifest["content"]["sha256"] == hashlib.sha256(response.content).hexdigest()
+    assert manifest["content"]["bytes"] == len(response.content)
+    assert manifest["state"] == "completed"
+    gate = manifest["disclosure"]
+    assert gate["rows_suppressed"] == 2
+    assert gate["k_required"] == 5
+    assert gate["k_achieved"] >= 5
+    assert gate["quasi_identifiers"] == ["date_of_birth", "postcode"]
+    assert "admission_date" in gate["quasi_identifiers_not_counted"]
+    assert [d["quasi_identifier"] for d in gate["suppression_drivers"]] == ["postcode"]
+    assert manifest["rows_released"] == 118
+    listed = world.client.get(f"/grants/{grant}/releases", headers=world.people["officer"].auth)
+    assert [r["id"] for r in listed.json()] == [release_id]
+    with world.factory() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.target_id == release_id).order_by(AuditEvent.seq)
+        ).all()
+    assert [e.action for e in events] == ["release.download", "release.complete"]
+
+
+def test_two_projects_never_share_pseudonyms_and_each_is_stable(world: World) -> None:
+    grant_a, grant_b = world.grant("a"), world.grant("b", requester="b")
+    first_a = {r["nhs_number"] for r in _csv(_download(world, grant_a).content)}
+    again_a = {r["nhs_number"] for r in _csv(_download(world, grant_a).content)}
+    only_b = {r["nhs_number"] for r in _csv(_download(world, grant_b, "b").content)}
+    assert len(first_a) == 59
+    assert first_a == again_a
+    assert not first_a & only_b
+    # A new dataset version (same patients, new admissions): project A's values stay.
+    world.ingest(extract_rows(seed=99))
+    later_a = {r["nhs_number"] for r in _csv(_download(world, grant_a).content)}
+    assert later_a == first_a
+
+
+def test_rare_combination_refused_when_policy_says_refuse(world: World) -> None:
+    world.use_policy(small_classes="refuse")
+    grant = world.grant("a")
+    response = _download(world, grant)
+    assert response.status_code == 409
+    body = response.json()["error"]
+    assert body["code"] == "disclosure_refused"
+    assert "postcode" in body["message"]
+    # Without the rare quasi-identifier the same policy releases everything.
+    ok = _download(world, world.grant("a", columns=["nhs_number", "date_of_birth", "sex"]))
+    assert ok.status_code == 200
+    assert len(_csv(ok.content)) == 120
+
+
+def test_small_number_threshold_refuses_tiny_releases(world: World) -> None:
+    grant = world.grant("a", row_filter="postcode = 'ZE1'")
+    response = _download(world, grant)
+    assert response.status_code == 409
+    assert "small-number threshold" in response.json()["error"]["message"]
+
+
+def test_expired_revoked_and_outsiders_get_403_before_any_byte(world: World) -> None:
+    grant = world.grant("a")
+    outsider = _download(world, grant, "outsider")
+    assert outsider.status_code == 403
+    assert outsider.headers["content-type"].startswith("application/json")
+    revoked = world.grant("a")
+    world.client.post(
+        f"/grants/{revoked}/revoke",
+        json={"reason": "Data sharing agreement suspended."},
+        headers=world.people["officer"].auth,
+    )
+    response = _download(world, revoked)
+    assert response.status_code == 403
+    assert "revoked" in response.json()["error"]["message"]
+    with session_scope(world.factory) as session:
+        session.get(Grant, grant).expires_at = utcnow() - timedelta(minutes=1)  # type: ignore[union-attr]
+    expired = _download(world, grant)
+    assert expired.status_code == 403
+    assert "nhs_number" not in expired.text
+    with world.factory() as session:
+        denied = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.outcome == "denied")
+        ).all()
+    officer = world.people["officer"].auth
+    releases = world.client.get(f"/grants/{grant}/releases", headers=officer)
+    assert denied.count("release.download") == 3
+    assert releases.json() == []
+
+
+def test_columns_filter_granularity_and_formula_injection(world: World) -> None:
+    grant = world.grant(
+        "a",
+        columns=["admission_date", "length_of_stay", "comment", "sex"],
+        row_filter="sex = 'F'",
+        date_granularity="month",
+    )
+    response = _download(world, grant)
+    assert response.status_code == 200, response.text
+    rows = _csv(response.content)
+    assert rows
+    assert list(rows[0]) == ["admission_date", "length_of_stay", "comment", "sex"]
+    assert {r["sex"] for r in rows} == {"F"}
+    assert all(len(r["admission_date"]) == 7 for r in rows)  # YYYY-MM
+    comments = {r["comment"] for r in rows}
+    assert comments <= {'\'=HYPERLINK("x")', "'+1", "'-x", "'@SUM(A1)", "ok, fine"}
+    assert any(int(r["length_of_stay"]) < 0 for r in rows)  # numbers are not prefixed
+    assert "'-" not in {r["length_of_stay"][:2] for r in rows}
+
+
+def test_parquet_and_jsonl_are_typed_and_match_the_manifest(world: World) -> None:
+    grant = world.grant("a", date_granularity="year")
+    parquet = _download(world, grant, fmt="parquet")
+    assert parquet.status_code == 200, parquet.text
+    table = pq.read_table(io.BytesIO(parquet.content))
+    assert table.num_rows == 118
+    assert table.schema.field("length_of_stay").type == "int64"
+    assert table.schema.field("admission_date").type == "int64"  # year
+    manifest = world.client.get(
+        parquet.headers["X-Release-Manifest"], headers=world.people["a"].auth
+    ).json()
+    assert manifest["content"]["sha256"] == hashlib.sha256(parquet.content).hexdigest()
+    lines = _download(world, grant, fmt="jsonl").content.decode().splitlines()
+    first = json.loads(lines[0])
+    assert len(lines) == 118
+    assert isinstance(first["length_of_stay"], int)
+    assert first["comment"] in {'=HYPERLINK("x")', "+1", "-x", "@SUM(A1)", "ok, fine"}
