@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from fivesafes.cli import deid_commands
+from fivesafes.cli.access_commands import register as register_access
 from fivesafes.cli.audit_commands import audit_app
 from fivesafes.cli.bench_commands import bench_app
 from fivesafes.cli.dataset_commands import datasets_app, ingest, optouts_app, policies_app
@@ -34,6 +35,7 @@ app.command("ingest")(handle_errors(ingest))
 app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
 deid_commands.register(app)
+register_access(app)
 
 
 @app.command()

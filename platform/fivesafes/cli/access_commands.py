@@ -1,0 +1,313 @@
+"""`fivesafes projects|requests|grants|access ...`: the access services from the shell.
+
+Thin, like the API routes: every command names the user it acts as (``--as``), and the
+services ask ``decide`` for that user exactly as they do for an API call, so separation
+of duties holds here too. Shell access to the server is what vouches for ``--as``; the
+audit trail records the user acted as.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from fivesafes.access import grants as grant_service
+from fivesafes.access import service
+from fivesafes.access.models import RequestState
+from fivesafes.access.policy import AccessPolicy, Action, load_access_policy
+from fivesafes.access.schemas import ProjectIn
+from fivesafes.audit.trail import AuditTrail
+from fivesafes.cli.runtime import console, handle_errors, transaction
+from fivesafes.config import get_settings
+from fivesafes.db import utcnow
+from fivesafes.errors import InvalidInputError
+from fivesafes.identity import service as identity
+from fivesafes.identity.models import User
+
+projects_app = typer.Typer(help="Research projects.", no_args_is_help=True)
+requests_app = typer.Typer(help="Data access requests and their review.", no_args_is_help=True)
+grants_app = typer.Typer(help="Grants: list and revoke.", no_args_is_help=True)
+access_app = typer.Typer(help="Access decisions.", no_args_is_help=True)
+
+As = Annotated[str, typer.Option("--as", help="Username of the person acting")]
+Reason = Annotated[str, typer.Option(help="Why (kept with the decision)")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(projects_app, name="projects")
+    app.add_typer(requests_app, name="requests")
+    app.add_typer(grants_app, name="grants")
+    app.add_typer(access_app, name="access")
+
+
+@contextmanager
+def acting(username: str) -> Iterator[tuple[Session, AuditTrail, AccessPolicy, User, datetime]]:
+    """A transaction, the policy, and the user acting (recorded as the trail's actor)."""
+    policy = load_access_policy(get_settings().access_policy_path)
+    with transaction() as session:
+        user = identity.get_user(session, username)
+        trail = AuditTrail.for_operator().acting_as(identity.actor_of(user))
+        yield session, trail, policy, user, utcnow()
+
+
+def _day(value: object) -> str:
+    return value.strftime("%Y-%m-%d") if hasattr(value, "strftime") else "-"
+
+
+# --------------------------------------------------------------------------- projects
+
+
+@projects_app.command("create")
+@handle_errors
+def create_project(
+    file: Annotated[Path, typer.Argument(help="YAML or JSON with the project's fields")],
+    as_user: As,
+) -> None:
+    """Create an active project (governance) from a file of its fields."""
+    try:
+        body = ProjectIn.model_validate(yaml.safe_load(file.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInputError(f"{file}: cannot read: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInputError(f"{file}: {problems}") from None
+    with acting(as_user) as (session, trail, policy, user, now):
+        project = service.create_project(session, trail, policy, user, body=body, now=now)
+        console.print(f"created project {project.id} ({project.state})")
+
+
+@projects_app.command("list")
+@handle_errors
+def list_projects(as_user: As) -> None:
+    """Projects the user may see."""
+    with acting(as_user) as (session, _, policy, user, now):
+        table = Table("id", "title", "state", "start", "end", "members")
+        for p in service.list_projects(session, policy, user, now):
+            table.add_row(
+                str(p.id),
+                p.title,
+                p.state,
+                _day(p.start_date),
+                _day(p.end_date),
+                str(len(p.members)),
+            )
+        console.print(table)
+
+
+@projects_app.command("approve")
+@handle_errors
+def approve_project(project_id: int, as_user: As, reason: Reason) -> None:
+    """Approve a proposed project (governance)."""
+    with acting(as_user) as (session, trail, policy, user, now):
+        service.decide_project(
+            session,
+            trail,
+            policy,
+            user,
+            project_id=project_id,
+            approve=True,
+            reason=reason,
+            now=now,
+        )
+        console.print(f"project {project_id} approved")
+
+
+@projects_app.command("reject")
+@handle_errors
+def reject_project(project_id: int, as_user: As, reason: Reason) -> None:
+    """Reject a proposed project (governance)."""
+    with acting(as_user) as (session, trail, policy, user, now):
+        service.decide_project(
+            session,
+            trail,
+            policy,
+            user,
+            project_id=project_id,
+            approve=False,
+            reason=reason,
+            now=now,
+        )
+        console.print(f"project {project_id} rejected")
+
+
+@projects_app.command("add-member")
+@handle_errors
+def add_member(project_id: int, username: str, as_user: As) -> None:
+    """Add a researcher to a project (governance)."""
+    with acting(as_user) as (session, trail, policy, user, now):
+        service.add_member(
+            session, trail, policy, user, project_id=project_id, username=username, now=now
+        )
+        console.print(f"{username} added to project {project_id}")
+
+
+@projects_app.command("remove-member")
+@handle_errors
+def remove_member(project_id: int, username: str, as_user: As) -> None:
+    """Remove a member; their use of the project's grants stops at once."""
+    with acting(as_user) as (session, trail, policy, user, now):
+        service.remove_member(
+            session, trail, policy, user, project_id=project_id, username=username, now=now
+        )
+        console.print(f"{username} removed from project {project_id}")
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@requests_app.command("list")
+@handle_errors
+def list_requests(
+    as_user: As,
+    state: Annotated[
+        RequestState | None, typer.Option(help="pending, approved or rejected")
+    ] = None,
+    project: Annotated[int | None, typer.Option(help="Only this project's")] = None,
+) -> None:
+    """Requests (governance: every project's; researchers: pass --project)."""
+    with acting(as_user) as (session, _, policy, user, now):
+        found = service.list_requests(session, policy, user, now, project_id=project, state=state)
+        table = Table("id", "project", "dataset", "version", "state", "sensitivity", "reviews")
+        for r in found:
+            table.add_row(
+                str(r.id),
+                str(r.project_id),
+                r.dataset.name,
+                str(r.dataset_version or "latest"),
+                r.state,
+                r.sensitivity,
+                str(len(r.reviews)),
+            )
+        console.print(table)
+
+
+@requests_app.command("show")
+@handle_errors
+def show_request(request_id: int, as_user: As) -> None:
+    """One request: columns, filter, justification and reviews."""
+    with acting(as_user) as (session, _, policy, user, now):
+        r = service.get_request(session, policy, user, request_id=request_id, now=now)
+        console.print(f"request {r.id} on project {r.project_id}: {r.state}", highlight=False)
+        console.print(f"dataset  {r.dataset.name} ({r.dataset_version or 'latest'})")
+        console.print(f"columns  {', '.join(json.loads(r.columns))}")
+        console.print(f"filter   {r.row_filter or '-'}", highlight=False)
+        console.print(f"dates    by {r.date_granularity}")
+        console.print(f"why      {r.justification}", highlight=False)
+        needed = policy.approvers_needed(r.sensitivity)
+        console.print(f"reviews  ({r.sensitivity}: {needed} approver(s) needed)")
+        for review in r.reviews:
+            console.print(f"  {review.decision} by {review.reviewer_id}: {review.reason}")
+
+
+@requests_app.command("approve")
+@handle_errors
+def approve_request(request_id: int, as_user: As, reason: Reason) -> None:
+    """Approve (enough distinct approvals issue the grant)."""
+    with acting(as_user) as (session, trail, policy, user, now):
+        r = service.review_request(
+            session,
+            trail,
+            policy,
+            user,
+            request_id=request_id,
+            approve=True,
+            reason=reason,
+            now=now,
+        )
+        console.print(f"request {r.id}: {r.state}")
+
+
+@requests_app.command("reject")
+@handle_errors
+def reject_request(request_id: int, as_user: As, reason: Reason) -> None:
+    """Reject (ends the request)."""
+    with acting(as_user) as (session, trail, policy, user, now):
+        r = service.review_request(
+            session,
+            trail,
+            policy,
+            user,
+            request_id=request_id,
+            approve=False,
+            reason=reason,
+            now=now,
+        )
+        console.print(f"request {r.id}: {r.state}")
+
+
+# ----------------------------------------------------------------------------- grants
+
+
+@grants_app.command("list")
+@handle_errors
+def list_grants(
+    as_user: As, project: Annotated[int | None, typer.Option(help="Only this project's")] = None
+) -> None:
+    """Grants the user may see, with whether each could be used now."""
+    with acting(as_user) as (session, _, policy, user, now):
+        table = Table("id", "project", "request", "dataset", "expires", "revoked", "live")
+        for g in grant_service.list_grants(session, policy, user, now, project_id=project):
+            table.add_row(
+                str(g.id),
+                str(g.project_id),
+                str(g.request_id),
+                g.dataset.name,
+                _day(g.expires_at),
+                _day(g.revoked_at),
+                "yes" if grant_service.grant_is_live(g, now) else "no",
+            )
+        console.print(table)
+
+
+@grants_app.command("revoke")
+@handle_errors
+def revoke_grant(grant_id: int, as_user: As, reason: Reason) -> None:
+    """Revoke a grant with immediate effect (governance)."""
+    with acting(as_user) as (session, trail, policy, user, now):
+        grant_service.revoke_grant(
+            session, trail, policy, user, grant_id=grant_id, reason=reason, now=now
+        )
+        console.print(f"grant {grant_id} revoked")
+
+
+# ----------------------------------------------------------------------------- access
+
+
+@access_app.command("explain")
+@handle_errors
+def explain(
+    username: str,
+    action: Action,
+    as_user: As,
+    project: Annotated[int | None, typer.Option()] = None,
+    request: Annotated[int | None, typer.Option()] = None,
+    grant: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Why USERNAME may or may not do ACTION (governance)."""
+    with acting(as_user) as (session, trail, policy, user, now):
+        decision = grant_service.explain(
+            session,
+            trail,
+            policy,
+            user,
+            username=username,
+            action=action,
+            now=now,
+            project_id=project,
+            request_id=request,
+            grant_id=grant,
+        )
+        verdict = "ALLOWED" if decision.allowed else "DENIED"
+        console.print(f"{verdict} by rule {decision.rule}: {decision.reason}", highlight=False)
