@@ -9,10 +9,6 @@ drift on a busy machine does not favour either side. Target (issue 5): audited t
 
 from __future__ import annotations
 
-import os
-import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +23,8 @@ import httpx
 
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.bench.databases import temporary_database
+from fivesafes.bench.memory import PeakSampler
+from fivesafes.bench.servers import uvicorn_server
 from fivesafes.db import make_engine, make_session_factory, session_scope
 from fivesafes.identity import service
 from fivesafes.identity.models import Role
@@ -62,50 +60,6 @@ class AuditBenchResult:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _start(factory: str, url: str, keys: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {**os.environ, "FIVESAFES_DATABASE_URL": url, "FIVESAFES_KEYSTORE_PATH": str(keys)}
-    process = subprocess.Popen(  # noqa: S603 - our own module
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            f"fivesafes.bench.audit_app:{factory}",
-            "--factory",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("benchmark server did not start")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> float:
-    """Stop the server; return its peak RSS in MB (from the kernel's accounting)."""
-    process.terminate()
-    process.wait(timeout=30)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def _load(base: str, token: str, requests: int, clients: int) -> float:
     per_client = requests // clients
 
@@ -134,17 +88,19 @@ def run_audit_benchmark(
                 session, AuditTrail.for_operator(), user, "bench", timedelta(days=1)
             ).secret
         engine.dispose()
+        env = {"FIVESAFES_DATABASE_URL": url, "FIVESAFES_KEYSTORE_PATH": str(keys)}
         for _ in range(rounds):
             for factory, sink in (
                 ("audited_app", result.audited_rps),
                 ("unaudited_app", result.unaudited_rps),
             ):
-                process, base = _start(factory, url, keys)
-                try:
+                with (
+                    uvicorn_server(f"fivesafes.bench.audit_app:{factory}", env) as (base, pid),
+                    PeakSampler(pid) as memory,
+                ):
                     _load(base, token, requests // 10, clients)  # warm-up
                     sink.append(_load(base, token, requests, clients))
-                finally:
-                    result.server_peak_rss_mb = max(result.server_peak_rss_mb, _stop(process))
+                result.server_peak_rss_mb = max(result.server_peak_rss_mb, memory.peak_mb)
     return result
 
 

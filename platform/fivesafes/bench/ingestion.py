@@ -13,8 +13,6 @@ Run: ``python -m fivesafes.bench.ingestion [--rows 1000000] [--dialect postgresq
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,9 +26,9 @@ import httpx
 import yaml
 
 from fivesafes.audit.trail import AuditTrail
-from fivesafes.bench.audit import _free_port
 from fivesafes.bench.databases import temporary_database
 from fivesafes.bench.memory import PeakSampler
+from fivesafes.bench.servers import uvicorn_server
 from fivesafes.bench.structured import _POLICY, write_extract
 from fivesafes.datasets.service import load_policy_file
 from fivesafes.db import make_engine, make_session_factory, session_scope
@@ -87,43 +85,19 @@ class IngestionBenchmark:
 
 
 @contextmanager
-def _server(url: str, keys: Path, spool: Path) -> Iterator[tuple[str, int]]:
-    port = _free_port()
+def server(url: str, keys: Path, spool: Path) -> Iterator[tuple[str, int]]:
+    """The platform's own app on ``url`` with its keys and spool (yields base URL and pid)."""
     env = {
-        **os.environ,
         "FIVESAFES_DATABASE_URL": url,
         "FIVESAFES_KEYSTORE_PATH": str(keys),
         "FIVESAFES_SPOOL_PATH": str(spool),
         "FIVESAFES_DEID_WORKERS": "2",
     }
-    process = subprocess.Popen(  # noqa: S603 - our own module
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "fivesafes.api.app:create_app",
-            "--factory",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    with uvicorn_server("fivesafes.api.app:create_app", env) as running:
+        yield running
+
+
+_server = server  # the name the release benchmark imports
 
 
 def _prepare(url: str, folder: Path) -> str:

@@ -12,6 +12,7 @@ encoded; SQLite with ``executemany``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -66,9 +67,19 @@ def drop_table(connection: Connection, name: str) -> None:
     Table(name, MetaData()).drop(connection, checkfirst=True)
 
 
+def _sqlite_datetime(value: str) -> str:
+    """SQLAlchemy's SQLite storage form (space, microseconds, UTC) so SQL comparisons work."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def _sqlite_value(kind: str, value: str | None) -> object:
-    if value is None or kind in {"string", "date", "datetime"}:
+    if value is None or kind in {"string", "date"}:
         return value  # SQLite stores ISO dates as text, as SQLAlchemy reads them
+    if kind == "datetime":
+        return _sqlite_datetime(value)
     if kind == "boolean":
         return value.lower() in {"true", "1", "t", "yes", "y"}
     if kind == "integer":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.verify import verify_chain
 from fivesafes.datasets.models import DatasetVersion, Upload
+from fivesafes.datasets.service import load_policy_file
 from fivesafes.db import session_scope
+from fivesafes.deid.plan import OutputColumn
 from fivesafes.errors import ConflictError
 from fivesafes.ingestion.optouts import load_optouts
 from fivesafes.ingestion.service import create_upload, recover_interrupted, upload_table_name
 from fivesafes.ingestion.spool import SpoolWriter
+from fivesafes.ingestion.storage import data_table
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.ingestion.conftest import TRAIL
 from tests.integration.ingestion.extracts import dev_rows, policy_text, write_csv
@@ -246,3 +249,36 @@ def test_restart_fails_interrupted_uploads_and_removes_their_data(
         assert "interrupted" in (recovered.errors or "")
     assert not inspect(engine).has_table(orphan)
     assert list(spool_dir.iterdir()) == []
+
+
+def test_datetime_columns_compare_in_sql_on_both_dialects(
+    session_factory: sessionmaker[Session], engine: Engine, tmp_path: Path, ingest: Ingest
+) -> None:
+    policy = tmp_path / "visits.yaml"
+    policy.write_text(
+        "dataset: visits\nversion: 1\ncolumns:\n"
+        "  seen_at: {type: datetime, role: keep}\n  ward: {type: string, role: keep}\n"
+    )
+    with session_scope(session_factory) as session:
+        load_policy_file(session, TRAIL, policy)
+    extract = tmp_path / "visits.csv"
+    extract.write_text(
+        "seen_at,ward\n2024-03-12T09:30:00,A\n2024-03-12 17:05:00,B\n2024-03-13T08:00:00Z,C\n"
+    )
+    assert ingest(extract, dataset="visits").state == "succeeded"
+    with session_factory() as session:
+        version = session.scalars(select(DatasetVersion)).one()
+    table = data_table(
+        version.table_name, [OutputColumn("seen_at", "datetime"), OutputColumn("ward", "string")]
+    )
+    with engine.connect() as connection:
+        wards = (
+            connection.execute(
+                select(table.c.ward)
+                .where(table.c.seen_at >= datetime(2024, 3, 12, 12, 0))
+                .order_by(table.c.ward)
+            )
+            .scalars()
+            .all()
+        )
+    assert wards == ["B", "C"]
