@@ -16,6 +16,7 @@ from fivesafes.datasets.models import (
 from fivesafes.db import Base
 from fivesafes.identity.models import ApiToken, User
 from fivesafes.release.models import Release
+from fivesafes.web.models import LoginFailure, WebSession
 
 __all__ = [
     "AccessRequest",
@@ -27,6 +28,7 @@ __all__ = [
     "DatasetPolicyVersion",
     "DatasetVersion",
     "Grant",
+    "LoginFailure",
     "OptOut",
     "OptOutList",
     "Project",
@@ -35,4 +37,5 @@ __all__ = [
     "RequestReview",
     "Upload",
     "User",
+    "WebSession",
 ]

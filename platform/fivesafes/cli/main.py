@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fivesafes.cli import deid_commands
+from fivesafes.cli import deid_commands, web_commands
 from fivesafes.cli.access_commands import register as register_access
 from fivesafes.cli.audit_commands import audit_app
 from fivesafes.cli.bench_commands import bench_app
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+web_commands.register(users_app)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policies_app, name="policies")

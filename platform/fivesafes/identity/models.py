@@ -40,6 +40,8 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # argon2id hash for the web log-in (identity/passwords.py); None: token log-in only.
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 

@@ -1,0 +1,45 @@
+"""Browser sessions and failed log-ins, stored server-side.
+
+A session cookie holds a 256-bit random secret; only its SHA-256 is stored (like API
+tokens), so a database leak hands out no working session. Failed log-ins are kept only
+as a keyed count per username and client (the key is a hash: no username guess is
+stored in clear) for the rate limit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fivesafes.db import Base, UTCDateTime, utcnow
+from fivesafes.identity.models import User
+
+
+class WebSession(Base):
+    __tablename__ = "web_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # Hex SHA-256 of the cookie's secret.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    # The synchroniser token every form and unsafe request of this session must carry.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    # "password" or "token": how the session was opened.
+    method: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginFailure(Base):
+    __tablename__ = "web_login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Hex SHA-256 of "username, client address" (or "token, client address").
+    key_hash: Mapped[str] = mapped_column(String(64), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
