@@ -14,6 +14,7 @@ from fivesafes.audit.recorder import AuditRecorder, record
 from fivesafes.config import Settings, get_settings
 from fivesafes.db import make_engine, make_session_factory
 from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.web.routes import install as install_web_pages
 
 
 def create_app(
@@ -48,4 +49,5 @@ def create_app(
     app.include_router(access.router)
     app.include_router(datasets.router)
     app.include_router(releases.router)
+    install_web_pages(app)
     return app

@@ -20,6 +20,7 @@ from fivesafes.db import session_scope
 from fivesafes.errors import AuthenticationError, PermissionDeniedError
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role, User
+from fivesafes.web import session as web_session
 
 _bearer = HTTPBearer(
     auto_error=False, description="An API token issued by `fivesafes tokens issue`."
@@ -53,17 +54,32 @@ def request_context(request: Request) -> AuditContext:
     )
 
 
+def authenticate_request(session: Session, request: Request) -> User:
+    """The active user behind the bearer token or, failing that, the web session cookie.
+
+    A cookie-authenticated unsafe request (POST, DELETE...) must carry the session's CSRF
+    token (``X-CSRF-Token`` header or the form's field), else 403: browsers attach cookies
+    by themselves, never bearer tokens.
+    """
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and secret.strip():
+        user = identity.authenticate(session, secret.strip())
+    else:
+        found = web_session.user_from_cookie(session, request)
+        if found is None:
+            raise AuthenticationError("missing bearer token", code="missing_token")
+        user = found
+    request.state.actor = identity.actor_of(user)
+    return user
+
+
 def current_user(
     request: Request,
     session: DbSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    """The active user behind the bearer token, or 401."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthenticationError("missing bearer token", code="missing_token")
-    user = identity.authenticate(session, credentials.credentials)
-    request.state.actor = identity.actor_of(user)
-    return user
+    """The active user behind the bearer token (or web session), or 401."""
+    return authenticate_request(session, request)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -8,7 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.concurrency import run_in_threadpool
 
-from fivesafes.api.deps import CurrentUser, DbSession, request_context, require_role
+from fivesafes.api.deps import (
+    CurrentUser,
+    DbSession,
+    authenticate_request,
+    request_context,
+    require_role,
+)
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
@@ -16,8 +22,7 @@ from fivesafes.datasets import service, views
 from fivesafes.datasets.schemas import DatasetOut, UploadAccepted, UploadOut
 from fivesafes.db import session_scope
 from fivesafes.deid.io_readers import StreamInput
-from fivesafes.errors import AuthenticationError, PayloadTooLargeError, PermissionDeniedError
-from fivesafes.identity import service as identity
+from fivesafes.errors import PayloadTooLargeError, PermissionDeniedError
 from fivesafes.identity.models import Role, User
 from fivesafes.ingestion import service as ingestion
 from fivesafes.ingestion.multipart_stream import ReceivedFile, receive_file
@@ -44,13 +49,8 @@ def _uploader(request: Request) -> User:
     The body may take minutes to arrive; holding the request's transaction (and, on
     SQLite, the database's write lock) open that long would stall every other writer.
     """
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
     with session_scope(request.app.state.session_factory) as session:
-        if scheme.lower() != "bearer" or not secret:
-            raise AuthenticationError("missing bearer token", code="missing_token")
-        user = identity.authenticate(session, secret.strip())
-        request.state.actor = identity.actor_of(user)
+        user = authenticate_request(session, request)
     if user.role != Role.UPLOADER:
         raise PermissionDeniedError(
             f"role {user.role.value!r} may not do this (needs: uploader)", code="forbidden_role"

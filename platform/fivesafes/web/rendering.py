@@ -1,0 +1,183 @@
+"""Templates, security headers, the page route class and the error pages.
+
+:func:`install_error_pages` is the web's counterpart of ``api/errors.py``: the same
+status for each error (``status_for``) and the same audit record of every refusal
+(``audit_refusal``), but an HTML page instead of JSON, and a redirect to the log-in page
+when nobody is logged in. :class:`WebRoute` reads a posted form's CSRF field before the
+dependencies run, so the one CSRF check (``web.session.user_from_cookie``) sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from fivesafes import errors
+from fivesafes.api.errors import audit_refusal, status_for
+from fivesafes.identity.models import Role
+from fivesafes.web import csrf
+from fivesafes.web.session import Viewer
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+STATIC_DIR = Path(__file__).with_name("static")
+LOGIN_PATH = "/web/login"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+#: Messages shown after a redirect (``?notice=code``): only these, never free text.
+NOTICES = {
+    "logged_out": "You have logged out.",
+    "request_sent": "Your request was sent to the governance team.",
+    "approved": "Your approval was recorded.",
+    "rejected": "The request was rejected.",
+    "checkpoint": "A signed checkpoint of the audit trail was made.",
+}
+
+#: Each role's pages, in menu order: (path, label).
+NAV: dict[Role, tuple[tuple[str, str], ...]] = {
+    Role.UPLOADER: (("/web/upload", "Upload an extract"),),
+    Role.RESEARCHER: (("/web/research", "My projects and data"),),
+    Role.GOVERNANCE: (
+        ("/web/governance/queue", "Request queue"),
+        ("/web/governance/access", "Who has access"),
+        ("/web/governance/audit", "Audit trail"),
+        ("/web/governance/integrity", "Chain integrity"),
+    ),
+    Role.ADMIN: (),
+}
+
+
+def with_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def render(
+    request: Request, template: str, context: Mapping[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
+    """A page, with the logged-in user, their menu and CSRF token in its context."""
+    user: Viewer | None = getattr(request.state, "viewer", None)
+    base: dict[str, Any] = {
+        "user": user,
+        "csrf_token": user.csrf_token if user is not None else "",
+        "nav": NAV.get(user.role, ()) if user is not None else (),
+        "notice": NOTICES.get(request.query_params.get("notice", "")),
+        "path": request.url.path,
+    }
+    response = TEMPLATES.TemplateResponse(
+        request, template, {**base, **(context or {})}, status_code=status
+    )
+    with_security_headers(response)
+    return response
+
+
+def redirect(url: str) -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    with_security_headers(response)
+    return response
+
+
+def safe_next(value: str | None) -> str | None:
+    """A post-log-in destination only if it is one of our pages (no open redirect)."""
+    if value and value.startswith("/web/") and "//" not in value and "\\" not in value:
+        return value
+    return None
+
+
+def _validation_message(exc: RequestValidationError) -> list[str]:
+    problems = []
+    for problem in exc.errors():
+        where = ".".join(str(p) for p in problem.get("loc", ()) if p not in ("body", "query"))
+        problems.append(f"{where or 'form'}: {problem.get('msg', 'invalid')}")
+    return problems
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+ExceptionHandler = Callable[[Request, Any], Response | Awaitable[Response]]
+
+
+class WebRoute(APIRoute):
+    """A page route: reads a posted form's CSRF field first; adds the security headers."""
+
+    def get_route_handler(self) -> Handler:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            if request.method not in csrf.SAFE_METHODS:
+                kind = request.headers.get("content-type", "")
+                if kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+                    form = await request.form()
+                    request.state.csrf_form_token = form.get(csrf.FIELD)
+            return with_security_headers(await original(request))
+
+        return handler
+
+
+async def _delegate(handler: ExceptionHandler, request: Request, exc: Exception) -> Response:
+    result = handler(request, exc)
+    return await result if isinstance(result, Awaitable) else result
+
+
+def _is_page(request: Request) -> bool:
+    return isinstance(request.scope.get("route"), WebRoute)
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """Pages get HTML errors; every other route keeps the API's JSON handlers.
+
+    Must run after ``install_error_handlers``: it wraps the handlers that installed. It
+    runs where those do, after the request's transaction has ended, so the refusal's own
+    audit transaction never waits on it.
+    """
+    api_domain: ExceptionHandler = app.exception_handlers[errors.FivesafesError]
+    api_validation: ExceptionHandler = app.exception_handlers[RequestValidationError]
+
+    async def on_domain_error(request: Request, exc: Exception) -> Response:
+        if not _is_page(request):
+            return await _delegate(api_domain, request, exc)
+        assert isinstance(exc, errors.FivesafesError)
+        if isinstance(exc, errors.AuthenticationError):
+            if exc.code != "missing_token":
+                await run_in_threadpool(audit_refusal, request, 401, exc.code, {})
+            target = request.url.path
+            if request.method == "GET" and request.url.query:
+                target += "?" + request.url.query
+            return redirect(f"{LOGIN_PATH}?next={quote(target, safe='/')}")
+        status = status_for(exc)
+        await run_in_threadpool(audit_refusal, request, status, exc.code, {})
+        context = {"status": status, "code": exc.code, "messages": [exc.message]}
+        return render(request, "error.html", context, status)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        if not _is_page(request):
+            return await _delegate(api_validation, request, exc)
+        assert isinstance(exc, RequestValidationError)
+        fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
+        await run_in_threadpool(audit_refusal, request, 422, "invalid_request", {"fields": fields})
+        messages = _validation_message(exc)
+        context = {"status": 422, "code": "invalid_request", "messages": messages}
+        return render(request, "error.html", context, 422)
+
+    app.add_exception_handler(errors.FivesafesError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -1,0 +1,133 @@
+"""Log-in, log-out and each role's home page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from fivesafes.api.deps import CurrentUser, DbSession, request_context
+from fivesafes.audit.recorder import AuditRecorder
+from fivesafes.audit.trail import AuditTrail
+from fivesafes.errors import AuthenticationError
+from fivesafes.identity.models import Role
+from fivesafes.web import csrf, login, rendering
+from fivesafes.web import session as web_session
+from fivesafes.web.rendering import WebRoute, redirect, render, safe_next
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+HOME = {
+    Role.UPLOADER: "/web/upload",
+    Role.RESEARCHER: "/web/research",
+    Role.GOVERNANCE: "/web/governance/queue",
+    Role.ADMIN: "/web/admin",
+}
+
+
+def _trail(request: Request) -> AuditTrail:
+    recorder: AuditRecorder = request.app.state.audit_recorder
+    return AuditTrail(request_context(request), recorder)
+
+
+def _login_page(
+    request: Request, *, status: int = 200, error: str | None = None, tab: str = "password"
+) -> Response:
+    """The log-in form, with a fresh double-submit CSRF token in a cookie and a field."""
+    token = csrf.new_token()
+    response = render(
+        request,
+        "login.html",
+        {
+            "login_csrf": token,
+            "error": error,
+            "next": safe_next(request.query_params.get("next")) or "",
+            "tab": tab,
+        },
+        status,
+    )
+    response.set_cookie(
+        csrf.LOGIN_COOKIE, token, path="/", secure=True, httponly=True, samesite="strict"
+    )
+    return response
+
+
+@router.get("/", name="web.root")
+def root() -> Response:
+    return redirect("/web/")
+
+
+@router.get("/web/login", name="web.login_form")
+def login_form(request: Request) -> Response:
+    return _login_page(request)
+
+
+def _check_login_csrf(request: Request) -> None:
+    if not csrf.tokens_match(request.cookies.get(csrf.LOGIN_COOKIE), csrf.submitted_token(request)):
+        raise csrf.CsrfError()
+
+
+def _logged_in(opened: web_session.OpenedSession, next_url: str | None) -> Response:
+    response = redirect(safe_next(next_url) or HOME[opened.row.user.role])
+    web_session.set_cookie(response, opened.secret)
+    response.delete_cookie(csrf.LOGIN_COOKIE, path="/", secure=True, httponly=True)
+    return response
+
+
+@router.post("/web/login", name="web.login")
+def login_password(
+    request: Request,
+    session: DbSession,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    next_url: Annotated[str, Form(alias="next", max_length=500)] = "",
+) -> Response:
+    _check_login_csrf(request)
+    client = request.client.host if request.client else None
+    try:
+        opened = login.log_in_with_password(session, _trail(request), username, password, client)
+    except login.TooManyAttemptsError as exc:
+        return _login_page(request, status=429, error=exc.message)
+    except AuthenticationError as exc:
+        return _login_page(request, status=401, error=exc.message)
+    return _logged_in(opened, next_url)
+
+
+@router.post("/web/login/token", name="web.login_token")
+def login_token(
+    request: Request,
+    session: DbSession,
+    token: Annotated[str, Form(max_length=1000)] = "",
+    next_url: Annotated[str, Form(alias="next", max_length=500)] = "",
+) -> Response:
+    _check_login_csrf(request)
+    client = request.client.host if request.client else None
+    try:
+        opened = login.log_in_with_token(session, _trail(request), token, client)
+    except login.TooManyAttemptsError as exc:
+        return _login_page(request, status=429, error=exc.message, tab="token")
+    except AuthenticationError:
+        error = "that API token is not valid (unknown, expired or revoked)"
+        return _login_page(request, status=401, error=error, tab="token")
+    return _logged_in(opened, next_url)
+
+
+@router.post("/web/logout", name="web.logout")
+def logout(request: Request, session: DbSession, user: CurrentUser) -> Response:
+    row = request.state.web_session if hasattr(request.state, "web_session") else None
+    if row is not None:
+        web_session.close_session(session, _trail(request), row)
+    response = redirect(f"{rendering.LOGIN_PATH}?notice=logged_out")
+    web_session.clear_cookie(response)
+    return response
+
+
+@router.get("/web/", name="web.home")
+def home(user: CurrentUser) -> Response:
+    return redirect(HOME[user.role])
+
+
+@router.get("/web/admin", name="web.admin")
+def admin_home(request: Request, user: CurrentUser) -> Response:
+    return render(request, "admin.html")

@@ -1,0 +1,200 @@
+"""Governance pages: the request queue (approve, reject), who has access to what, grants
+expiring soon, the audit trail (filters, timeline) and the chain's integrity.
+
+The audit pages call the audit API's own route functions, so viewing, verifying and
+checkpointing are recorded exactly as through the API.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time, timedelta
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from fivesafes.access import grants, service
+from fivesafes.access.models import RequestState
+from fivesafes.api.deps import DbSession, Trail, require_role
+from fivesafes.api.routes import audit as audit_routes
+from fivesafes.api.routes.access import grant_out, request_out
+from fivesafes.audit import queries
+from fivesafes.audit.checkpoints import latest_checkpoint
+from fivesafes.db import utcnow
+from fivesafes.identity.models import Role, User
+from fivesafes.web import charts
+from fivesafes.web.rendering import WebRoute, redirect, render
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+Officer = Annotated[User, Depends(require_role(Role.GOVERNANCE))]
+EXPIRING_WITHIN = timedelta(days=30)
+AUDIT_PAGE_SIZE = 200
+
+
+def _usernames(session: DbSession, ids: set[str]) -> dict[str, str]:
+    parsed = []
+    for value in ids:
+        try:
+            parsed.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    if not parsed:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(parsed)))
+    return {str(i): name for i, name in rows}
+
+
+@router.get("/web/governance/queue", name="web.governance.queue")
+def queue(request: Request, session: DbSession, user: Officer) -> Response:
+    policy = request.app.state.access_policy
+    now = utcnow()
+    pending = [
+        request_out(session, policy, r)
+        for r in service.list_requests(session, policy, user, now, state=RequestState.PENDING)
+    ]
+    projects = {p.id: p.title for p in service.list_projects(session, policy, user, now)}
+    names = _usernames(session, {str(r.requester_id) for r in pending})
+    return render(
+        request,
+        "governance/queue.html",
+        {"pending": pending, "projects": projects, "names": names, "me": str(user.id)},
+    )
+
+
+@router.post("/web/governance/requests/{request_id}/review", name="web.governance.review")
+def review(
+    *,
+    request_id: int,
+    request: Request,
+    session: DbSession,
+    trail: Trail,
+    user: Officer,
+    decision: Annotated[Literal["approve", "reject"], Form()],
+    reason: Annotated[str, Form(min_length=3, max_length=5000)],
+) -> Response:
+    service.review_request(
+        session,
+        trail,
+        request.app.state.access_policy,
+        user,
+        request_id=request_id,
+        approve=decision == "approve",
+        reason=reason,
+        now=utcnow(),
+    )
+    return redirect(f"/web/governance/queue?notice={decision}d")
+
+
+@router.get("/web/governance/access", name="web.governance.access")
+def access(request: Request, session: DbSession, user: Officer) -> Response:
+    policy = request.app.state.access_policy
+    now = utcnow()
+    projects = {p.id: p.title for p in service.list_projects(session, policy, user, now)}
+    every = (grant_out(g, now) for g in grants.list_grants(session, policy, user, now))
+    live = sorted((g for g in every if g.active), key=lambda g: g.expires_at)
+    expiring = [g for g in live if g.expires_at - now <= EXPIRING_WITHIN]
+    return render(
+        request,
+        "governance/access.html",
+        {
+            "live": live,
+            "expiring": expiring,
+            "projects": projects,
+            "now": now,
+            "days": EXPIRING_WITHIN.days,
+        },
+    )
+
+
+def _day(value: str | None, *, end: bool = False) -> datetime | None:
+    if not value:
+        return None
+    day = datetime.fromisoformat(value).date()
+    moment = datetime.combine(day, time(0)).replace(tzinfo=utcnow().tzinfo)
+    return moment + timedelta(days=1) if end else moment
+
+
+@router.get("/web/governance/audit", name="web.governance.audit")
+def audit_trail(
+    *,
+    request: Request,
+    session: DbSession,
+    trail: Trail,
+    user: Officer,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    outcome: Annotated[Literal["success", "denied", "failed", ""] | None, Query()] = None,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    target_type: Annotated[str | None, Query(max_length=32)] = None,
+    target_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = None,
+    until: Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    if since is None and until is None:
+        since = (utcnow() - timedelta(days=7)).date().isoformat()
+    actor_id = actor or None
+    if actor_id and not _looks_like_id(actor_id):
+        found = session.scalar(select(User.id).where(User.username == actor_id))
+        actor_id = str(found) if found is not None else actor_id
+    flt = queries.EventFilter(
+        actor_id=actor_id,
+        action=action or None,
+        target_type=target_type or None,
+        target_id=target_id or None,
+        outcome=outcome or None,
+        since=_day(since),
+        until=_day(until, end=True),
+    )
+    page = audit_routes.list_events(session, user, trail, flt, after, AUDIT_PAGE_SIZE)
+    names = _usernames(session, {e.actor_id for e in page.events if e.actor_id})
+    chart = charts.timeline((e.occurred_at, e.outcome) for e in page.events)
+    filters = {
+        "action": action or "",
+        "outcome": outcome or "",
+        "actor": actor or "",
+        "target_type": target_type or "",
+        "target_id": target_id or "",
+        "since": since or "",
+        "until": until or "",
+    }
+    return render(
+        request,
+        "governance/audit.html",
+        {
+            "events": list(reversed(page.events)),
+            "next_cursor": page.next_cursor,
+            "names": names,
+            "chart": chart,
+            "filters": filters,
+            "query": urlencode({k: v for k, v in filters.items() if v}),
+        },
+    )
+
+
+def _looks_like_id(value: str) -> bool:
+    if value.startswith("os:"):
+        return True
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+@router.get("/web/governance/integrity", name="web.governance.integrity")
+def integrity(request: Request, session: DbSession, trail: Trail, user: Officer) -> Response:
+    result = audit_routes.verify(session, user, trail)
+    return render(
+        request,
+        "governance/integrity.html",
+        {"result": result, "checkpoint": latest_checkpoint(session)},
+    )
+
+
+@router.post("/web/governance/checkpoints", name="web.governance.checkpoint")
+def checkpoint(request: Request, session: DbSession, trail: Trail, user: Officer) -> Response:
+    audit_routes.checkpoint(request, session, user, trail)
+    return redirect("/web/governance/integrity?notice=checkpoint")

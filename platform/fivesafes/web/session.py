@@ -1,0 +1,156 @@
+"""Browser sessions: opened at log-in, found from the cookie, closed at log-out.
+
+The cookie carries a random secret and nothing else; the session (its user, CSRF token,
+expiry) is a row in ``web_sessions`` found by the secret's SHA-256. A session ends after
+30 idle minutes or 12 hours, at log-out, or at once when its user is disabled.
+
+The cookie is ``Secure`` (browsers treat http://127.0.0.1 and http://localhost as secure
+contexts, so this holds in local tests too), ``HttpOnly`` (no script reads it) and
+``SameSite=Strict`` (no other site's page can make the browser send it).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fivesafes.audit.trail import AuditTrail
+from fivesafes.db import utcnow
+from fivesafes.identity import service as identity
+from fivesafes.identity.models import Role, User
+from fivesafes.web import csrf
+from fivesafes.web.models import WebSession
+
+COOKIE = "__Host-fivesafes-session"
+IDLE_TIMEOUT = timedelta(minutes=30)
+MAX_AGE = timedelta(hours=12)
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who the pages are for: plain values, usable after the transaction has ended."""
+
+    id: uuid.UUID
+    username: str
+    full_name: str
+    role: Role
+    csrf_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    row: WebSession
+    secret: str  # goes into the cookie; never stored
+
+
+def open_session(
+    session: Session, trail: AuditTrail, user: User, method: str, *, now: datetime | None = None
+) -> OpenedSession:
+    """Start a session for ``user`` (audited as ``web.login``)."""
+    moment = now or utcnow()
+    secret = secrets.token_urlsafe(32)
+    row = WebSession(
+        token_hash=identity.hash_token(secret),
+        user_id=user.id,
+        csrf_token=csrf.new_token(),
+        method=method,
+        created_at=moment,
+        last_seen_at=moment,
+        expires_at=moment + MAX_AGE,
+    )
+    session.add(row)
+    session.flush()
+    trail.acting_as(identity.actor_of(user)).record(
+        session,
+        "web.login",
+        target_type="user",
+        target_id=str(user.id),
+        details={"method": method},
+    )
+    return OpenedSession(row, secret)
+
+
+def find_session(
+    session: Session, secret: str | None, *, now: datetime | None = None
+) -> WebSession | None:
+    """The live session whose cookie secret is ``secret``, or None (expired ones are removed)."""
+    if not secret or len(secret) > 100:
+        return None
+    row = session.scalar(
+        select(WebSession).where(WebSession.token_hash == identity.hash_token(secret))
+    )
+    if row is None:
+        return None
+    moment = now or utcnow()
+    if (
+        moment >= row.expires_at
+        or moment - row.last_seen_at >= IDLE_TIMEOUT
+        or not row.user.is_active
+    ):
+        session.delete(row)
+        session.flush()
+        return None
+    if moment - row.last_seen_at >= _TOUCH_EVERY:
+        row.last_seen_at = moment
+        session.flush()
+    return row
+
+
+def close_session(session: Session, trail: AuditTrail, row: WebSession) -> None:
+    """End a session (audited as ``web.logout``)."""
+    user_id = str(row.user_id)
+    session.delete(row)
+    session.flush()
+    trail.record(session, "web.logout", target_type="user", target_id=user_id)
+
+
+def purge_expired(session: Session, *, now: datetime | None = None) -> int:
+    """Delete sessions past their absolute or idle expiry; returns how many went."""
+    moment = now or utcnow()
+    result = session.execute(
+        delete(WebSession).where(
+            (WebSession.expires_at <= moment) | (WebSession.last_seen_at <= moment - IDLE_TIMEOUT)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def user_from_cookie(session: Session, request: Request) -> User | None:
+    """The user of the request's session cookie, or None; CSRF-checked if unsafe.
+
+    The session row is left on ``request.state.web_session`` (log-out ends it) and a
+    :class:`Viewer` on ``request.state.viewer`` for the pages (forms need the CSRF token;
+    an error page is drawn after the request's transaction has ended).
+    """
+    row = find_session(session, request.cookies.get(COOKIE))
+    if row is None:
+        return None
+    user = row.user
+    request.state.viewer = Viewer(user.id, user.username, user.full_name, user.role, row.csrf_token)
+    csrf.require(row.csrf_token, request)
+    request.state.web_session = row
+    return user
+
+
+def set_cookie(response: Response, secret: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=int(MAX_AGE.total_seconds()),
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_cookie(response: Response) -> None:
+    response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
