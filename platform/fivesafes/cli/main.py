@@ -87,6 +87,9 @@ def demo(
     console.print("Log in with one of these bearer tokens (valid for one day):")
     for username, token in state.tokens.items():
         console.print(f"  {username:<11} {token}", highlight=False)
+    console.print(f"\nWeb pages: http://{settings.host}:{settings.port}/web/ (username, password):")
+    for username, password in state.passwords.items():
+        console.print(f"  {username:<11} {password}", highlight=False, markup=False)
     console.print(
         f"\nTry: curl -H 'Authorization: Bearer <token>' http://{settings.host}:{settings.port}/me"
         f"\nAPI documentation: http://{settings.host}:{settings.port}/docs\n"

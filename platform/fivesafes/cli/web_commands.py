@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 from typing import Annotated
 
@@ -13,11 +12,6 @@ from fivesafes.cli.runtime import console, handle_errors, transaction
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity import passwords
 from fivesafes.identity import service as identity
-
-
-def generate_password() -> str:
-    """A random password of about 120 bits, easy to type (no look-alike punctuation)."""
-    return "-".join(secrets.token_urlsafe(6) for _ in range(4))
 
 
 @handle_errors
@@ -40,7 +34,7 @@ def set_password(
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif generate:
-        password = generate_password()
+        password = passwords.generate_password()
     elif not clear:
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
     if password is not None:

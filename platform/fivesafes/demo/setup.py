@@ -15,7 +15,7 @@ from fivesafes.config import Settings
 from fivesafes.datasets import service as datasets
 from fivesafes.db import make_engine, make_session_factory, session_scope
 from fivesafes.errors import ConfigurationError, NotFoundError
-from fivesafes.identity import service
+from fivesafes.identity import passwords, service
 from fivesafes.identity.models import Role
 from fivesafes.ingestion import service as ingestion
 from fivesafes.keys.local import LocalFileKeyStore
@@ -38,6 +38,7 @@ SAMPLE_DATASET = "sample-extract"
 @dataclass(slots=True)
 class DemoState:
     tokens: dict[str, str] = field(default_factory=dict)
+    passwords: dict[str, str] = field(default_factory=dict)  # web log-in, fresh each run
     notes: list[str] = field(default_factory=list)
 
 
@@ -61,6 +62,8 @@ def prepare_demo(settings: Settings) -> DemoState:
                     user = service.create_user(session, trail, username, role, full_name=full_name)
                 issued = service.issue_token(session, trail, user, "demo", timedelta(days=1))
                 state.tokens[username] = issued.secret
+                state.passwords[username] = passwords.generate_password()
+                passwords.set_password(session, trail, user, state.passwords[username])
             for path in datasets.policy_files(POLICY_DIR):
                 loaded = datasets.load_policy_file(session, trail, path)
                 if loaded.created:

@@ -8,6 +8,8 @@ not tell which usernames exist.
 
 from __future__ import annotations
 
+import secrets
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
@@ -39,6 +41,11 @@ def check_strength(password: str) -> None:
             f"a password must be {MIN_LENGTH} to {MAX_LENGTH} characters long",
             code="weak_password",
         )
+
+
+def generate_password() -> str:
+    """A random password of 144 bits in four groups (letters, digits, '-' and '_')."""
+    return "-".join(secrets.token_urlsafe(6) for _ in range(4))
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
