@@ -22,7 +22,7 @@ from fivesafes.release.query import ReleasePlan
 
 MANIFEST_VERSION = 1
 _TREATMENTS = {
-    "project_pseudonym": "re-keyed for the project: HMAC-SHA256(project key, stored pseudonym)",
+    "project_pseudonym": "re-keyed for the project (keyed permutation of the stored pseudonym)",
     "project_date_shift": "moved by the patient's project-specific offset (days)",
     "date": "as stored",
     "as_stored": "as stored",
@@ -86,8 +86,8 @@ def build_manifest(
         },
         "columns": columns,
         "pseudonyms": {
-            "scheme": "HMAC-SHA256 under HKDF(pseudonym key, 'project', project id), "
-            "first 128 bits in hex",
+            "scheme": "AES-256 keyed permutation of the stored 128-bit pseudonym under "
+            "HKDF(pseudonym key, 'project', project id), in hex",
             "project_key_id": key_id(project_key),
             "stable_across": "downloads and dataset versions of this project",
         },

@@ -27,16 +27,16 @@ from fivesafes.access.facts import authorize, load_target
 from fivesafes.access.models import Grant
 from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.audit.trail import AuditTrail
-from fivesafes.db import READ_ONLY, session_scope, utcnow
+from fivesafes.db import session_scope, utcnow
 from fivesafes.errors import NotFoundError
 from fivesafes.identity.models import User
-from fivesafes.keys.derivation import derive_key
 from fivesafes.keys.store import KeyStore
 from fivesafes.release.disclosure import GateResult, run_gate
 from fivesafes.release.manifest import build_manifest
 from fivesafes.release.models import Release, ReleaseFormat, ReleaseState
 from fivesafes.release.pseudonyms import ProjectPseudonyms
-from fivesafes.release.query import ReleasePlan, build_plan, read_batches
+from fivesafes.release.query import ReleasePlan, build_plan
+from fivesafes.release.reader import RowReader
 from fivesafes.release.transform import BatchTransform
 from fivesafes.release.writers import encode_batches, writer_for
 
@@ -50,7 +50,7 @@ class PreparedRelease:
     plan: ReleasePlan
     gate: GateResult
     pseudonyms: ProjectPseudonyms
-    seed: int
+    reader: RowReader
     trail: AuditTrail
 
     @property
@@ -64,6 +64,7 @@ def prepare_release(
     keystore: KeyStore,
     policy: AccessPolicy,
     *,
+    engine: Engine,
     user: User,
     grant: Grant,
     fmt: ReleaseFormat,
@@ -71,10 +72,18 @@ def prepare_release(
 ) -> PreparedRelease:
     """Plan, gate, record and audit a release of ``grant`` (which the caller checked)."""
     plan = build_plan(session, grant)
-    gate = run_gate(session.connection(), plan, policy.release)
-    project_key = derive_key(keystore.secret("pseudonym"), "project", str(grant.project_id))
+    # The read starts now (the database shuffles while the gate counts); no byte of it
+    # leaves unless the gate passes and the release is recorded.
+    reader = RowReader(plan, engine, plan.version.row_count, secrets.randbits(62))
+    try:
+        gate = run_gate(session.connection(), plan, policy.release)
+    except BaseException:
+        reader.close()
+        raise
     max_days = plan.policy.date_shift.max_days
-    pseudonyms = ProjectPseudonyms(keystore.secret("pseudonym"), grant.project_id, max_days)
+    pseudonyms = ProjectPseudonyms(
+        keystore.secret("pseudonym"), keystore.secret("date_shift"), grant.project_id, max_days
+    )
     release_id = uuid.uuid4()
     manifest = build_manifest(
         release_id=str(release_id),
@@ -83,7 +92,7 @@ def prepare_release(
         gate=gate,
         policy=policy,
         recipient=user,
-        project_key=project_key,
+        project_key=pseudonyms.key,
         max_shift_days=max_days,
         created_at=now,
     )
@@ -125,14 +134,12 @@ def prepare_release(
         plan=plan,
         gate=gate,
         pseudonyms=pseudonyms,
-        seed=secrets.randbits(62),
+        reader=reader,
         trail=trail,
     )
 
 
-def stream_release(
-    prepared: PreparedRelease, engine: Engine, factory: sessionmaker[Session]
-) -> Iterator[bytes]:
+def stream_release(prepared: PreparedRelease, factory: sessionmaker[Session]) -> Iterator[bytes]:
     """The release's bytes; the hash is recorded when the last one has been produced."""
     digest = hashlib.sha256()
     size = 0
@@ -140,17 +147,14 @@ def stream_release(
     transform = BatchTransform(prepared.plan, prepared.pseudonyms, prepared.gate.suppressed_keys)
     decimals = frozenset(c.name for c in prepared.plan.columns if c.out_kind == "decimal")
     metadata = {"fivesafes.release_id": str(prepared.release_id)}
-    writer = writer_for(prepared.fmt, transform.schema, decimals, metadata)
-    reader = engine.execution_options(**{READ_ONLY: True})
+    safe = frozenset(c.name for c in prepared.plan.columns if c.treatment == "project_pseudonym")
+    writer = writer_for(prepared.fmt, transform.schema, decimals, metadata, safe)
     try:
-        with reader.connect() as connection:
-            batches = read_batches(
-                prepared.plan, connection, prepared.gate.rows_in_scope, prepared.seed
-            )
-            for chunk in encode_batches(writer, (transform(b) for b in batches)):
-                digest.update(chunk)
-                size += len(chunk)
-                yield chunk
+        batches = prepared.reader.batches()
+        for chunk in encode_batches(writer, (transform(b) for b in batches)):
+            digest.update(chunk)
+            size += len(chunk)
+            yield chunk
         if transform.rows_out != prepared.gate.rows_released:
             raise RuntimeError(
                 f"release {prepared.release_id}: {transform.rows_out} rows written, "
@@ -158,6 +162,7 @@ def stream_release(
             )
         completed = True
     finally:
+        prepared.reader.close()
         _finish(
             prepared,
             factory,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fivesafes.release.pseudonyms import ProjectPseudonyms
+from fivesafes.release.pseudonyms import Blocks, ProjectPseudonyms
 from fivesafes.release.query import HIDDEN_PATIENT, ReleasePlan
 
 #: Stands for NULL inside a class key (PostgreSQL text can never contain NUL).
@@ -61,23 +61,24 @@ class BatchTransform:
             batch = batch.filter(keep)
             self.rows_suppressed += before - batch.num_rows
         offsets: pa.Array | None = None
-        patient_digests: list[bytes | None] | None = None
+        patient_digests: Blocks | None = None
         if plan.patient_column is not None:
             source = HIDDEN_PATIENT if HIDDEN_PATIENT in batch.schema.names else plan.patient_column
-            patient_digests = self.pseudonyms.digests(batch.column(source).to_pylist())
+            patient_digests = self.pseudonyms.blocks(batch.column(source))
         arrays = []
         for column in plan.columns:
             values = batch.column(column.name)
             if column.treatment == "project_pseudonym":
                 if column.name == plan.patient_column and patient_digests is not None:
-                    rekeyed = self.pseudonyms.pseudonyms(patient_digests)
+                    values = self.pseudonyms.pseudonyms(patient_digests)
                 else:
-                    rekeyed = self.pseudonyms.rekey(values.to_pylist())
-                values = pa.array(rekeyed, type=pa.string())
+                    values = self.pseudonyms.rekey(values)
             elif column.treatment == "project_date_shift":
                 if offsets is None:
-                    days = self.pseudonyms.offsets(patient_digests or [None] * batch.num_rows)
-                    offsets = pa.array(days, type=pa.int64())
+                    if patient_digests is None:  # no patient: nothing to key a shift on
+                        offsets = pa.nulls(batch.num_rows, pa.int64())
+                    else:
+                        offsets = self.pseudonyms.offsets(patient_digests)
                 values = _shift(values, offsets)
             if column.treatment in ("project_date_shift", "date"):
                 values = _coarsen(values, plan.granularity)

@@ -51,12 +51,19 @@ def neutralise_formulas(values: pa.Array) -> pa.Array:
 class CsvWriter:
     """RFC 4180 CSV (CRLF line ends), a header row, quoted only where needed.
 
-    Decimals are written exactly as stored; they are not text, so never prefixed.
+    Decimals are written exactly as stored; they are not text, so never prefixed. Nor are
+    ``safe`` columns (pseudonyms: hexadecimal by construction).
     """
 
-    def __init__(self, schema: pa.Schema, decimals: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        schema: pa.Schema,
+        decimals: frozenset[str] = frozenset(),
+        safe: frozenset[str] = frozenset(),
+    ) -> None:
         self.schema = schema
-        self._text = [pa.types.is_string(f.type) and f.name not in decimals for f in schema]
+        plain = decimals | safe
+        self._text = [pa.types.is_string(f.type) and f.name not in plain for f in schema]
         self._stamps = [pa.types.is_timestamp(f.type) for f in schema]
         out_schema = pa.schema(
             [
@@ -191,9 +198,10 @@ def writer_for(
     schema: pa.Schema,
     decimals: frozenset[str] = frozenset(),
     metadata: dict[str, str] | None = None,
+    safe: frozenset[str] = frozenset(),
 ) -> Writer:
     if fmt is ReleaseFormat.CSV:
-        return CsvWriter(schema, decimals)
+        return CsvWriter(schema, decimals, safe)
     if fmt is ReleaseFormat.JSONL:
         return JsonLinesWriter(schema, decimals)
     return ParquetWriter(schema, decimals, metadata)

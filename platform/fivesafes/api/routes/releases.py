@@ -53,13 +53,21 @@ def download(
     fmt: Annotated[ReleaseFormat, Query(alias="format")] = ReleaseFormat.CSV,
 ) -> StreamingResponse:
     keystore: KeyStore = request.app.state.keystore
-    prepared = service.prepare_release(
-        session, trail, keystore, policy, user=user, grant=grant, fmt=fmt, now=utcnow()
-    )
     engine: Engine = request.app.state.engine
+    prepared = service.prepare_release(
+        session,
+        trail,
+        keystore,
+        policy,
+        engine=engine,
+        user=user,
+        grant=grant,
+        fmt=fmt,
+        now=utcnow(),
+    )
     factory: sessionmaker[Session] = request.app.state.session_factory
     return StreamingResponse(
-        service.stream_release(prepared, engine, factory),
+        service.stream_release(prepared, factory),
         media_type=MEDIA_TYPES[fmt],
         headers={
             "Content-Disposition": f'attachment; filename="{prepared.filename}"',
