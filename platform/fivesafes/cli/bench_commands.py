@@ -75,6 +75,22 @@ def _run_audit() -> bool:
     return passed
 
 
+def _run_release(rows: list[int] | None) -> bool:
+    from fivesafes.bench.release import run_release_benchmark  # noqa: PLC0415
+
+    result = run_release_benchmark((rows or [1_000_000])[0])
+    console.print(result.render(), highlight=False, soft_wrap=True)
+    return result.passed
+
+
+@bench_app.command("release")
+@handle_errors
+def release(rows: Rows = None) -> None:
+    """Release (CSV, Parquet) through a real server vs PostgreSQL COPY of the same columns."""
+    if not _run_release(rows):
+        raise typer.Exit(1)
+
+
 @bench_app.command("structured")
 @handle_errors
 def structured(rows: Rows = None, workers: Workers = 2) -> None:
@@ -110,6 +126,7 @@ def run_all(
         "structured": _run_structured(None, workers),
         "ingestion": _run_ingestion(None),
         "audit": _run_audit(),
+        "release": _run_release(None),
     }
     failed = [name for name, ok in results.items() if not ok]
     if failed:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fivesafes.cli import deid_commands, web_commands
+from fivesafes.cli import deid_commands, release_commands, web_commands
 from fivesafes.cli.access_commands import register as register_access
 from fivesafes.cli.audit_commands import audit_app
 from fivesafes.cli.bench_commands import bench_app
@@ -37,6 +37,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
 deid_commands.register(app)
 register_access(app)
+release_commands.register(app)
 
 
 @app.command()
