@@ -150,8 +150,10 @@ def test_kill_9_mid_ingestion_leaves_no_version_and_fails_on_restart(
             ):
                 break
             time.sleep(0.05)
+        workers = _children(process.pid)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+        _assert_exited(workers)
     with running_server(env, tmp_path) as base:
         state = httpx.get(
             f"{base}/uploads/{upload_id}", headers={"Authorization": f"Bearer {uploader}"}
@@ -169,3 +171,26 @@ def test_kill_9_mid_ingestion_leaves_no_version_and_fails_on_restart(
     finally:
         engine.dispose()
     assert list((tmp_path / "var" / "spool").glob("*")) == []
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _assert_exited(pids: list[int], timeout: float = 10) -> None:
+    """The server's de-identification workers must not outlive it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [
+            p
+            for p in pids
+            if Path(f"/proc/{p}").exists()
+            and "zombie" not in Path(f"/proc/{p}/status").read_text().lower()
+        ]
+        if not alive:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"worker processes outlived the killed server: {alive}")

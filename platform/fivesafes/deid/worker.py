@@ -8,6 +8,10 @@ the parent through :class:`WorkerState`, so both paths are tested by the same te
 from __future__ import annotations
 
 import importlib
+import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -87,6 +91,25 @@ _STATE: WorkerState | None = None
 _INIT_ERROR: str | None = None
 
 
+def _exit_with_parent(interval: float = 1.0) -> None:
+    """End this worker when its parent dies (``kill -9`` of the server, say).
+
+    A killed parent cannot shut its pool down, and its workers would otherwise live on,
+    holding the memory of rows they were given. Reparenting is the signal.
+    """
+    # The pid the pool's parent had, not whatever the parent is now: a parent killed
+    # before this worker got here has already been replaced by init.
+    process = multiprocessing.parent_process()
+    parent = process.pid if process is not None else os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="fivesafes-parent-watch", daemon=True).start()
+
+
 def init_worker(spec: WorkerSpec) -> None:
     """Process-pool initializer: build this process's state (and its scrubber) once.
 
@@ -94,6 +117,7 @@ def init_worker(spec: WorkerSpec) -> None:
     only surfaces as an opaque ``BrokenProcessPool`` in the parent.
     """
     global _STATE, _INIT_ERROR  # noqa: PLW0603 - per-process state is the point here
+    _exit_with_parent()
     try:
         _STATE = WorkerState(spec)
     except Exception as exc:  # reported by process_chunk with its type and message
