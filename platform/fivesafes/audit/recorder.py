@@ -10,9 +10,9 @@ by the database, so it is gapless: a rolled-back action takes its event with it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import (
@@ -25,6 +25,10 @@ from fivesafes.audit.chain import (
 from fivesafes.audit.context import AuditContext
 from fivesafes.audit.models import AuditEvent
 from fivesafes.db import utcnow
+
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = select(_EVENTS.c.seq, _EVENTS.c.hash)
+_INSERT = insert(_EVENTS)
 
 # An arbitrary constant naming "the audit chain" among advisory locks.
 ADVISORY_LOCK_KEY = 0x5AFE_A0D1
@@ -54,9 +58,11 @@ def _lock_chain(session: Session) -> None:
 
 def chain_head(session: Session) -> tuple[int, str]:
     """The last sequence number and hash (0 and the genesis hash for an empty chain)."""
-    row = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    row = (
+        session.connection()
+        .execute(_HEAD.order_by(_EVENTS.c.seq.desc()).limit(1))
+        .first()
+    )
     return (0, GENESIS_HASH) if row is None else (row[0], row[1])
 
 
@@ -97,24 +103,25 @@ def record(
         client_addr=context.client_addr,
         details=canonical_details(details),
     )
-    event = AuditEvent(
-        seq=fields.seq,
-        occurred_at=fields.occurred_at,
-        actor_id=fields.actor_id,
-        actor_role=fields.actor_role,
-        action=fields.action,
-        target_type=fields.target_type,
-        target_id=fields.target_id,
-        outcome=fields.outcome,
-        request_id=fields.request_id,
-        client_addr=fields.client_addr,
-        details=fields.details,
-        prev_hash=last_hash,
-        hash=event_hash(last_hash, fields),
-    )
-    session.add(event)
-    session.flush()
-    return event
+    row = {
+        "seq": fields.seq,
+        "occurred_at": fields.occurred_at,
+        "actor_id": fields.actor_id,
+        "actor_role": fields.actor_role,
+        "action": fields.action,
+        "target_type": fields.target_type,
+        "target_id": fields.target_id,
+        "outcome": fields.outcome,
+        "request_id": fields.request_id,
+        "client_addr": fields.client_addr,
+        "details": fields.details,
+        "prev_hash": last_hash,
+        "hash": event_hash(last_hash, fields),
+    }
+    # A Core insert, not the ORM's unit of work: it runs in nearly every transaction, and
+    # an append needs no identity map. The returned object is transient, for callers' use.
+    session.connection().execute(_INSERT, row)
+    return AuditEvent(**row)
 
 
 def no_audit(
