@@ -10,6 +10,7 @@ from fivesafes.api.errors import install_error_handlers
 from fivesafes.api.lifespan import lifespan
 from fivesafes.api.middleware import RequestIdMiddleware
 from fivesafes.api.routes import access, audit, datasets, health, identity, releases
+from fivesafes.api.safe_errors import SafeErrorMiddleware
 from fivesafes.audit.recorder import AuditRecorder, record
 from fivesafes.config import Settings, get_settings
 from fivesafes.db import make_engine, make_session_factory
@@ -41,6 +42,7 @@ def create_app(
     app.state.audit_recorder = audit_recorder
     app.state.keystore = LocalFileKeyStore(settings.keystore_path)
     app.state.access_policy = load_access_policy(settings.access_policy_path)
+    app.add_middleware(SafeErrorMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)

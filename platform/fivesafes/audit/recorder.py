@@ -58,11 +58,7 @@ def _lock_chain(session: Session) -> None:
 
 def chain_head(session: Session) -> tuple[int, str]:
     """The last sequence number and hash (0 and the genesis hash for an empty chain)."""
-    row = (
-        session.connection()
-        .execute(_HEAD.order_by(_EVENTS.c.seq.desc()).limit(1))
-        .first()
-    )
+    row = session.connection().execute(_HEAD.order_by(_EVENTS.c.seq.desc()).limit(1)).first()
     return (0, GENESIS_HASH) if row is None else (row[0], row[1])
 
 

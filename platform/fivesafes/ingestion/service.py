@@ -52,6 +52,7 @@ from fivesafes.ingestion import storage
 from fivesafes.ingestion.optouts import current_digests, has_list, optout_key
 from fivesafes.ingestion.spool import SpoolFile, remove_orphans
 from fivesafes.keys.store import KeyStore
+from fivesafes.safe_logging import safe_traceback
 
 log = logging.getLogger("fivesafes.ingestion")
 INTERRUPTED = "interrupted: the server stopped before this upload finished; upload it again"
@@ -197,7 +198,8 @@ class Ingestor:
             self._ingest(job, on_progress)
         except BaseException as exc:
             if not isinstance(exc, FivesafesError):
-                log.exception("upload %s failed unexpectedly", job.upload_id)
+                # Type and frames only: a library's message may quote a cell's value.
+                log.error("upload %s failed unexpectedly:\n%s", job.upload_id, safe_traceback(exc))
             self._mark_failed(job, exc)
             if not isinstance(exc, Exception):
                 raise
