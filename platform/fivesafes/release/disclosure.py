@@ -155,7 +155,16 @@ def run_gate(connection: Connection, plan: ReleasePlan, rules: ReleaseRules) -> 
     result.rows_suppressed = sum(rows for _, _, rows in small)
     if not small:
         return result
-    result.drivers = _drivers(connection, plan, qis, k, result.rows_suppressed)
+    one_class_each = sum(patients for _, patients, _ in classes) == result.patients_in_scope
+    result.drivers = _drivers(
+        connection,
+        plan,
+        qis,
+        k,
+        result.rows_suppressed,
+        classes=classes,
+        one_class_each=one_class_each,
+    )
     if rules.small_classes is SmallClassAction.REFUSE or len(small) > MAX_SUPPRESSED_CLASSES:
         named = ", ".join(d["quasi_identifier"] for d in result.drivers) or ", ".join(qis)
         raise DisclosureRefusedError(
@@ -175,15 +184,46 @@ def run_gate(connection: Connection, plan: ReleasePlan, rules: ReleaseRules) -> 
 
 
 def _drivers(
-    connection: Connection, plan: ReleasePlan, qis: list[str], k: int, suppressed: int
+    connection: Connection,
+    plan: ReleasePlan,
+    qis: list[str],
+    k: int,
+    suppressed: int,
+    *,
+    classes: list[tuple[tuple[Any, ...], int, int]],
+    one_class_each: bool,
 ) -> list[dict[str, Any]]:
-    """Each quasi-identifier, with the rows that would be suppressed without it."""
+    """Each quasi-identifier, with the rows that would be suppressed without it.
+
+    Mostly without another scan: dropping a quasi-identifier merges whole classes, so a
+    coarser class's rows are the sum of its classes' rows, and its patients are at least
+    those of its largest class and at most the sum of its classes' patients (exactly the
+    sum when every patient falls in one class: ``one_class_each``). A coarser class is
+    small for sure when that sum is under ``k``, and not small when one of its classes has
+    ``k`` patients or more. Only when some coarser class falls in between is that grouping
+    counted again in SQL.
+    """
     if len(qis) == 1:
         return [{"quasi_identifier": qis[0], "rows_suppressed_without_it": 0}]
     drivers: list[dict[str, Any]] = []
-    for qi in qis:
+    for i, qi in enumerate(qis):
         rest = [q for q in qis if q != qi]
-        without = _suppressed_rows(_class_counts(connection, plan, rest), k)
+        merged: dict[tuple[Any, ...], list[int]] = {}
+        for values, patients, rows in classes:
+            total = merged.setdefault(values[:i] + values[i + 1 :], [0, 0, 0])
+            total[0] += patients
+            total[1] += rows
+            total[2] = max(total[2], patients)
+        without: int | None = 0
+        for patients, rows, largest in merged.values():
+            if patients < k:
+                assert without is not None
+                without += rows
+            elif largest < k and not one_class_each:
+                without = None  # between: count this grouping exactly
+                break
+        if without is None:
+            without = _suppressed_rows(_class_counts(connection, plan, rest), k)
         if without < suppressed:
             drivers.append({"quasi_identifier": qi, "rows_suppressed_without_it": without})
     drivers.sort(key=lambda d: d["rows_suppressed_without_it"])

@@ -37,7 +37,12 @@ from fivesafes.release.query import (
     rows_statement,
 )
 
-_BLOCK_BYTES = 4 << 20
+#: Rows per block the copy thread hands over, and blocks it may hold ahead of the reader:
+#: a bounded buffer of about a quarter of a million rows (some 20 MB of CSV), enough for
+#: the database to keep sending while a batch is transformed and written (and to get a
+#: head start while the disclosure gate counts), whatever the size of the release.
+_BLOCK_ROWS = 16_384
+_BLOCKS_AHEAD = 16
 _END = object()
 #: A copy nobody reads for this long is abandoned (a response that never started).
 IDLE_TIMEOUT_SECONDS = 120.0
@@ -104,7 +109,7 @@ class _CopyBlocks:
 
     def __init__(self, raw: Any, sql: str, params: dict[str, Any]) -> None:
         self._raw, self._sql, self._params = raw, sql, params
-        self._blocks: queue.Queue[object] = queue.Queue(maxsize=4)
+        self._blocks: queue.Queue[object] = queue.Queue(maxsize=_BLOCKS_AHEAD)
         self._failure: list[BaseException] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="release-copy", daemon=True)
@@ -128,7 +133,7 @@ class _CopyBlocks:
                 append = parts.append
                 for row in copy:
                     append(bytes(row))
-                    if len(parts) >= 4096:
+                    if len(parts) >= _BLOCK_ROWS:
                         block = b"".join(parts)
                         parts.clear()
                         if not self._put(block):

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -42,9 +43,41 @@ class Writer(Protocol):
     def close(self) -> bytes: ...
 
 
+#: The same characters as bytes: all ASCII, so in UTF-8 a cell starts with one of them
+#: exactly when its first byte is one of them.
+_FORMULA_BYTES = np.frombuffer(b"=+-@\t\r", dtype=np.uint8)
+
+
+def _risky(values: pa.Array) -> pa.Array | np.ndarray:
+    """Which cells start with a formula character: from the first byte of each cell of a
+    plain string array (numpy, no copy of the text), else with a regular expression."""
+    if not pa.types.is_string(values.type) or isinstance(values, pa.ChunkedArray):
+        return pc.match_substring_regex(values, FORMULA_START)
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[
+        values.offset : values.offset + n + 1
+    ]
+    data = values.buffers()[2]
+    if data is None or n == 0:
+        return np.zeros(n, dtype=bool)
+    starts = offsets[:-1]
+    filled = offsets[1:] > starts
+    first = np.zeros(n, dtype=np.uint8)
+    first[filled] = np.frombuffer(data, dtype=np.uint8)[starts[filled]]
+    return np.isin(first, _FORMULA_BYTES)
+
+
 def neutralise_formulas(values: pa.Array) -> pa.Array:
-    """Prefix ``'`` to text cells a spreadsheet would read as a formula (NULL stays NULL)."""
-    risky = pc.match_substring_regex(values, FORMULA_START)
+    """Prefix ``'`` to text cells a spreadsheet would read as a formula (NULL stays NULL).
+
+    A column with no such cell (the usual case) is returned as it is, untouched."""
+    risky = _risky(values)
+    if isinstance(risky, np.ndarray):
+        if not risky.any():
+            return values
+        risky = pa.array(risky)
+    elif not pc.any(risky).as_py():
+        return values
     return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values)
 
 
