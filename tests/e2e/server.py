@@ -52,13 +52,19 @@ def running_server(env: dict[str, str], cwd: Path) -> Iterator[str]:
 
 @contextmanager
 def server_process(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """Like :func:`running_server`, also yielding the process (to kill it)."""
+    """Like :func:`running_server`, also yielding the process (to kill it).
+
+    The server's output goes to a file, not a pipe: a pipe nobody reads fills up after
+    some hundreds of access-log lines and then blocks the server mid-request.
+    """
     port = free_port()
+    log_path = cwd / f"server-{port}.log"
+    log_file = log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(
         [FIVESAFES, "serve", "--port", str(port)],
         env=env,
         cwd=cwd,
-        stdout=subprocess.PIPE,
+        stdout=log_file,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -67,7 +73,7 @@ def server_process(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subpro
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
+                output = log_path.read_text(encoding="utf-8")
                 raise RuntimeError(f"server exited early:\n{output}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code in (200, 503):
@@ -85,3 +91,4 @@ def server_process(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subpro
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log_file.close()

@@ -140,6 +140,8 @@ def test_researcher_sees_the_grant_and_downloads(page: Page, context: BrowserCon
     with page.expect_download() as download:
         grants.get_by_role("link", name="CSV of grant 1").click()
     assert download.value.suggested_filename.endswith(".csv")
+    saved = download.value.path()  # the whole release arrived (the stream completed)
+    assert saved.read_bytes().count(b"\r\n") > 1  # a header and rows
 
 
 def test_forms_without_a_valid_csrf_token_are_refused(page: Page, context: BrowserContext) -> None:
