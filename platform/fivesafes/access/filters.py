@@ -37,9 +37,6 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, DateTime, Numeric, and_, false, not_, or_, true
 
-from fivesafes.deid.optout import OPTED_OUT_COLUMN
-from fivesafes.deid.plan import output_kind
-from fivesafes.deid.policy import Policy
 from fivesafes.errors import InvalidInputError
 
 Kind = Literal["string", "integer", "decimal", "date", "datetime", "boolean"]
@@ -370,18 +367,6 @@ def check_filter(text: str, columns: Mapping[str, str]) -> Expr:
     expr = parse_filter(text)
     _walk(expr, columns)
     return expr
-
-
-def policy_columns(policy: Policy) -> dict[str, str]:
-    """The requestable columns of a dataset policy: output name -> kind, in policy order.
-
-    Fails closed like the policy: a dropped identifier is not an output, so it cannot be
-    requested or filtered on.
-    """
-    columns = {name: output_kind(col) for name, col in policy.columns.items() if col.in_output}
-    if policy.national_data_opt_out.exempt:
-        columns[OPTED_OUT_COLUMN] = "boolean"
-    return columns
 
 
 # ------------------------------------------------------------------------------ output

@@ -11,11 +11,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fivesafes.errors import PolicyError
 from fivesafes.identity.models import Role
+from fivesafes.policy_yaml import read_policy_yaml
 
 #: The setting's default; only this relative path falls back to the checkout's copy.
 DEFAULT_POLICY_PATH = Path("policies/access.yaml")
@@ -174,25 +174,6 @@ def parse_access_policy(data: Any, source: str = "<access policy>") -> AccessPol
     return policy
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys (PyYAML would silently keep the last)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def resolve_policy_path(path: Path) -> Path:
     """Where the policy is: as given, or (for the unset default only) the checkout's copy."""
     if path.is_file() or path.is_absolute() or path != DEFAULT_POLICY_PATH:
@@ -204,17 +185,5 @@ def resolve_policy_path(path: Path) -> Path:
 def load_access_policy(path: Path) -> AccessPolicy:
     """Read and validate the access policy file (called once at start-up)."""
     resolved = resolve_policy_path(Path(path))
-    try:
-        text = resolved.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"{resolved}: access policy file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{resolved}: cannot read access policy: {exc}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise PolicyError(f"{resolved}: not valid YAML{where}: {problem}") from None
+    data = read_policy_yaml(resolved, "access policy")
     return parse_access_policy(data, str(resolved))

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from fivesafes.access.decide import decide
 from fivesafes.access.facts import Target, approvals, authorize, load_target, subject_of
-from fivesafes.access.filters import check_filter, policy_columns, to_text
+from fivesafes.access.filters import check_filter, to_text
 from fivesafes.access.models import (
     AccessRequest,
     Grant,
@@ -35,6 +35,7 @@ from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.access.schemas import ProjectIn, RequestIn
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.datasets.models import Dataset, DatasetPolicyVersion, DatasetVersion
+from fivesafes.deid.plan import output_columns
 from fivesafes.deid.policy import parse_policy
 from fivesafes.errors import ConflictError, InvalidInputError, NotFoundError
 from fivesafes.identity.models import Role, User
@@ -287,7 +288,7 @@ def dataset_terms(session: Session, dataset_name: str, version: int | None) -> D
         yaml.safe_load(policy_version.source_text),
         f"dataset {dataset_name!r} policy version {policy_version.version}",
     )
-    return DatasetTerms(dataset, policy_version, policy_columns(policy))
+    return DatasetTerms(dataset, policy_version, output_columns(policy))
 
 
 def _check_columns(requested: Sequence[str], available: dict[str, str], dataset: str) -> None:

@@ -94,16 +94,21 @@ def audit_trail(request: Request, user: CurrentUser) -> AuditTrail:
 Trail = Annotated[AuditTrail, Depends(audit_trail)]
 
 
+def ensure_role(user: User, allowed: frozenset[Role]) -> User:
+    """``user`` if they hold one of ``allowed``, else 403 naming the roles needed."""
+    if user.role not in allowed:
+        names = ", ".join(sorted(r.value for r in allowed))
+        raise PermissionDeniedError(
+            f"role {user.role.value!r} may not do this (needs: {names})", code="forbidden_role"
+        )
+    return user
+
+
 def require_role(*roles: Role) -> Callable[[User], User]:
     """A dependency that lets only users holding one of ``roles`` through (else 403)."""
     allowed = frozenset(roles)
 
     def dependency(user: CurrentUser) -> User:
-        if user.role not in allowed:
-            names = ", ".join(sorted(r.value for r in allowed))
-            raise PermissionDeniedError(
-                f"role {user.role.value!r} may not do this (needs: {names})", code="forbidden_role"
-            )
-        return user
+        return ensure_role(user, allowed)
 
     return dependency

@@ -97,9 +97,6 @@ def server(url: str, keys: Path, spool: Path) -> Iterator[tuple[str, int]]:
         yield running
 
 
-_server = server  # the name the release benchmark imports
-
-
 def _prepare(url: str, folder: Path) -> str:
     policy = folder / "policy.yaml"
     policy.write_text(yaml.safe_dump(_POLICY, sort_keys=False), encoding="utf-8")
@@ -124,7 +121,7 @@ def _ingest_once(dialect: str, extract: Path, rows: int) -> IngestRun:
         token = _prepare(url, folder)
         auth = {"Authorization": f"Bearer {token}"}
         with (
-            _server(url, folder / "keys", folder / "spool") as (base, pid),
+            server(url, folder / "keys", folder / "spool") as (base, pid),
             PeakSampler(pid) as mem,
         ):
             start = time.perf_counter()

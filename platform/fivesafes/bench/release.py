@@ -35,7 +35,7 @@ from fivesafes.access.policy import load_access_policy
 from fivesafes.access.schemas import ProjectIn, RequestIn
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.bench.databases import temporary_database
-from fivesafes.bench.ingestion import _server
+from fivesafes.bench.ingestion import server
 from fivesafes.bench.memory import PeakSampler
 from fivesafes.bench.structured import _POLICY, write_extract
 from fivesafes.datasets.models import DatasetVersion
@@ -223,7 +223,7 @@ def run_release_benchmark(rows: int = 1_000_000, repeats: int = 2) -> ReleaseBen
     ):
         folder = Path(tmp)
         token, grant, table = _prepare(url, folder, rows)
-        with _server(url, folder / "keys", folder / "spool") as (base, pid):
+        with server(url, folder / "keys", folder / "spool") as (base, pid):
             copies = [_copy_baseline(url, table, rows) for _ in range(repeats)]
             result.copy = min(copies, key=lambda r: r.seconds)
             for fmt in ("csv", "parquet"):

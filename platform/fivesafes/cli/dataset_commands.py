@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -98,7 +97,7 @@ def ingest(
     settings = get_settings()
     if not file.is_file():
         raise InputFileError("input file not found", file=str(file))
-    sha256 = _sha256(file)
+    sha256 = ingestion.file_sha256(file)
     trail = AuditTrail.for_operator()
     with transaction() as session:
         upload = ingestion.create_upload(
@@ -142,14 +141,6 @@ def ingest(
         f"({view.report['rows_rejected']:,} rejected, "
         f"{view.report['opted_out_excluded']:,} opted out) from {file.name}"
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextmanager

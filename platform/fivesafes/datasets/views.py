@@ -15,20 +15,13 @@ from fivesafes.datasets.schemas import (
     UploadError,
     UploadOut,
 )
-from fivesafes.deid.optout import OPTED_OUT_COLUMN
-from fivesafes.deid.plan import output_kind
+from fivesafes.deid.plan import output_columns
 
 
 def dataset_view(session: Session, dataset: Dataset) -> DatasetOut:
     stored = service.current_policy_version(session, dataset)
     policy = service.parsed_policy(stored)
-    columns = [
-        ColumnOut(name=name, type=output_kind(col))
-        for name, col in policy.columns.items()
-        if col.in_output
-    ]
-    if policy.national_data_opt_out.exempt:
-        columns.append(ColumnOut(name=OPTED_OUT_COLUMN, type="boolean"))
+    columns = [ColumnOut(name=n, type=k) for n, k in output_columns(policy).items()]
     return DatasetOut(
         name=dataset.name,
         sensitivity=stored.sensitivity,

@@ -167,12 +167,8 @@ class RowPlan:
             self.steps.append(step)
         self.patient_step = next((s for s in self.steps if s.policy.role == "patient_id"), None)
         self.context_steps = [s for s in self.steps if s.policy.patient_context is not None]
-        self.outputs = [
-            OutputColumn(s.name, output_kind(s.policy)) for s in self.steps if s.policy.in_output
-        ]
+        self.outputs = [OutputColumn(n, k) for n, k in output_columns(policy).items()]
         self.flag_opt_outs = policy.national_data_opt_out.exempt
-        if self.flag_opt_outs:
-            self.outputs.append(OutputColumn(OPTED_OUT_COLUMN, "boolean"))
         if optouts is not None and (
             self.patient_step is None or self.patient_step.policy.type != "nhs_number"
         ):
@@ -429,4 +425,14 @@ def output_kind(col: ColumnPolicy) -> str:
     return "string"
 
 
-_output_kind = output_kind  # former private name, still imported by access.filters
+def output_columns(policy: Policy) -> dict[str, str]:
+    """The de-identified output's columns (name -> kind), in policy order.
+
+    The one definition of a dataset's output schema: the engine writes it, ingestion types
+    the version table from it, requests and releases may only name these columns. A
+    dropped identifier is not an output; exempt datasets gain the opt-out flag.
+    """
+    columns = {name: output_kind(col) for name, col in policy.columns.items() if col.in_output}
+    if policy.national_data_opt_out.exempt:
+        columns[OPTED_OUT_COLUMN] = "boolean"
+    return columns

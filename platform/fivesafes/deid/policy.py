@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import rfc8785
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fivesafes.deid.optout import OPTED_OUT_COLUMN
 from fivesafes.deid.types import DateMode
 from fivesafes.errors import InputFileError, PolicyError
+from fivesafes.policy_yaml import read_policy_yaml
 
 DataType = Literal[
     "string", "integer", "decimal", "date", "datetime", "boolean", "nhs_number", "postcode"
@@ -283,28 +283,6 @@ def _semantic_problems(policy: Policy) -> list[tuple[str, str]]:
     return problems
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
-
-
 def _path(loc: Iterable[int | str]) -> str:
     parts = [str(p) for p in loc]
     # Discriminated unions add the tag as a path element; it is not a key the user wrote.
@@ -338,20 +316,7 @@ def parse_policy(data: Any, source: str = "<policy>") -> Policy:
 
 def load_policy(path: Path) -> Policy:
     """Read and validate a policy file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"{path}: policy file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{path}: cannot read policy file: {exc}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError(f"{path}: not valid YAML{where}: {problem}") from None
-    return parse_policy(data, str(path))
+    return parse_policy(read_policy_yaml(path, "policy"), str(path))
 
 
 def check_columns(policy: Policy, header: Sequence[str], file: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -77,7 +76,7 @@ def prepare_demo(settings: Settings) -> DemoState:
 def _ingest_sample(settings: Settings, engine: Engine, trail: AuditTrail, state: DemoState) -> None:
     """Ingest the synthetic sample extract once (a second run finds its version)."""
     factory = make_session_factory(engine)
-    sha256 = hashlib.sha256(SAMPLE_EXTRACT.read_bytes()).hexdigest()
+    sha256 = ingestion.file_sha256(SAMPLE_EXTRACT)
     with session_scope(factory) as session:
         dataset = datasets.get_dataset(session, SAMPLE_DATASET)
         if ingestion.find_duplicate(session, dataset, sha256) is not None:

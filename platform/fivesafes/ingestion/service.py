@@ -17,6 +17,7 @@ The one ingestion path, used by the API's background runner and by `fivesafes in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -67,6 +68,15 @@ class IngestionJob:
     source: Path | StreamInput
     trail: AuditTrail
     spool: SpoolFile | None = field(default=None, repr=False)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of an extract on disk, read in blocks (what duplicate detection keys on)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def upload_table_name(upload_id: uuid.UUID) -> str:

@@ -31,12 +31,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from fivesafes.access.filters import check_filter, compile_filter, policy_columns
+from fivesafes.access.filters import check_filter, compile_filter
 from fivesafes.access.models import Grant
 from fivesafes.datasets import service as datasets
 from fivesafes.datasets.models import DatasetVersion
 from fivesafes.deid.optout import OPTED_OUT_COLUMN
-from fivesafes.deid.plan import OutputColumn
+from fivesafes.deid.plan import OutputColumn, output_columns
 from fivesafes.deid.policy import Policy
 from fivesafes.errors import ConflictError
 from fivesafes.ingestion.storage import data_table
@@ -144,7 +144,7 @@ def build_plan(session: Session, grant: Grant) -> ReleasePlan:
     """The plan of a release under ``grant`` (409 if the version no longer fits the grant)."""
     version = datasets.get_dataset_version(session, grant.dataset, grant.dataset_version)
     policy = datasets.parsed_policy(version.policy_version)
-    available = policy_columns(policy)
+    available = output_columns(policy)
     granted: list[str] = json.loads(grant.columns)
     missing = [c for c in granted if c not in available]
     if missing:

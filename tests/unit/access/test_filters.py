@@ -21,9 +21,9 @@ from fivesafes.access.filters import (
     Or,
     check_filter,
     parse_filter,
-    policy_columns,
     to_text,
 )
+from fivesafes.deid.plan import output_columns as policy_columns
 from fivesafes.deid.policy import parse_policy
 from fivesafes.errors import InvalidInputError
 

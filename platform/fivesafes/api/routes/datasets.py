@@ -12,6 +12,7 @@ from fivesafes.api.deps import (
     CurrentUser,
     DbSession,
     authenticate_request,
+    ensure_role,
     request_context,
     require_role,
 )
@@ -22,7 +23,7 @@ from fivesafes.datasets import service, views
 from fivesafes.datasets.schemas import DatasetOut, UploadAccepted, UploadOut
 from fivesafes.db import session_scope
 from fivesafes.deid.io_readers import StreamInput
-from fivesafes.errors import PayloadTooLargeError, PermissionDeniedError
+from fivesafes.errors import PayloadTooLargeError
 from fivesafes.identity.models import Role, User
 from fivesafes.ingestion import service as ingestion
 from fivesafes.ingestion.multipart_stream import ReceivedFile, receive_file
@@ -51,11 +52,7 @@ def _uploader(request: Request) -> User:
     """
     with session_scope(request.app.state.session_factory) as session:
         user = authenticate_request(session, request)
-    if user.role != Role.UPLOADER:
-        raise PermissionDeniedError(
-            f"role {user.role.value!r} may not do this (needs: uploader)", code="forbidden_role"
-        )
-    return user
+    return ensure_role(user, frozenset({Role.UPLOADER}))
 
 
 @router.post(
