@@ -1,32 +1,29 @@
-"""The disclosure gate: k-anonymity and small numbers, decided in SQL before the first byte.
+"""The disclosure gate: k-anonymity and small numbers, decided before the first byte.
 
 Classes are the distinct combinations of the released quasi-identifiers; each is counted
-in distinct patients, not rows (ten admissions of one patient are one person). The
-counting is two ``GROUP BY``s in the database, so it scales with the data, not with
-Python: first (quasi-identifiers, patient), then quasi-identifiers. Classes smaller than
-``min_k`` are suppressed (their rows left out) or the release is refused, as the access
-policy's ``release.small_classes`` says. A release of fewer patients or rows than the
-small-number threshold is refused.
+in distinct patients, not rows (ten admissions of one patient are one person). The counts
+come from :class:`~fivesafes.release.classes.ClassCounter`, filled in the one pass that
+reads the release's rows (so the gate sees exactly the rows the release holds, in the same
+snapshot). Classes smaller than ``min_k`` are suppressed (their rows left out) or the
+release is refused, as the access policy's ``release.small_classes`` says. A release of
+fewer patients or rows than the small-number threshold is refused.
 
 When rows are suppressed the gate says which quasi-identifiers drove it: for each, how
-many rows would be suppressed without it (computed the same way, in SQL).
+many rows would be suppressed without it.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, cast, func, select
-from sqlalchemy.engine import Connection
+import numpy as np
 
 from fivesafes.access.policy import ReleaseRules, SmallClassAction
 from fivesafes.errors import ConflictError
+from fivesafes.release.classes import ClassCounter, ClassCounts
 from fivesafes.release.query import ReleasePlan
-from fivesafes.release.transform import class_key_of
-
-#: A refusal with more suppressed classes than this would be unwieldy to hold: refuse.
-MAX_SUPPRESSED_CLASSES = 200_000
 
 
 class DisclosureRefusedError(ConflictError):
@@ -50,7 +47,7 @@ class GateResult:
     rows_suppressed: int = 0
     k_achieved: int | None = None
     drivers: list[dict[str, Any]] = field(default_factory=list)
-    suppressed_keys: list[str] = field(default_factory=list)
+    suppressed_classes: np.ndarray | None = None  # per class id: True if its rows are left out
 
     @property
     def rows_released(self) -> int:
@@ -74,60 +71,12 @@ class GateResult:
         }
 
 
-def _patient(connection: Connection, plan: ReleasePlan) -> ColumnElement[Any]:
-    """The patient as counted. On PostgreSQL a 64-bit hash of the stored pseudonym:
-    counting distinct integers is several times faster than distinct text, and a hash
-    collision can only merge two patients, so counts err low (more suppression, never less).
-    """
-    assert plan.patient_column is not None
-    column = plan.table().c[plan.patient_column]
-    if connection.dialect.name == "postgresql":
-        return func.hashtextextended(column, 0)
-    return column
+def _suppressed_rows(counts: ClassCounts, k: int) -> int:
+    return int(counts.rows[counts.patients < k].sum())
 
 
-def _class_counts(
-    connection: Connection, plan: ReleasePlan, qis: list[str]
-) -> list[tuple[tuple[Any, ...], int, int]]:
-    """(class values, patients, rows) per class of ``qis`` within the grant's rows."""
-    table = plan.table()
-    qcols = [table.c[q] for q in qis]
-    patients = (
-        func.count(_patient(connection, plan).distinct())
-        if plan.patient_column is not None
-        else func.count()
-    )
-    if connection.dialect.name == "postgresql":
-        # Group by a 64-bit hash of the whole class (ROW(...)::text tells NULL from ''),
-        # so PostgreSQL sorts integers, not text; min() gives each class's values back.
-        class_id = func.hashtextextended(cast(func.row(*qcols), Text), 0).label("class_id")
-        query = (
-            select(class_id, *(func.min(c) for c in qcols), patients, func.count())
-            .where(plan.where())
-            .group_by(class_id)
-        )
-        return [(tuple(r[1:-2]), int(r[-2]), int(r[-1])) for r in connection.execute(query)]
-    query = select(*qcols, patients, func.count()).where(plan.where()).group_by(*qcols)
-    return [(tuple(r[:-2]), int(r[-2]), int(r[-1])) for r in connection.execute(query)]
-
-
-def _totals(connection: Connection, plan: ReleasePlan) -> tuple[int, int]:
-    if plan.patient_column is None:
-        rows = connection.execute(
-            select(func.count()).select_from(plan.table()).where(plan.where())
-        ).scalar_one()
-        return int(rows), int(rows)
-    query = select(func.count(), func.count(_patient(connection, plan).distinct()))
-    rows, patients = connection.execute(query.select_from(plan.table()).where(plan.where())).one()
-    return int(rows), int(patients)
-
-
-def _suppressed_rows(classes: list[tuple[tuple[Any, ...], int, int]], k: int) -> int:
-    return sum(rows for _, patients, rows in classes if patients < k)
-
-
-def run_gate(connection: Connection, plan: ReleasePlan, rules: ReleaseRules) -> GateResult:
-    """Count, decide, and either return what to suppress or raise a refusal (409)."""
+def run_gate(counter: ClassCounter, plan: ReleasePlan, rules: ReleaseRules) -> GateResult:
+    """Decide from the counts, and either return what to suppress or raise a refusal (409)."""
     k = rules.min_k
     result = GateResult(
         k_required=k,
@@ -137,40 +86,40 @@ def run_gate(connection: Connection, plan: ReleasePlan, rules: ReleaseRules) -> 
         not_counted=dict(plan.not_counted),
         counted_by="distinct patients" if plan.patient_column else "rows (no patient column)",
     )
-    result.rows_in_scope, result.patients_in_scope = _totals(connection, plan)
+    result.rows_in_scope = counter.rows
+    qis = plan.quasi_identifiers
+    # The two counts each sort every row's patient: on two cores at once (numpy sorts
+    # without holding the interpreter lock).
+    with ThreadPoolExecutor(1, thread_name_prefix="release-gate") as pool:
+        in_scope = pool.submit(counter.patients_in_scope)
+        counts = counter.counts() if qis else None
+        result.patients_in_scope = in_scope.result()
     if result.patients_in_scope < rules.small_number_threshold:
         raise DisclosureRefusedError(
             f"the grant selects {result.patients_in_scope} patient(s), fewer than the "
             f"small-number threshold of {rules.small_number_threshold}: release refused"
         )
-    qis = plan.quasi_identifiers
-    if not qis:
+    if counts is None:
         return result
-    classes = _class_counts(connection, plan, qis)
-    result.classes = len(classes)
-    small = [c for c in classes if c[1] < k]
-    kept = [patients for _, patients, _ in classes if patients >= k]
-    result.k_achieved = min(kept) if kept else None
-    result.classes_suppressed = len(small)
-    result.rows_suppressed = sum(rows for _, _, rows in small)
-    if not small:
+    small = counts.patients < k
+    result.classes = len(counts.values)
+    kept = counts.patients[~small]
+    result.k_achieved = int(kept.min()) if len(kept) else None
+    result.classes_suppressed = int(small.sum())
+    result.rows_suppressed = int(counts.rows[small].sum())
+    if not result.classes_suppressed:
         return result
-    one_class_each = sum(patients for _, patients, _ in classes) == result.patients_in_scope
+    one_class_each = int(counts.patients.sum()) == result.patients_in_scope
     result.drivers = _drivers(
-        connection,
-        plan,
-        qis,
-        k,
-        result.rows_suppressed,
-        classes=classes,
-        one_class_each=one_class_each,
+        counter, qis, k, result.rows_suppressed, counts=counts, one_class_each=one_class_each
     )
-    if rules.small_classes is SmallClassAction.REFUSE or len(small) > MAX_SUPPRESSED_CLASSES:
+    if rules.small_classes is SmallClassAction.REFUSE:
         named = ", ".join(d["quasi_identifier"] for d in result.drivers) or ", ".join(qis)
         raise DisclosureRefusedError(
-            f"{len(small)} combination(s) of the quasi-identifiers {', '.join(qis)} hold fewer "
-            f"than k={k} patients ({result.rows_suppressed} row(s)); the access policy refuses "
-            f"such releases. Driven by: {named}. Ask for coarser or fewer quasi-identifiers, "
+            f"{result.classes_suppressed} combination(s) of the quasi-identifiers "
+            f"{', '.join(qis)} hold fewer than k={k} patients ({result.rows_suppressed} "
+            "row(s)); the access policy refuses such releases."
+            f" Driven by: {named}. Ask for coarser or fewer quasi-identifiers, "
             "or a narrower row filter."
         )
     if result.rows_released < rules.small_number_threshold:
@@ -179,18 +128,17 @@ def run_gate(connection: Connection, plan: ReleasePlan, rules: ReleaseRules) -> 
             f"k={k} patients, {result.rows_released} row(s) would remain, fewer than the "
             f"small-number threshold of {rules.small_number_threshold}: release refused"
         )
-    result.suppressed_keys = [class_key_of(values) for values, _, _ in small]
+    result.suppressed_classes = small
     return result
 
 
 def _drivers(
-    connection: Connection,
-    plan: ReleasePlan,
+    counter: ClassCounter,
     qis: list[str],
     k: int,
     suppressed: int,
     *,
-    classes: list[tuple[tuple[Any, ...], int, int]],
+    counts: ClassCounts,
     one_class_each: bool,
 ) -> list[dict[str, Any]]:
     """Each quasi-identifier, with the rows that would be suppressed without it.
@@ -200,16 +148,17 @@ def _drivers(
     those of its largest class and at most the sum of its classes' patients (exactly the
     sum when every patient falls in one class: ``one_class_each``). A coarser class is
     small for sure when that sum is under ``k``, and not small when one of its classes has
-    ``k`` patients or more. Only when some coarser class falls in between is that grouping
-    counted again in SQL.
+    ``k`` patients or more. Only when some coarser class falls in between are that
+    grouping's patients counted again (a sort of the pairs of the release).
     """
     if len(qis) == 1:
         return [{"quasi_identifier": qis[0], "rows_suppressed_without_it": 0}]
     drivers: list[dict[str, Any]] = []
     for i, qi in enumerate(qis):
-        rest = [q for q in qis if q != qi]
         merged: dict[tuple[Any, ...], list[int]] = {}
-        for values, patients, rows in classes:
+        for values, patients, rows in zip(
+            counts.values, counts.patients.tolist(), counts.rows.tolist(), strict=True
+        ):
             total = merged.setdefault(values[:i] + values[i + 1 :], [0, 0, 0])
             total[0] += patients
             total[1] += rows
@@ -223,7 +172,8 @@ def _drivers(
                 without = None  # between: count this grouping exactly
                 break
         if without is None:
-            without = _suppressed_rows(_class_counts(connection, plan, rest), k)
+            rest = [j for j in range(len(qis)) if j != i]
+            without = _suppressed_rows(counter.counts(keep=rest), k)
         if without < suppressed:
             drivers.append({"quasi_identifier": qi, "rows_suppressed_without_it": without})
     drivers.sort(key=lambda d: d["rows_suppressed_without_it"])

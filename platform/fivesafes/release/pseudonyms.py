@@ -47,6 +47,11 @@ class Blocks:
     def __len__(self) -> int:
         return len(self.data) // _BLOCK
 
+    def patient_keys(self) -> np.ndarray:
+        """The first 64 bits of each stored pseudonym: who the row is about, for counting
+        distinct patients (a keyed HMAC, so uniformly spread; a row without one gets 0)."""
+        return np.frombuffer(self.data, dtype=np.uint64)[::2].copy()
+
 
 def project_keys(
     pseudonym_master: bytes, date_master: bytes, project_id: int

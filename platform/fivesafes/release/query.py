@@ -6,8 +6,8 @@ row filter compiled by :mod:`fivesafes.access.filters`, with every literal a bou
 parameter, and opted-out rows excluded where the dataset flags them). Nothing a user
 typed ever becomes SQL text.
 
-:func:`rows_statement` is the shuffled release query; :mod:`fivesafes.release.reader`
-reads it.
+:func:`rows_statement` is the release query; :mod:`fivesafes.release.reader` reads it
+(in storage order: :mod:`fivesafes.release.shuffle` shuffles).
 """
 
 from __future__ import annotations
@@ -17,17 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Select,
-    Table,
-    and_,
-    cast,
-    func,
-    select,
-    true,
-)
+from sqlalchemy import ColumnElement, Select, Table, Text, and_, cast, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -42,10 +32,8 @@ from fivesafes.errors import ConflictError
 from fivesafes.ingestion.storage import data_table
 
 BATCH_ROWS = 50_000
-BUCKET_ROWS = 25_000
 #: Name of the stored patient pseudonym when the grant does not release it (never output).
 HIDDEN_PATIENT = "__fivesafes_patient"
-BUCKET_COLUMN = "__fivesafes_bucket"
 
 #: Arrow types rows are read as (decimals stay exact text until a writer decides).
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -196,22 +184,17 @@ def build_plan(session: Session, grant: Grant) -> ReleasePlan:
 
 
 def _select_columns(plan: ReleasePlan, connection: Connection) -> list[Any]:
-    """The read columns; on PostgreSQL timestamps as UTC text pyarrow parses exactly."""
+    """The read columns; on PostgreSQL decimals as their exact text."""
     out = []
     for name in plan.read_columns:
         column = plan.source_column(name)
         kind = "string" if name == HIDDEN_PATIENT else plan.stored_kinds[name]
-        if connection.dialect.name == "postgresql" and kind == "datetime":
-            column = func.timezone("UTC", column)
+        if connection.dialect.name == "postgresql" and kind == "decimal":
+            column = cast(column, Text)
         out.append(column.label(name))
     return out
 
 
-def rows_statement(plan: ReleasePlan, connection: Connection, buckets: int = 1) -> Select[Any]:
-    """The release query: granted columns, filter, opt-outs; shuffled (see module doc)."""
-    table = plan.table()
-    columns = _select_columns(plan, connection)
-    if connection.dialect.name == "postgresql":
-        bucket = cast(func.floor(func.random() * buckets), Integer).label(BUCKET_COLUMN)
-        return select(bucket, *columns).select_from(table).where(plan.where()).order_by(bucket)
-    return select(*columns).select_from(table).where(plan.where()).order_by(func.random())
+def rows_statement(plan: ReleasePlan, connection: Connection) -> Select[Any]:
+    """The release query: granted columns (and the patient), the filter, no opt-outs."""
+    return select(*_select_columns(plan, connection)).select_from(plan.table()).where(plan.where())

@@ -1,12 +1,14 @@
-"""Releases: check, gate, record and audit before the first byte; stream; record the hash.
+"""Releases: read, gate, record and audit before the first byte; stream; record the hash.
 
 :func:`prepare_release` runs inside the caller's transaction (the API request's): the grant
-has already passed ``active_grant_for``; the plan is built, the disclosure gate decides
-(or refuses), and the release row with its manifest and the ``release.download`` audit
-event are written. Only then does :func:`stream_release` send rows, read on a separate
-read-only connection. When the last byte is out, the SHA-256 and size of what was sent
-are stored on the release in a short transaction of its own (``release.complete``); a
-stream that stops early marks the release ``interrupted``.
+has already passed ``active_grant_for``. The plan is built; the rows are read once (on a
+separate read-only connection), transformed for the project, counted for the disclosure
+gate and written to an encrypted shuffling spool; the gate decides (or refuses); the
+release row with its manifest and the ``release.download`` audit event are written. Only
+then does :func:`stream_release` send rows, from the spool, shuffled, without the
+suppressed ones. When the last byte is out, the SHA-256 and size of what was sent are
+stored on the release in a short transaction of its own (``release.complete``); a stream
+that stops early marks the release ``interrupted``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,14 +36,20 @@ from fivesafes.db import session_scope, utcnow
 from fivesafes.errors import NotFoundError
 from fivesafes.identity.models import User
 from fivesafes.keys.store import KeyStore
+from fivesafes.release.ahead import ReadAhead
+from fivesafes.release.classes import ClassCounter
 from fivesafes.release.disclosure import GateResult, run_gate
 from fivesafes.release.manifest import build_manifest
 from fivesafes.release.models import Release, ReleaseFormat, ReleaseState
 from fivesafes.release.pseudonyms import ProjectPseudonyms
-from fivesafes.release.query import ReleasePlan, build_plan
-from fivesafes.release.reader import RowReader
+from fivesafes.release.query import BATCH_ROWS, ReleasePlan, build_plan
+from fivesafes.release.reader import read_batches
+from fivesafes.release.shuffle import ShuffleSpool
 from fivesafes.release.transform import BatchTransform
 from fivesafes.release.writers import encode_batches, writer_for
+
+#: Each spooled row's quasi-identifier class (dropped before anything is written).
+CLASS_COLUMN = "__fivesafes_class"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +60,8 @@ class PreparedRelease:
     fmt: ReleaseFormat
     plan: ReleasePlan
     gate: GateResult
-    pseudonyms: ProjectPseudonyms
-    reader: RowReader
+    schema: pa.Schema
+    spool: ShuffleSpool
     trail: AuditTrail
 
     @property
@@ -65,25 +76,34 @@ def prepare_release(
     policy: AccessPolicy,
     *,
     engine: Engine,
+    spool_folder: Path,
     user: User,
     grant: Grant,
     fmt: ReleaseFormat,
     now: datetime,
 ) -> PreparedRelease:
-    """Plan, gate, record and audit a release of ``grant`` (which the caller checked)."""
+    """Plan, read, gate, record and audit a release of ``grant`` (which the caller checked)."""
     plan = build_plan(session, grant)
-    # The read starts now (the database shuffles while the gate counts); no byte of it
-    # leaves unless the gate passes and the release is recorded.
-    reader = RowReader(plan, engine, plan.version.row_count, secrets.randbits(62))
-    try:
-        gate = run_gate(session.connection(), plan, policy.release)
-    except BaseException:
-        reader.close()
-        raise
     max_days = plan.policy.date_shift.max_days
     pseudonyms = ProjectPseudonyms(
         keystore.secret("pseudonym"), keystore.secret("date_shift"), grant.project_id, max_days
     )
+    spool = ShuffleSpool(
+        spool_folder, plan.version.row_count, np.random.default_rng(secrets.randbits(128))
+    )
+    try:
+        transform = BatchTransform(plan, pseudonyms)
+        counter = ClassCounter(plan.quasi_identifiers)
+        for batch in read_batches(plan, engine, session.connection()):
+            released, patients = transform(batch)
+            class_ids = counter.add(batch, patients)
+            if class_ids is not None:
+                released = released.append_column(CLASS_COLUMN, pa.array(class_ids))
+            spool.add(released)
+        gate = run_gate(counter, plan, policy.release)
+    except BaseException:
+        spool.close()
+        raise
     release_id = uuid.uuid4()
     manifest = build_manifest(
         release_id=str(release_id),
@@ -133,8 +153,8 @@ def prepare_release(
         fmt=fmt,
         plan=plan,
         gate=gate,
-        pseudonyms=pseudonyms,
-        reader=reader,
+        schema=transform.schema,
+        spool=spool,
         trail=trail,
     )
 
@@ -144,33 +164,64 @@ def stream_release(prepared: PreparedRelease, factory: sessionmaker[Session]) ->
     digest = hashlib.sha256()
     size = 0
     completed = False
-    transform = BatchTransform(prepared.plan, prepared.pseudonyms, prepared.gate.suppressed_keys)
     decimals = frozenset(c.name for c in prepared.plan.columns if c.out_kind == "decimal")
     metadata = {"fivesafes.release_id": str(prepared.release_id)}
     safe = frozenset(c.name for c in prepared.plan.columns if c.treatment == "project_pseudonym")
-    writer = writer_for(prepared.fmt, transform.schema, decimals, metadata, safe)
+    writer = writer_for(prepared.fmt, prepared.schema, decimals, metadata, safe)
+    rows = _Tally()
+    ahead = ReadAhead(_released_batches(prepared), 2, "release-shuffle")
     try:
-        batches = prepared.reader.batches()
-        for chunk in encode_batches(writer, (transform(b) for b in batches)):
+        batches = rows.count(iter(ahead))
+        for chunk in encode_batches(writer, batches):
             digest.update(chunk)
             size += len(chunk)
             yield chunk
-        if transform.rows_out != prepared.gate.rows_released:
+        if rows.total != prepared.gate.rows_released:
             raise RuntimeError(
-                f"release {prepared.release_id}: {transform.rows_out} rows written, "
+                f"release {prepared.release_id}: {rows.total} rows written, "
                 f"{prepared.gate.rows_released} expected"
             )
         completed = True
     finally:
-        prepared.reader.close()
+        ahead.close()
+        prepared.spool.close()
         _finish(
             prepared,
             factory,
             sha256=digest.hexdigest(),
             size=size,
-            rows=transform.rows_out,
+            rows=rows.total,
             completed=completed,
         )
+
+
+class _Tally:
+    """Counts the rows of the batches that pass through it."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def count(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            self.total += batch.num_rows
+            yield batch
+
+
+def _released_batches(prepared: PreparedRelease) -> Iterator[pa.RecordBatch]:
+    """The spooled rows, shuffled, without suppressed classes and the class column."""
+    suppressed = prepared.gate.suppressed_classes
+    keep = None
+    if suppressed is not None:
+        kept = ~suppressed
+
+        def keep(table: pa.Table) -> np.ndarray:
+            ids = table.column(CLASS_COLUMN).to_numpy()
+            result: np.ndarray = kept[ids]
+            return result
+
+    names = prepared.schema.names
+    for batch in prepared.spool.batches(BATCH_ROWS, keep):
+        yield batch.select(names)
 
 
 def _finish(

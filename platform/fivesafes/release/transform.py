@@ -1,65 +1,35 @@
 """From rows as stored to rows as released, one Arrow record batch at a time.
 
-In order: rows of suppressed quasi-identifier classes are dropped; stored pseudonyms are
-re-keyed for the project; date-shifted columns move by each patient's project offset;
-dates are coarsened to the grant's granularity; the hidden patient column is dropped.
-Everything but the HMACs is vectorised (pyarrow compute).
+In order: stored pseudonyms are re-keyed for the project; date-shifted columns move by
+each patient's project offset; dates are coarsened to the grant's granularity; the hidden
+patient column is dropped. Everything is vectorised (pyarrow compute, one AES call per
+batch). Suppression happens later, once the disclosure gate has seen every row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fivesafes.release.pseudonyms import Blocks, ProjectPseudonyms
 from fivesafes.release.query import HIDDEN_PATIENT, ReleasePlan
 
-#: Stands for NULL inside a class key (PostgreSQL text can never contain NUL).
-NULL_MARK = "\x00"
-KEY_SEPARATOR = "\x1f"
 _DAY_US = 86_400_000_000
-
-
-def class_key_of(values: Sequence[object]) -> str:
-    """The key of one quasi-identifier class, as :func:`class_keys` builds it from a batch."""
-    return KEY_SEPARATOR.join(NULL_MARK if v is None else str(v) for v in values)
-
-
-def class_keys(batch: pa.RecordBatch, names: Sequence[str]) -> pa.Array:
-    """One key per row over the quasi-identifier columns (NULL is its own value)."""
-    parts = [pc.fill_null(batch.column(name).cast(pa.string()), NULL_MARK) for name in names]
-    if len(parts) == 1:
-        return parts[0]
-    return pc.binary_join_element_wise(*parts, KEY_SEPARATOR)
 
 
 class BatchTransform:
     """The release transforms of one plan, for one project."""
 
-    def __init__(
-        self,
-        plan: ReleasePlan,
-        pseudonyms: ProjectPseudonyms,
-        suppressed_keys: Sequence[str] = (),
-    ) -> None:
+    def __init__(self, plan: ReleasePlan, pseudonyms: ProjectPseudonyms) -> None:
         self.plan = plan
         self.pseudonyms = pseudonyms
-        self.suppressed = pa.array(sorted(suppressed_keys), type=pa.string())
         self.schema = pa.schema([(c.name, _ARROW_OUT[c.out_kind]) for c in plan.columns])
-        self.rows_out = 0
-        self.rows_suppressed = 0
 
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def __call__(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | None]:
+        """The released batch, and each row's 64-bit patient key (None: no patient column)
+        for the disclosure gate's counts."""
         plan = self.plan
-        if len(self.suppressed) and plan.quasi_identifiers:
-            keep = pc.invert(
-                pc.is_in(class_keys(batch, plan.quasi_identifiers), value_set=self.suppressed)
-            )
-            before = batch.num_rows
-            batch = batch.filter(keep)
-            self.rows_suppressed += before - batch.num_rows
         offsets: pa.Array | None = None
         patient_digests: Blocks | None = None
         if plan.patient_column is not None:
@@ -83,8 +53,8 @@ class BatchTransform:
             if column.treatment in ("project_date_shift", "date"):
                 values = _coarsen(values, plan.granularity)
             arrays.append(values)
-        self.rows_out += batch.num_rows
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        out = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        return out, None if patient_digests is None else patient_digests.patient_keys()
 
 
 _ARROW_OUT: dict[str, pa.DataType] = {

@@ -195,19 +195,28 @@ class _Sink(io.RawIOBase):
 
 
 class ParquetWriter:
-    """Parquet (zstd), one row group per batch of up to :data:`PARQUET_ROW_GROUP` rows."""
+    """Parquet (zstd), one row group per batch of up to :data:`PARQUET_ROW_GROUP` rows.
+
+    Columns of ``unique`` values (pseudonyms) are not dictionary-encoded: a dictionary of
+    values that never repeat only costs time and space."""
 
     def __init__(
         self,
         schema: pa.Schema,
         decimals: frozenset[str] = frozenset(),
         metadata: dict[str, str] | None = None,
+        unique: frozenset[str] = frozenset(),
     ) -> None:
         self._decimals = decimals
         fields = [pa.field(f.name, pa.float64()) if f.name in decimals else f for f in schema]
         self.schema = pa.schema(fields, metadata=metadata or {})
         self._sink = _Sink()
-        self._writer = pq.ParquetWriter(self._sink, self.schema, compression="zstd")
+        self._writer = pq.ParquetWriter(
+            self._sink,
+            self.schema,
+            compression="zstd",
+            use_dictionary=[f.name for f in schema if f.name not in unique],
+        )
 
     def write(self, batch: pa.RecordBatch) -> bytes:
         if batch.num_rows:
@@ -237,7 +246,7 @@ def writer_for(
         return CsvWriter(schema, decimals, safe)
     if fmt is ReleaseFormat.JSONL:
         return JsonLinesWriter(schema, decimals)
-    return ParquetWriter(schema, decimals, metadata)
+    return ParquetWriter(schema, decimals, metadata, unique=safe)
 
 
 def encode_batches(writer: Writer, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:

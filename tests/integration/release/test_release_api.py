@@ -164,3 +164,16 @@ def test_parquet_and_jsonl_are_typed_and_match_the_manifest(world: World) -> Non
     assert len(lines) == 118
     assert isinstance(first["length_of_stay"], int)
     assert first["comment"] in {'=HYPERLINK("x")', "+1", "-x", "@SUM(A1)", "ok, fine"}
+
+
+def test_rows_leave_in_a_new_random_order_each_time(world: World) -> None:
+    grant = world.grant("a")
+    orders = [
+        [(r["nhs_number"], r["admission_date"]) for r in _csv(_download(world, grant).content)]
+        for _ in range(2)
+    ]
+    assert sorted(orders[0]) == sorted(orders[1])
+    assert orders[0] != orders[1]  # 118 rows: the same order twice by chance is 1 in 118!
+    # Not the order stored either: that has each patient's two admissions side by side.
+    neighbours = sum(a[0] == b[0] for a, b in zip(orders[0], orders[0][1:], strict=False))
+    assert neighbours < 20

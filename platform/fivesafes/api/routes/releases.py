@@ -60,6 +60,7 @@ def download(
         keystore,
         policy,
         engine=engine,
+        spool_folder=request.app.state.settings.spool_path / "releases",
         user=user,
         grant=grant,
         fmt=fmt,
