@@ -60,7 +60,7 @@ class PreparedRelease:
     fmt: ReleaseFormat
     plan: ReleasePlan
     gate: GateResult
-    schema: pa.Schema
+    transform: BatchTransform
     spool: ShuffleSpool
     trail: AuditTrail
 
@@ -94,12 +94,14 @@ def prepare_release(
     try:
         transform = BatchTransform(plan, pseudonyms)
         counter = ClassCounter(plan.quasi_identifiers)
+        # Rows are spooled as stored and transformed on the way out, where a second core
+        # is free (here the database and its driver keep both busy).
         for batch in read_batches(plan, engine, session.connection()):
-            released, patients = transform(batch)
-            class_ids = counter.add(batch, patients)
-            if class_ids is not None:
-                released = released.append_column(CLASS_COLUMN, pa.array(class_ids))
-            spool.add(released)
+            class_ids = counter.add(batch, transform.patient_keys(batch))
+            if class_ids is None:
+                spool.add(batch)
+            else:
+                spool.add(batch.append_column(CLASS_COLUMN, pa.array(class_ids)))
         gate = run_gate(counter, plan, policy.release)
     except BaseException:
         spool.close()
@@ -153,7 +155,7 @@ def prepare_release(
         fmt=fmt,
         plan=plan,
         gate=gate,
-        schema=transform.schema,
+        transform=transform,
         spool=spool,
         trail=trail,
     )
@@ -167,7 +169,7 @@ def stream_release(prepared: PreparedRelease, factory: sessionmaker[Session]) ->
     decimals = frozenset(c.name for c in prepared.plan.columns if c.out_kind == "decimal")
     metadata = {"fivesafes.release_id": str(prepared.release_id)}
     safe = frozenset(c.name for c in prepared.plan.columns if c.treatment == "project_pseudonym")
-    writer = writer_for(prepared.fmt, prepared.schema, decimals, metadata, safe)
+    writer = writer_for(prepared.fmt, prepared.transform.schema, decimals, metadata, safe)
     rows = _Tally()
     ahead = ReadAhead(_released_batches(prepared), 2, "release-shuffle")
     try:
@@ -208,7 +210,7 @@ class _Tally:
 
 
 def _released_batches(prepared: PreparedRelease) -> Iterator[pa.RecordBatch]:
-    """The spooled rows, shuffled, without suppressed classes and the class column."""
+    """The spooled rows, shuffled, without suppressed classes, transformed for release."""
     suppressed = prepared.gate.suppressed_classes
     keep = None
     if suppressed is not None:
@@ -219,9 +221,8 @@ def _released_batches(prepared: PreparedRelease) -> Iterator[pa.RecordBatch]:
             result: np.ndarray = kept[ids]
             return result
 
-    names = prepared.schema.names
     for batch in prepared.spool.batches(BATCH_ROWS, keep):
-        yield batch.select(names)
+        yield prepared.transform(batch)
 
 
 def _finish(

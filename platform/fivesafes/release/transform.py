@@ -26,15 +26,23 @@ class BatchTransform:
         self.pseudonyms = pseudonyms
         self.schema = pa.schema([(c.name, _ARROW_OUT[c.out_kind]) for c in plan.columns])
 
-    def __call__(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | None]:
-        """The released batch, and each row's 64-bit patient key (None: no patient column)
-        for the disclosure gate's counts."""
+    def _patients(self, batch: pa.RecordBatch) -> Blocks | None:
+        patient = self.plan.patient_column
+        if patient is None:
+            return None
+        source = HIDDEN_PATIENT if HIDDEN_PATIENT in batch.schema.names else patient
+        return self.pseudonyms.blocks(batch.column(source))
+
+    def patient_keys(self, batch: pa.RecordBatch) -> np.ndarray | None:
+        """Each row's 64-bit patient key, for the disclosure gate (None: no patient column)."""
+        blocks = self._patients(batch)
+        return None if blocks is None else blocks.patient_keys()
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The released batch (extra columns of ``batch`` are left out)."""
         plan = self.plan
         offsets: pa.Array | None = None
-        patient_digests: Blocks | None = None
-        if plan.patient_column is not None:
-            source = HIDDEN_PATIENT if HIDDEN_PATIENT in batch.schema.names else plan.patient_column
-            patient_digests = self.pseudonyms.blocks(batch.column(source))
+        patient_digests = self._patients(batch)
         arrays = []
         for column in plan.columns:
             values = batch.column(column.name)
@@ -53,8 +61,7 @@ class BatchTransform:
             if column.treatment in ("project_date_shift", "date"):
                 values = _coarsen(values, plan.granularity)
             arrays.append(values)
-        out = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
-        return out, None if patient_digests is None else patient_digests.patient_keys()
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
 _ARROW_OUT: dict[str, pa.DataType] = {

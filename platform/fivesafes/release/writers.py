@@ -126,7 +126,10 @@ class CsvWriter:
             if text:
                 arrays.append(neutralise_formulas(column))
             elif stamp:
-                arrays.append(pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ"))
+                # Stored date-times are whole seconds (ingestion's canonical form); Arrow's
+                # %S would print a zero fraction for each microsecond unit otherwise.
+                seconds = column.cast(pa.timestamp("s", tz="UTC"), safe=False)
+                arrays.append(pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ"))
             else:
                 arrays.append(column)
         self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._out_schema))

@@ -47,6 +47,9 @@ columns:
   admission_date: {{type: date, role: quasi_identifier, generalise: date_shift}}
   length_of_stay: {{type: integer, role: keep}}
   comment: {{type: string, role: keep}}
+  weight_kg: {{type: decimal, role: keep}}
+  discharged_at: {{type: datetime, role: keep}}
+  readmitted: {{type: boolean, role: keep}}
 """
 COLUMNS = [
     "nhs_number",
@@ -57,6 +60,9 @@ COLUMNS = [
     "admission_date",
     "length_of_stay",
     "comment",
+    "weight_kg",
+    "discharged_at",
+    "readmitted",
 ]
 ALL_OUTPUT = [c for c in COLUMNS if c != "patient_name"]
 RARE_POSTCODE = "ZE1 0AA"  # one patient alone in district ZE1
@@ -93,6 +99,9 @@ def extract_rows(patients: int = 60, per_patient: int = 2, seed: int = 5) -> lis
                     ).isoformat(),
                     "length_of_stay": str(rng.randrange(-2, 30)),
                     "comment": ['=HYPERLINK("x")', "+1", "-x", "@SUM(A1)", "ok, fine"][(i + j) % 5],
+                    "weight_kg": ["72.50", "0.125", "", "-3"][(i + j) % 4],
+                    "discharged_at": ["2024-03-01T10:30:00Z", ""][j % 2],
+                    "readmitted": ["true", "false", ""][(i + j) % 3],
                 }
             )
     return rows

@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
@@ -177,3 +178,19 @@ def test_rows_leave_in_a_new_random_order_each_time(world: World) -> None:
     # Not the order stored either: that has each patient's two admissions side by side.
     neighbours = sum(a[0] == b[0] for a, b in zip(orders[0], orders[0][1:], strict=False))
     assert neighbours < 20
+
+
+def test_decimals_timestamps_and_booleans_keep_their_values(world: World) -> None:
+    grant = world.grant("a", columns=["weight_kg", "discharged_at", "readmitted"])
+    rows = _csv(_download(world, grant).content)
+    exact = world.factory.kw["bind"].dialect.name == "postgresql"  # SQLite keeps no scale
+    assert {r["weight_kg"] for r in rows} == {"72.50" if exact else "72.5", "0.125", "", "-3"}
+    assert {r["discharged_at"] for r in rows} == {"2024-03-01T10:30:00Z", ""}
+    assert {r["readmitted"] for r in rows} == {"true", "false", ""}
+    table = pq.read_table(io.BytesIO(_download(world, grant, fmt="parquet").content))
+    assert table.schema.field("weight_kg").type == "double"
+    assert table.schema.field("discharged_at").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("readmitted").type == "bool"
+    assert set(table.column("weight_kg").to_pylist()) == {72.5, 0.125, None, -3.0}
+    stamps = {v.isoformat() if v else None for v in table.column("discharged_at").to_pylist()}
+    assert stamps == {"2024-03-01T10:30:00+00:00", None}
