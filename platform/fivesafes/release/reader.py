@@ -19,7 +19,7 @@ that asked for the release, however slowly its client then downloads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -45,11 +45,12 @@ _DATABASES_LOCK = threading.Lock()
 
 def read_batches(
     plan: ReleasePlan, engine: Engine, renderer: Connection
-) -> Iterator[pa.RecordBatch]:
+) -> Generator[pa.RecordBatch, None, None]:
     """The rows of ``plan`` (granted columns, filter applied), in read_schema types.
 
     ``renderer`` is an open connection of the same database, used on PostgreSQL to quote
-    the filter's literals into the statement."""
+    the filter's literals into the statement. Close the generator if you stop early: that
+    stops the reading thread and releases the connection at once."""
     if engine.dialect.name == "postgresql":
         return _postgres_batches(plan, engine, renderer)
     return _generic_batches(plan, engine)
@@ -58,7 +59,7 @@ def read_batches(
 # ------------------------------------------------------------------------------ generic
 
 
-def _generic_batches(plan: ReleasePlan, engine: Engine) -> Iterator[pa.RecordBatch]:
+def _generic_batches(plan: ReleasePlan, engine: Engine) -> Generator[pa.RecordBatch, None, None]:
     schema = plan.read_schema
     decimals = [i for i, f in enumerate(schema) if _is_decimal(plan, f.name)]
     with engine.execution_options(**{READ_ONLY: True}).connect() as connection:
@@ -144,7 +145,7 @@ def _adbc_batches(uri: str, sql: str) -> Iterator[pa.RecordBatch]:
 
 def _postgres_batches(
     plan: ReleasePlan, engine: Engine, renderer: Connection
-) -> Iterator[pa.RecordBatch]:
+) -> Generator[pa.RecordBatch, None, None]:
     schema = plan.read_schema
     source = ReadAhead(
         _adbc_batches(_adbc_uri(engine), _render(plan, renderer)), _BATCHES_AHEAD, "release-read"

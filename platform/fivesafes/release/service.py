@@ -13,6 +13,7 @@ that stops early marks the release ``interrupted``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -96,12 +97,13 @@ def prepare_release(
         counter = ClassCounter(plan.quasi_identifiers)
         # Rows are spooled as stored and transformed on the way out, where a second core
         # is free (here the database and its driver keep both busy).
-        for batch in read_batches(plan, engine, session.connection()):
-            class_ids = counter.add(batch, transform.patient_keys(batch))
-            if class_ids is None:
-                spool.add(batch)
-            else:
-                spool.add(batch.append_column(CLASS_COLUMN, pa.array(class_ids)))
+        with contextlib.closing(read_batches(plan, engine, session.connection())) as batches:
+            for batch in batches:
+                class_ids = counter.add(batch, transform.patient_keys(batch))
+                if class_ids is None:
+                    spool.add(batch)
+                else:
+                    spool.add(batch.append_column(CLASS_COLUMN, pa.array(class_ids)))
         gate = run_gate(counter, plan, policy.release)
     except BaseException:
         spool.close()

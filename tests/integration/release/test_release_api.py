@@ -194,3 +194,22 @@ def test_decimals_timestamps_and_booleans_keep_their_values(world: World) -> Non
     assert set(table.column("weight_kg").to_pylist()) == {72.5, 0.125, None, -3.0}
     stamps = {v.isoformat() if v else None for v in table.column("discharged_at").to_pylist()}
     assert stamps == {"2024-03-01T10:30:00+00:00", None}
+
+
+def test_hostile_filter_literals_stay_literals(world: World) -> None:
+    # On PostgreSQL COPY takes no bound parameters: literals are quoted by psycopg.
+    hostile = "'x''); DROP TABLE releases; --', 'a\\b', '=HYPERLINK(\"x\")'"
+    grant = world.grant(
+        "a",
+        columns=["comment", "weight_kg"],
+        row_filter=f"comment in ({hostile}) or comment = 'ok, fine'",
+    )
+    response = _download(world, grant)
+    assert response.status_code == 200, response.text
+    rows = _csv(response.content)
+    expected = [r for r in extract_rows() if r["comment"] in ('=HYPERLINK("x")', "ok, fine")]
+    assert len(rows) == len(expected) == 48
+    assert {r["comment"] for r in rows} == {'\'=HYPERLINK("x")', "ok, fine"}
+    listed = world.client.get(f"/grants/{grant}/releases", headers=world.people["officer"].auth)
+    assert listed.status_code == 200
+    assert len(listed.json()) == 1
