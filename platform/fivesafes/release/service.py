@@ -45,7 +45,7 @@ from fivesafes.release.models import Release, ReleaseFormat, ReleaseState
 from fivesafes.release.pseudonyms import ProjectPseudonyms
 from fivesafes.release.query import BATCH_ROWS, ReleasePlan, build_plan
 from fivesafes.release.reader import read_batches
-from fivesafes.release.shuffle import ShuffleSpool
+from fivesafes.release.shuffle import MEMORY_BYTES, ShuffleSpool
 from fivesafes.release.transform import BatchTransform
 from fivesafes.release.writers import encode_batches, writer_for
 
@@ -78,6 +78,7 @@ def prepare_release(
     *,
     engine: Engine,
     spool_folder: Path,
+    spool_memory_bytes: int = MEMORY_BYTES,
     user: User,
     grant: Grant,
     fmt: ReleaseFormat,
@@ -90,7 +91,10 @@ def prepare_release(
         keystore.secret("pseudonym"), keystore.secret("date_shift"), grant.project_id, max_days
     )
     spool = ShuffleSpool(
-        spool_folder, plan.version.row_count, np.random.default_rng(secrets.randbits(128))
+        spool_folder,
+        plan.version.row_count,
+        np.random.default_rng(secrets.randbits(128)),
+        memory_bytes=spool_memory_bytes,
     )
     try:
         transform = BatchTransform(plan, pseudonyms)

@@ -14,7 +14,7 @@ permutation works within a batch or a bucket of about :data:`BUCKET_ROWS` rows, 
 megabytes that stay in the processor's caches (one permutation of a whole large release
 would be several times slower: a cache miss per value).
 
-Slices are held in memory up to :data:`MEMORY_BYTES` (Arrow bytes); past that, all of them
+Slices are held in memory up to ``memory_bytes`` (Arrow bytes); past that, all of them
 go to an anonymous temporary file (``O_TMPFILE`` where the platform has it: no name, gone
 with the process) as AES-256-GCM sealed Arrow IPC messages under a key that exists only in
 this object's memory, so released rows never rest on disk in clear. Memory is therefore
@@ -38,8 +38,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 #: Rows per bucket (a bucket is permuted in memory as a whole).
 BUCKET_ROWS = 100_000
 MAX_BUCKETS = 256
-#: Arrow bytes of rows held in memory at most; a larger release goes to the file.
-MEMORY_BYTES = 160 << 20
+#: Arrow bytes of rows held in memory at most, by default (``FIVESAFES_RELEASE_MEMORY_MB``);
+#: a larger release goes to the file.
+MEMORY_BYTES = 128 << 20
 _NONCE_BYTES = 12
 
 #: Which rows of a table to keep (a boolean per row).

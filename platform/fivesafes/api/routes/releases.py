@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivesafes.access.policy import Action
 from fivesafes.api.deps import CurrentUser, DbSession, Trail
 from fivesafes.api.routes.access import ActiveGrant, Permit, Policy, permit
+from fivesafes.config import Settings
 from fivesafes.db import utcnow
 from fivesafes.keys.store import KeyStore
 from fivesafes.release import service
@@ -54,13 +55,15 @@ def download(
 ) -> StreamingResponse:
     keystore: KeyStore = request.app.state.keystore
     engine: Engine = request.app.state.engine
+    settings: Settings = request.app.state.settings
     prepared = service.prepare_release(
         session,
         trail,
         keystore,
         policy,
         engine=engine,
-        spool_folder=request.app.state.settings.spool_path / "releases",
+        spool_folder=settings.spool_path / "releases",
+        spool_memory_bytes=settings.release_memory_mb << 20,
         user=user,
         grant=grant,
         fmt=fmt,
