@@ -64,7 +64,7 @@ class ReleasePlan:
     columns: list[ReleaseColumn]
     granularity: str  # day | month | year
     patient_column: str | None  # stored patient pseudonym column (released or not)
-    quasi_identifiers: list[str]  # counted by the disclosure gate
+    quasi_identifiers: list[str]  # counted by the disclosure gate, as released
     not_counted: dict[str, str]  # granted quasi-identifiers the gate does not count, and why
     opt_out_flagged: bool  # the dataset keeps opted-out rows flagged: they are excluded
     stored_kinds: dict[str, str] = field(default_factory=dict)
@@ -87,6 +87,12 @@ class ReleasePlan:
         kinds = {c.name: c.kind for c in self.columns}
         kinds[HIDDEN_PATIENT] = "string"
         return pa.schema([(n, ARROW_TYPES[kinds[n]]) for n in self.read_columns])
+
+    def column(self, name: str) -> ReleaseColumn:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
 
     def table(self) -> Table:
         assert self.data_table is not None
@@ -156,10 +162,12 @@ def build_plan(session: Session, grant: Grant) -> ReleasePlan:
         col = policy.columns.get(name)
         if col is None or col.role != "quasi_identifier":
             continue
-        if col.generalise is not None and col.generalise.method == "date_shift":
+        shifted = col.generalise is not None and col.generalise.method == "date_shift"
+        if shifted and granularity == "day":
             not_counted[name] = (
-                "date shifted per patient and per project: released values are not shared "
-                "classes, so they are protected by the shift rather than counted"
+                "date shifted per patient and per project and released by day: released "
+                "values are not shared classes, so they are protected by the shift rather "
+                "than counted (released by month or year, they are counted)"
             )
         else:
             counted.append(name)

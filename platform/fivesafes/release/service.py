@@ -103,7 +103,7 @@ def prepare_release(
         # is free (here the database and its driver keep both busy).
         with contextlib.closing(read_batches(plan, engine, session.connection())) as batches:
             for batch in batches:
-                class_ids = counter.add(batch, transform.patient_keys(batch))
+                class_ids = counter.add(*transform.counted(batch))
                 if class_ids is None:
                     spool.add(batch)
                 else:

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fivesafes.release.pseudonyms import Blocks, ProjectPseudonyms
-from fivesafes.release.query import HIDDEN_PATIENT, ReleasePlan
+from fivesafes.release.query import HIDDEN_PATIENT, ReleaseColumn, ReleasePlan
 
 _DAY_US = 86_400_000_000
 
@@ -33,35 +33,50 @@ class BatchTransform:
         source = HIDDEN_PATIENT if HIDDEN_PATIENT in batch.schema.names else patient
         return self.pseudonyms.blocks(batch.column(source))
 
-    def patient_keys(self, batch: pa.RecordBatch) -> np.ndarray | None:
-        """Each row's 64-bit patient key, for the disclosure gate (None: no patient column)."""
+    def counted(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | None]:
+        """What the disclosure gate counts: the counted quasi-identifiers as they will be
+        released (dates shifted and coarsened, so classes are the released ones), and each
+        row's 64-bit patient key (None: no patient column)."""
         blocks = self._patients(batch)
-        return None if blocks is None else blocks.patient_keys()
+        offsets: list[pa.Array] = []
+        arrays = [
+            self._released(self.plan.column(name), batch, blocks, offsets)
+            for name in self.plan.quasi_identifiers
+        ]
+        view = pa.RecordBatch.from_arrays(arrays, names=list(self.plan.quasi_identifiers))
+        return view, None if blocks is None else blocks.patient_keys()
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The released batch (extra columns of ``batch`` are left out)."""
-        plan = self.plan
-        offsets: pa.Array | None = None
-        patient_digests = self._patients(batch)
-        arrays = []
-        for column in plan.columns:
-            values = batch.column(column.name)
-            if column.treatment == "project_pseudonym":
-                if column.name == plan.patient_column and patient_digests is not None:
-                    values = self.pseudonyms.pseudonyms(patient_digests)
-                else:
-                    values = self.pseudonyms.rekey(values)
-            elif column.treatment == "project_date_shift":
-                if offsets is None:
-                    if patient_digests is None:  # no patient: nothing to key a shift on
-                        offsets = pa.nulls(batch.num_rows, pa.int64())
-                    else:
-                        offsets = self.pseudonyms.offsets(patient_digests)
-                values = _shift(values, offsets)
-            if column.treatment in ("project_date_shift", "date"):
-                values = _coarsen(values, plan.granularity)
-            arrays.append(values)
+        blocks = self._patients(batch)
+        offsets: list[pa.Array] = []
+        arrays = [self._released(c, batch, blocks, offsets) for c in self.plan.columns]
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def _released(
+        self,
+        column: ReleaseColumn,
+        batch: pa.RecordBatch,
+        blocks: Blocks | None,
+        offsets: list[pa.Array],
+    ) -> pa.Array:
+        """One column as released; ``offsets`` caches the batch's date offsets (computed
+        once, for the first date-shifted column)."""
+        values = batch.column(column.name)
+        if column.treatment == "project_pseudonym":
+            if column.name == self.plan.patient_column and blocks is not None:
+                return self.pseudonyms.pseudonyms(blocks)
+            return self.pseudonyms.rekey(values)
+        if column.treatment == "project_date_shift":
+            if not offsets:
+                if blocks is None:  # no patient: nothing to key a shift on
+                    offsets.append(pa.nulls(batch.num_rows, pa.int64()))
+                else:
+                    offsets.append(self.pseudonyms.offsets(blocks))
+            values = _shift(values, offsets[0])
+        if column.treatment in ("project_date_shift", "date"):
+            values = _coarsen(values, self.plan.granularity)
+        return values
 
 
 _ARROW_OUT: dict[str, pa.DataType] = {
