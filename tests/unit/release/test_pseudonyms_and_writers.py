@@ -78,3 +78,18 @@ def test_parquet_writer_streams_row_groups() -> None:
     table = pq.read_table(io.BytesIO(b"".join(parts)))
     assert table.column("n").to_pylist() == list(range(20))
     assert table.schema.metadata[b"k"] == b"v"
+
+
+def test_parquet_pseudonyms_are_delta_length_encoded_and_read_back() -> None:
+    schema = pa.schema([("p", pa.string()), ("sex", pa.string())])
+    writer = ParquetWriter(schema, unique=frozenset({"p"}))
+    values = [secrets.token_hex(16) for _ in range(1000)] + [None]
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array(values), pa.array(["F", "M"] * 500 + [None])], schema=schema
+    )
+    data = writer.write(batch) + writer.close()
+    file = pq.ParquetFile(io.BytesIO(data))
+    chunk = file.metadata.row_group(0)
+    assert "DELTA_LENGTH_BYTE_ARRAY" in chunk.column(0).encodings
+    assert "RLE_DICTIONARY" in chunk.column(1).encodings  # repeated values keep a dictionary
+    assert file.read().column("p").to_pylist() == values
