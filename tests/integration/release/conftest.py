@@ -30,6 +30,7 @@ from tests.integration.access.conftest import Person, person
 from tests.integration.access.helpers import TRAIL, project_body, request_body, shipped_policy
 
 DATASET = "admissions"
+EXEMPT_DATASET = "admissions-s251"
 POLICY = f"""\
 dataset: {DATASET}
 version: 1
@@ -123,10 +124,12 @@ class World:
     policy: AccessPolicy
     people: dict[str, Person]
     projects: dict[str, int]
-    ingest: Callable[[list[dict[str, str]]], None]
+    ingest: Callable[..., None]
     tmp: Path
 
-    def grant(self, project: str, requester: str = "a", **overrides: Any) -> int:
+    def grant(
+        self, project: str, requester: str = "a", dataset: str = DATASET, **overrides: Any
+    ) -> int:
         """An approved grant for ``project`` (officer approves); returns its id."""
         now = utcnow()
         fields: dict[str, Any] = {
@@ -136,7 +139,7 @@ class World:
             **overrides,
         }
         with session_scope(self.factory) as session:
-            body = request_body(_Dataset(DATASET), **fields)  # type: ignore[arg-type]
+            body = request_body(_Dataset(dataset), **fields)  # type: ignore[arg-type]
             requester_user = self.people[requester].user
             req = access.create_request(
                 session,
@@ -181,18 +184,25 @@ def world(settings: Settings, session_factory: sessionmaker[Session], tmp_path: 
     client = TestClient(app)
     policy_path = tmp_path / "admissions.yaml"
     policy_path.write_text(POLICY)
+    # The same data under an opt-out exemption: opted-out rows kept, flagged, not released.
+    exempt_path = tmp_path / "admissions-s251.yaml"
+    exempt_path.write_text(
+        POLICY.replace(f"dataset: {DATASET}", f"dataset: {EXEMPT_DATASET}")
+        + "national_data_opt_out: {exempt: true, basis: 'Section 251 support, CAG 99/CAG/0001'}\n"
+    )
     with session_scope(session_factory) as session:
         datasets.load_policy_file(session, TRAIL, policy_path)
+        datasets.load_policy_file(session, TRAIL, exempt_path)
     ingestor = Ingestor(session_factory, keystore, workers=1)
     counter = [0]
 
-    def ingest(rows: list[dict[str, str]]) -> None:
+    def ingest(rows: list[dict[str, str]], dataset: str = DATASET) -> None:
         counter[0] += 1
         path = write_extract(tmp_path / f"extract-{counter[0]}.csv", rows)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         with session_scope(session_factory) as session:
             upload = create_upload(
-                session, TRAIL, DATASET, filename=path.name, size=path.stat().st_size, sha256=sha
+                session, TRAIL, dataset, filename=path.name, size=path.stat().st_size, sha256=sha
             )
         ingestor.run(IngestionJob(upload_id=upload.id, source=path, trail=TRAIL))
 

@@ -12,12 +12,15 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from fivesafes.access.models import Grant
 from fivesafes.audit.models import AuditEvent
+from fivesafes.datasets.models import DatasetVersion
 from fivesafes.db import session_scope, utcnow
-from tests.integration.release.conftest import ALL_OUTPUT, World, extract_rows
+from fivesafes.ingestion.optouts import load_optouts
+from tests.integration.access.helpers import TRAIL
+from tests.integration.release.conftest import ALL_OUTPUT, EXEMPT_DATASET, World, extract_rows
 
 
 def _download(world: World, grant: int, who: str = "a", fmt: str = "csv") -> Any:
@@ -247,3 +250,34 @@ def test_released_classes_hold_k_patients_at_every_granularity(world: World) -> 
         assert len(rows) == 120 - gate["rows_suppressed"]
         width = {"day": 10, "month": 7, "year": 4}[granularity]  # 2024-03-01, 2024-03, 2024
         assert {len(r["admission_date"]) for r in rows} == {width}
+
+
+def test_opted_out_patients_are_not_released_from_an_exempt_dataset(world: World) -> None:
+    # Exempt datasets keep opted-out patients' rows (flagged); releases leave them out.
+    rows = extract_rows()
+    opted = sorted({r["nhs_number"] for r in rows})[:3]
+    listing = world.tmp / "optouts.txt"
+    listing.write_text("\n".join(opted) + "\n")
+    with session_scope(world.factory) as session:
+        load_optouts(session, TRAIL, listing, world.keystore)
+    world.ingest(rows, dataset=EXEMPT_DATASET)
+    grant = world.grant("a", dataset=EXEMPT_DATASET)
+    response = _download(world, grant)
+    assert response.status_code == 200, response.text
+    manifest = world.client.get(
+        response.headers["X-Release-Manifest"], headers=world.people["a"].auth
+    ).json()
+    gate = manifest["disclosure"]
+    opted_rows = sum(1 for r in rows if r["nhs_number"] in opted)
+    assert opted_rows == 6
+    assert gate["rows_in_scope"] == len(rows) - opted_rows
+    assert gate["patients_in_scope"] == 60 - 3
+    assert len(_csv(response.content)) == gate["rows_in_scope"] - gate["rows_suppressed"]
+    # The same patients are in the data: the exclusion is the release's, not ingestion's.
+    with world.factory() as session:
+        version = session.scalars(select(DatasetVersion).order_by(DatasetVersion.id.desc())).first()
+        assert version is not None
+        flagged = session.execute(
+            text(f"SELECT count(*) FROM {version.table_name} WHERE nddo_opted_out")
+        ).scalar_one()
+    assert flagged == opted_rows
