@@ -7,7 +7,7 @@ import csv
 import hashlib
 import io
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -67,18 +67,41 @@ def test_csv_release_pseudonyms_gate_manifest_and_audit(world: World) -> None:
     assert [e.action for e in events] == ["release.download", "release.complete"]
 
 
+def _admissions(body: bytes) -> dict[str, list[str]]:
+    """Each released pseudonym's admission dates."""
+    out: dict[str, list[str]] = {}
+    for row in _csv(body):
+        out.setdefault(row["nhs_number"], []).append(row["admission_date"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def test_two_projects_never_share_pseudonyms_and_each_is_stable(world: World) -> None:
     grant_a, grant_b = world.grant("a"), world.grant("b", requester="b")
-    first_a = {r["nhs_number"] for r in _csv(_download(world, grant_a).content)}
-    again_a = {r["nhs_number"] for r in _csv(_download(world, grant_a).content)}
-    only_b = {r["nhs_number"] for r in _csv(_download(world, grant_b, "b").content)}
+    first_a = _admissions(_download(world, grant_a).content)
+    again_a = _admissions(_download(world, grant_a).content)
+    only_b = _admissions(_download(world, grant_b, "b").content)
     assert len(first_a) == 59
+    # Pseudonyms and date shifts are the project's own, the same on every download.
     assert first_a == again_a
-    assert not first_a & only_b
+    assert not set(first_a) & set(only_b)
+    assert sorted(first_a.values()) != sorted(only_b.values())
+    # A shift moves all of a patient's dates alike: intervals between admissions are kept.
+    gaps = sorted(
+        (date.fromisoformat(b) - date.fromisoformat(a)).days
+        for a, b in (v for v in first_a.values() if len(v) == 2)
+    )
+    stored = extract_rows()
+    by_patient: dict[str, list[str]] = {}
+    for r in stored:
+        if r["postcode"] != "ZE1 0AA":  # suppressed
+            by_patient.setdefault(r["nhs_number"], []).append(r["admission_date"])
+    assert gaps == sorted(
+        (date.fromisoformat(max(v)) - date.fromisoformat(min(v))).days for v in by_patient.values()
+    )
     # A new dataset version (same patients, new admissions): project A's values stay.
     world.ingest(extract_rows(seed=99))
-    later_a = {r["nhs_number"] for r in _csv(_download(world, grant_a).content)}
-    assert later_a == first_a
+    later_a = _admissions(_download(world, grant_a).content)
+    assert set(later_a) == set(first_a)
 
 
 def test_rare_combination_refused_when_policy_says_refuse(world: World) -> None:
