@@ -64,6 +64,8 @@ class ClassCounter:
         ``patients`` holds one 64-bit patient key per row (None: no patient column, so
         every row counts as a patient of its own)."""
         n = batch.num_rows
+        if patients is not None and len(patients) != n:
+            raise ValueError(f"{len(patients)} patient keys for {n} rows")
         first = self.rows
         self.rows += n
         if patients is None:

@@ -43,7 +43,12 @@ class BatchTransform:
             self._released(self.plan.column(name), batch, blocks, offsets)
             for name in self.plan.quasi_identifiers
         ]
-        view = pa.RecordBatch.from_arrays(arrays, names=list(self.plan.quasi_identifiers))
+        # Without quasi-identifiers the view still has the batch's rows (no columns).
+        view = (
+            pa.RecordBatch.from_arrays(arrays, names=list(self.plan.quasi_identifiers))
+            if arrays
+            else batch.select([])
+        )
         return view, None if blocks is None else blocks.patient_keys()
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -24,9 +24,18 @@ from tests.integration.release.conftest import ALL_OUTPUT, EXEMPT_DATASET, World
 
 
 def _download(world: World, grant: int, who: str = "a", fmt: str = "csv") -> Any:
-    return world.client.get(
+    response = world.client.get(
         f"/grants/{grant}/data", params={"format": fmt}, headers=world.people[who].auth
     )
+    if response.status_code == 200:
+        # Every release that started must have completed: all rows the gate let through
+        # were sent (the stream checks), and its hash recorded.
+        manifest = world.client.get(
+            response.headers["X-Release-Manifest"], headers=world.people[who].auth
+        ).json()
+        assert manifest["state"] == "completed", manifest
+        assert manifest["content"]["sha256"] == hashlib.sha256(response.content).hexdigest()
+    return response
 
 
 def _csv(body: bytes) -> list[dict[str, str]]:
@@ -167,6 +176,12 @@ def test_columns_filter_and_formula_injection(world: World) -> None:
     assert comments <= {'\'=HYPERLINK("x")', "'+1", "'-x", "'@SUM(A1)", "ok, fine"}
     assert any(int(r["length_of_stay"]) < 0 for r in rows)  # numbers are not prefixed
     assert "'-" not in {r["length_of_stay"][:2] for r in rows}
+    # No quasi-identifier was granted: nothing to suppress, every row counted and sent.
+    manifest = world.client.get(
+        response.headers["X-Release-Manifest"], headers=world.people["a"].auth
+    ).json()
+    assert manifest["state"] == "completed"
+    assert manifest["rows_released"] == manifest["disclosure"]["rows_in_scope"] == len(rows)
 
 
 def test_parquet_and_jsonl_are_typed_and_match_the_manifest(world: World) -> None:

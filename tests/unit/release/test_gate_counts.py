@@ -176,3 +176,16 @@ def test_small_numbers_refuse_before_classes() -> None:
     rules = ReleaseRules(min_k=2, small_number_threshold=5, small_classes=SmallClassAction.SUPPRESS)
     with pytest.raises(DisclosureRefusedError, match="small-number threshold"):
         run_gate(_counter(rows, 4), _plan(QIS), rules)
+
+
+def test_without_quasi_identifiers_rows_and_patients_are_still_counted() -> None:
+    counter = ClassCounter([])
+    batch = pa.RecordBatch.from_arrays([pa.array([1, 2, 3])], names=["x"]).select([])
+    assert counter.add(batch, np.array([7, 7, 9], dtype=np.uint64)) is None
+    assert (counter.rows, counter.patients_in_scope()) == (3, 2)
+
+
+def test_patient_keys_must_match_the_rows() -> None:
+    batch = pa.RecordBatch.from_arrays([pa.array(["a", "b"])], names=["age_band"])
+    with pytest.raises(ValueError, match="3 patient keys for 2 rows"):
+        ClassCounter(["age_band"]).add(batch, np.zeros(3, dtype=np.uint64))
