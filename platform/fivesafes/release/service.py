@@ -34,7 +34,7 @@ from fivesafes.access.models import Grant
 from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.db import session_scope, utcnow
-from fivesafes.errors import NotFoundError
+from fivesafes.errors import ConflictError, NotFoundError
 from fivesafes.identity.models import User
 from fivesafes.keys.store import KeyStore
 from fivesafes.release.ahead import ReadAhead
@@ -51,6 +51,15 @@ from fivesafes.release.writers import encode_batches, writer_for
 
 #: Each spooled row's quasi-identifier class (dropped before anything is written).
 CLASS_COLUMN = "__fivesafes_class"
+#: Most rows in one release by default (``FIVESAFES_RELEASE_MAX_ROWS``): the gate's counts
+#: take 12 bytes a row in memory.
+MAX_ROWS = 40_000_000
+
+
+class ReleaseTooLargeError(ConflictError):
+    """More rows than one release may hold (409): split the grant with row filters."""
+
+    code = "release_too_large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,7 @@ def prepare_release(
     engine: Engine,
     spool_folder: Path,
     spool_memory_bytes: int = MEMORY_BYTES,
+    max_rows: int = MAX_ROWS,
     user: User,
     grant: Grant,
     fmt: ReleaseFormat,
@@ -104,6 +114,12 @@ def prepare_release(
         with contextlib.closing(read_batches(plan, engine, session.connection())) as batches:
             for batch in batches:
                 class_ids = counter.add(*transform.counted(batch))
+                if counter.rows > max_rows:
+                    raise ReleaseTooLargeError(
+                        f"grant {grant.id} selects more than {max_rows:,} rows, the most one "
+                        "release may hold; ask governance for grants with narrower row "
+                        "filters (for example one per year of admissions)"
+                    )
                 if class_ids is None:
                     spool.add(batch)
                 else:

@@ -319,3 +319,21 @@ def test_opted_out_patients_are_not_released_from_an_exempt_dataset(world: World
             text(f"SELECT count(*) FROM {version.table_name} WHERE nddo_opted_out")
         ).scalar_one()
     assert flagged == opted_rows
+
+
+def test_a_release_larger_than_allowed_is_refused_before_any_byte(world: World) -> None:
+    app: Any = world.client.app
+    app.state.settings = app.state.settings.model_copy(update={"release_max_rows": 100})
+    response = _download(world, world.grant("a"))
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "release_too_large"
+    assert "more than 100 rows" in error["message"]
+    assert "nhs_number" not in response.text
+    narrower = world.grant("a", row_filter="sex = 'F'")
+    assert _download(world, narrower).status_code == 200
+    with world.factory() as session:
+        refused = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "release.download")
+        ).all()
+    assert [e.outcome for e in refused] == ["failed", "success"]

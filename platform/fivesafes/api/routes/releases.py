@@ -40,7 +40,7 @@ router = APIRouter(tags=["releases"])
     responses={
         200: {"description": "The release, streamed", "content": {"text/csv": {}}},
         403: {"description": "Grant expired, revoked, project ended or not a member"},
-        409: {"description": "Refused by the disclosure gate"},
+        409: {"description": "Refused by the disclosure gate, or more rows than one release"},
     },
 )
 def download(
@@ -64,6 +64,7 @@ def download(
         engine=engine,
         spool_folder=settings.spool_path / "releases",
         spool_memory_bytes=settings.release_memory_mb << 20,
+        max_rows=settings.release_max_rows,
         user=user,
         grant=grant,
         fmt=fmt,
