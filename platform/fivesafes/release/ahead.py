@@ -48,8 +48,11 @@ class ReadAhead(Generic[T]):
             self._failure.append(exc)
         finally:
             close = getattr(self._items, "close", None)
-            if close is not None:
-                close()  # a generator's own clean-up (its connection, say) runs here
+            try:
+                if close is not None:
+                    close()  # a generator's own clean-up (its connection, say) runs here
+            except BaseException as exc:  # the consumer must still hear the end
+                self._failure.append(exc)
             self._put(_END)
 
     def __iter__(self) -> Iterator[T]:

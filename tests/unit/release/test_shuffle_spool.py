@@ -148,3 +148,16 @@ def test_read_ahead_close_stops_the_producer_and_cleans_up() -> None:
     assert next(iter(ahead)) == 1
     ahead.close()
     assert closed == [True]
+
+
+def test_read_ahead_ends_even_when_the_clean_up_fails() -> None:
+    def items() -> object:
+        try:
+            yield 1
+        finally:
+            raise RuntimeError("clean-up failed")
+
+    ahead = ReadAhead(iter(items()), 1, "test")  # type: ignore[call-overload]
+    with pytest.raises(RuntimeError, match="clean-up failed"):
+        list(ahead)
+    ahead.close()
