@@ -32,7 +32,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from fivesafes.db import READ_ONLY
 from fivesafes.release.ahead import ReadAhead
-from fivesafes.release.query import BATCH_ROWS, HIDDEN_PATIENT, ReleasePlan, rows_statement
+from fivesafes.release.query import (
+    BATCH_ROWS,
+    HIDDEN_PATIENT,
+    ReleasePlan,
+    decoded_pseudonyms,
+    rows_statement,
+)
 
 #: Batches the reading thread may hold ahead of the caller, and their size hint: with the
 #: batch being worked on, about 40 MB whatever the size of the release.
@@ -46,7 +52,8 @@ _DATABASES_LOCK = threading.Lock()
 def read_batches(
     plan: ReleasePlan, engine: Engine, renderer: Connection
 ) -> Generator[pa.RecordBatch, None, None]:
-    """The rows of ``plan`` (granted columns, filter applied), in read_schema types.
+    """The rows of ``plan`` (granted columns, filter applied), in read_schema types (on
+    PostgreSQL stored pseudonyms arrive decoded, as 16-byte binary values).
 
     ``renderer`` is an open connection of the same database, used on PostgreSQL to quote
     the filter's literals into the statement. Close the generator if you stop early: that
@@ -146,7 +153,10 @@ def _adbc_batches(uri: str, sql: str) -> Iterator[pa.RecordBatch]:
 def _postgres_batches(
     plan: ReleasePlan, engine: Engine, renderer: Connection
 ) -> Generator[pa.RecordBatch, None, None]:
-    schema = plan.read_schema
+    decoded = decoded_pseudonyms(plan)
+    schema = pa.schema(
+        [pa.field(f.name, pa.binary()) if f.name in decoded else f for f in plan.read_schema]
+    )
     source = ReadAhead(
         _adbc_batches(_adbc_uri(engine), _render(plan, renderer)), _BATCHES_AHEAD, "release-read"
     )

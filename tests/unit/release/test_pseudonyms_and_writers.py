@@ -93,3 +93,27 @@ def test_parquet_pseudonyms_are_delta_length_encoded_and_read_back() -> None:
     assert "DELTA_LENGTH_BYTE_ARRAY" in chunk.column(0).encodings
     assert "RLE_DICTIONARY" in chunk.column(1).encodings  # repeated values keep a dictionary
     assert file.read().column("p").to_pylist() == values
+
+
+def test_decoded_and_hex_pseudonyms_give_the_same_blocks() -> None:
+    values = [secrets.token_hex(16) for _ in range(50)]
+    values[3] = None  # type: ignore[call-overload]
+    values[17] = None  # type: ignore[call-overload]
+    hex_array = pa.array(values, pa.string())
+    raw = pa.array([None if v is None else bytes.fromhex(v) for v in values], pa.binary())
+    for stored in (hex_array, hex_array.slice(2, 30)):
+        decoded = raw if len(stored) == 50 else raw.slice(2, 30)
+        a, b = ProjectPseudonyms.blocks(stored), ProjectPseudonyms.blocks(decoded)
+        assert a.data == b.data
+        assert (a.missing == b.missing).all()  # type: ignore[union-attr]
+    # A NULL slot may still hold bytes (Arrow allows it): they are not taken for a value.
+    offsets = pa.array([0, 16, 20, 36], pa.int32())
+    data = bytes(range(16)) + b"junk" + bytes(range(16, 32))
+    validity = pa.array([True, False, True]).buffers()[1]
+    odd = pa.Array.from_buffers(
+        pa.binary(), 3, [validity, offsets.buffers()[1], pa.py_buffer(data)]
+    )
+    blocks = ProjectPseudonyms.blocks(odd)
+    assert blocks.data == bytes(range(16)) + bytes(16) + bytes(range(16, 32))
+    with pytest.raises(ValueError, match="not 16 bytes"):
+        ProjectPseudonyms.blocks(pa.array([b"short"], pa.binary()))
