@@ -166,10 +166,15 @@ class ClassCounter:
     def classes(self) -> int:
         return len(self._class_values)
 
+    def finish(self) -> None:
+        """Join the batches' arrays into one each (done once, before counting; after it the
+        counts may be taken from several threads at once)."""
+        self._patient_parts = [_joined(self._patient_parts, np.uint64)]
+        self._class_parts = [_joined(self._class_parts, np.int32)]
+
     def _patients(self) -> np.ndarray:
         if len(self._patient_parts) != 1:
-            whole = np.concatenate(self._patient_parts) if self._patient_parts else None
-            self._patient_parts = [np.zeros(0, dtype=np.uint64) if whole is None else whole]
+            self.finish()
         return self._patient_parts[0]
 
     def patients_in_scope(self) -> int:
@@ -178,7 +183,9 @@ class ClassCounter:
     def counts(self, keep: Sequence[int] | None = None) -> ClassCounts:
         """Classes of all the quasi-identifiers, or of those at positions ``keep`` only
         (classes merged by the values left), with their distinct patients and rows."""
-        classes = np.concatenate(self._class_parts) if self._class_parts else np.zeros(0, np.int32)
+        if len(self._class_parts) != 1:
+            self.finish()
+        classes = self._class_parts[0]
         values = self._class_values
         if keep is not None:
             merged: dict[tuple[object, ...], int] = {}
@@ -193,6 +200,12 @@ class ClassCounter:
         rows = np.bincount(classes, minlength=n).astype(np.int64)
         patients = _patients_per_class(classes, self._patients(), n)
         return ClassCounts(values, patients, rows)
+
+
+def _joined(parts: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 def _distinct(ordered: np.ndarray) -> int:

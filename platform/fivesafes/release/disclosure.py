@@ -90,6 +90,7 @@ def run_gate(counter: ClassCounter, plan: ReleasePlan, rules: ReleaseRules) -> G
     qis = plan.quasi_identifiers
     # The two counts each sort every row's patient: on two cores at once (numpy sorts
     # without holding the interpreter lock).
+    counter.finish()
     with ThreadPoolExecutor(1, thread_name_prefix="release-gate") as pool:
         in_scope = pool.submit(counter.patients_in_scope)
         counts = counter.counts() if qis else None
