@@ -2,13 +2,14 @@
 
 :func:`prepare_release` runs inside the caller's transaction (the API request's): the grant
 has already passed ``active_grant_for``. The plan is built; the rows are read once (on a
-separate read-only connection), transformed for the project, counted for the disclosure
-gate and written to an encrypted shuffling spool; the gate decides (or refuses); the
-release row with its manifest and the ``release.download`` audit event are written. Only
-then does :func:`stream_release` send rows, from the spool, shuffled, without the
-suppressed ones. When the last byte is out, the SHA-256 and size of what was sent are
-stored on the release in a short transaction of its own (``release.complete``); a stream
-that stops early marks the release ``interrupted``.
+separate read-only connection), counted for the disclosure gate as they will be released,
+and put in the shuffling spool (:mod:`fivesafes.release.shuffle`: memory, or an encrypted
+file for a large release); the gate decides (or refuses); the release row with its
+manifest and the ``release.download`` audit event are written. Only then does
+:func:`stream_release` send rows: from the spool, shuffled, without the suppressed ones,
+transformed for the project. When the last byte is out, the SHA-256 and size of what was
+sent are stored on the release in a short transaction of its own (``release.complete``);
+a stream that stops early marks the release ``interrupted``.
 """
 
 from __future__ import annotations
