@@ -117,3 +117,17 @@ def test_decoded_and_hex_pseudonyms_give_the_same_blocks() -> None:
     assert blocks.data == bytes(range(16)) + bytes(16) + bytes(range(16, 32))
     with pytest.raises(ValueError, match="not 16 bytes"):
         ProjectPseudonyms.blocks(pa.array([b"short"], pa.binary()))
+
+
+def test_parquet_statistics_for_numbers_and_dates_not_text() -> None:
+    schema = pa.schema([("p", pa.string()), ("day", pa.date32()), ("n", pa.int64())])
+    writer = ParquetWriter(schema, unique=frozenset({"p"}))
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array(["a", "b"]), pa.array([1, 400], pa.date32()), pa.array([3, -2])],
+        schema=schema,
+    )
+    data = writer.write(batch) + writer.close()
+    group = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0)
+    assert group.column(0).statistics is None or not group.column(0).statistics.has_min_max
+    assert group.column(2).statistics.min == -2
+    assert str(group.column(1).statistics.max) == "1971-02-05"
