@@ -48,7 +48,7 @@ from fivesafes.release.query import BATCH_ROWS, ReleasePlan, build_plan
 from fivesafes.release.reader import read_batches
 from fivesafes.release.shuffle import MEMORY_BYTES, ShuffleSpool
 from fivesafes.release.transform import BatchTransform
-from fivesafes.release.writers import encode_batches, writer_for
+from fivesafes.release.writers import Writer, encode_batches, writer_for
 
 #: Each spooled row's quasi-identifier class (dropped before anything is written).
 CLASS_COLUMN = "__fivesafes_class"
@@ -185,50 +185,59 @@ def prepare_release(
 
 
 def stream_release(prepared: PreparedRelease, factory: sessionmaker[Session]) -> Iterator[bytes]:
-    """The release's bytes; the hash is recorded when the last one has been produced."""
-    digest = hashlib.sha256()
+    """The release's bytes; the hash is recorded when the last one has been produced.
+
+    Shuffling and encoding run on threads of their own, a few batches ahead: the server
+    sends one chunk while the next is encoded, rather than encoding only once the client
+    has taken the last one off the socket."""
     size = 0
     completed = False
     decimals = frozenset(c.name for c in prepared.plan.columns if c.out_kind == "decimal")
     metadata = {"fivesafes.release_id": str(prepared.release_id)}
     safe = frozenset(c.name for c in prepared.plan.columns if c.treatment == "project_pseudonym")
     writer = writer_for(prepared.fmt, prepared.transform.schema, decimals, metadata, safe)
-    rows = _Tally()
-    ahead = ReadAhead(_released_batches(prepared), 2, "release-shuffle")
+    tally = _Tally()
+    shuffled = ReadAhead(_released_batches(prepared), 2, "release-shuffle")
+    encoded = ReadAhead(tally.encode(writer, iter(shuffled)), 4, "release-encode")
     try:
-        batches = rows.count(iter(ahead))
-        for chunk in encode_batches(writer, batches):
-            digest.update(chunk)
+        for chunk in encoded:
             size += len(chunk)
             yield chunk
-        if rows.total != prepared.gate.rows_released:
+        if tally.rows != prepared.gate.rows_released:
             raise RuntimeError(
-                f"release {prepared.release_id}: {rows.total} rows written, "
+                f"release {prepared.release_id}: {tally.rows} rows written, "
                 f"{prepared.gate.rows_released} expected"
             )
         completed = True
     finally:
-        ahead.close()
+        encoded.close()
+        shuffled.close()
         prepared.spool.close()
         _finish(
             prepared,
             factory,
-            sha256=digest.hexdigest(),
+            sha256=tally.digest.hexdigest(),
             size=size,
-            rows=rows.total,
+            rows=tally.rows,
             completed=completed,
         )
 
 
 class _Tally:
-    """Counts the rows of the batches that pass through it."""
+    """Encodes batches, counting their rows and hashing the bytes made of them."""
 
     def __init__(self) -> None:
-        self.total = 0
+        self.rows = 0
+        self.digest = hashlib.sha256()
 
-    def count(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def encode(self, writer: Writer, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+        for chunk in encode_batches(writer, self._count(batches)):
+            self.digest.update(chunk)
+            yield chunk
+
+    def _count(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            self.total += batch.num_rows
+            self.rows += batch.num_rows
             yield batch
 
 
