@@ -77,7 +77,7 @@ def _load(base: str, token: str, requests: int, clients: int) -> float:
 
 
 def run_audit_benchmark(
-    dialect: str = "postgresql", requests: int = 1000, clients: int = 4, rounds: int = 5
+    dialect: str = "postgresql", requests: int = 1000, clients: int = 4, rounds: int = 7
 ) -> AuditBenchResult:
     result = AuditBenchResult(dialect=dialect, requests=requests, clients=clients)
     with temporary_database(dialect) as url, _keys() as keys:
