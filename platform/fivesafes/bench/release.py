@@ -17,7 +17,6 @@ Run: ``python -m fivesafes.bench.release [--rows 1000000]`` or ``fivesafes bench
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from fivesafes.datasets.service import load_policy_file
 from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
-from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload
+from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload, file_sha256
 from fivesafes.keys.local import LocalFileKeyStore
 
 TARGET_RATIO = 0.5
@@ -120,7 +119,7 @@ def _prepare(url: str, folder: Path, rows: int) -> tuple[str, int, str]:
     try:
         with session_scope(factory) as session:
             load_policy_file(session, trail, policy_path)
-            sha = hashlib.sha256(extract.read_bytes()).hexdigest()
+            sha = file_sha256(extract)
             upload = create_upload(
                 session,
                 trail,

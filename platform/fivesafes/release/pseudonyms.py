@@ -73,13 +73,18 @@ def _hex_string_array(data: bytes, missing: np.ndarray | None) -> pa.Array:
     return array
 
 
+def _value_offsets(array: pa.Array) -> np.ndarray:
+    """Where each value of a string or binary array starts (and the last ends), in its data
+    buffer, for the array's own slice."""
+    offsets: np.ndarray = np.frombuffer(array.buffers()[1], dtype=np.int32)
+    return offsets[array.offset : array.offset + len(array) + 1]
+
+
 def _binary_blocks(stored: pa.Array) -> Blocks:
     """Blocks from 16-byte binary values: their bytes as they lie (no copy but one)."""
     n = len(stored)
     missing = stored.is_null().to_numpy(zero_copy_only=False) if stored.null_count else None
-    offsets = np.frombuffer(stored.buffers()[1], dtype=np.int32)[
-        stored.offset : stored.offset + n + 1
-    ]
+    offsets = _value_offsets(stored)
     lengths = np.diff(offsets)
     present = lengths if missing is None else lengths[~missing]
     if len(present) and not np.all(present == _BLOCK):
@@ -128,12 +133,8 @@ class ProjectPseudonyms:
             missing = stored.is_null().to_numpy(zero_copy_only=False)
             stored = pc.fill_null(stored, _ZERO_HEX)
         stored = stored.cast(pa.string())
-        if isinstance(stored, pa.ChunkedArray):
-            stored = stored.combine_chunks()
         n = len(stored)
-        offsets = np.frombuffer(stored.buffers()[1], dtype=np.int32)[
-            stored.offset : stored.offset + n + 1
-        ]
+        offsets = _value_offsets(stored)
         if n and not np.all(np.diff(offsets) == PSEUDONYM_HEX_CHARS):
             raise ValueError("a stored pseudonym is not 32 hex characters")
         raw = stored.buffers()[2]

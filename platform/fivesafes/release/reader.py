@@ -118,8 +118,7 @@ def _render(plan: ReleasePlan, connection: Connection) -> str:
 def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """Driver types to read_schema types (same values: e.g. a timestamp's zone label)."""
     arrays = []
-    for read, target in zip(batch.columns, schema, strict=True):
-        column = read.storage if isinstance(read.type, pa.ExtensionType) else read
+    for column, target in zip(batch.columns, schema, strict=True):
         arrays.append(column if column.type == target.type else column.cast(target.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
