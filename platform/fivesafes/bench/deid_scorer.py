@@ -10,7 +10,12 @@ The rules (``benchmarks/deid/README.md``), implemented literally:
 * recall = identifiers not leaked / all identifiers, per label and overall;
 * keep = keep phrases still present verbatim / all keep phrases;
 * raw structured identifiers: any input row's NHS number (in any grouping) or full
-  patient name (either order, any case) anywhere in the output is a failure.
+  patient name (either order, any case) anywhere in the output is a failure;
+* **non-identifier words kept** (over-scrubbing): the words of the original note outside
+  every gold span -- runs of 2+ letters, no digits (numbers are the keep phrases' business,
+  and one-letter tokens are mostly initials and list markers) -- counted as a multiset per
+  note, case-insensitive, and the share of them still in the scrubbed note (tags ignored).
+  Recall alone rewards a scrubber that blanks everything; this is the other side.
 
 Token matching is case-insensitive and whole-token: a stricter reading than case-sensitive
 matching, so the score cannot be flattered by a change of case.
@@ -35,6 +40,7 @@ GENERIC_WORDS = frozenset(
 )
 TAG = re.compile(r"\[[A-Z][A-Z_]*\]|<[A-Z][A-Z_]*>")
 TOKEN = re.compile(r"[^\W_]+")
+WORD = re.compile(r"[^\W\d_]{2,}")
 # Digits with the separators people put between them (space, dash, dot, slash, brackets).
 DIGIT_RUN = re.compile(r"\d(?:[\s\-./()+]*\d)*")
 MIN_DIGITS = 6
@@ -76,6 +82,10 @@ class DeidScore:
     raw_nhs_leaks: int = 0
     raw_name_leaks: int = 0
     leaks: list[Leak] = field(default_factory=list)
+    words_total: int = 0
+    words_kept: int = 0
+    # Non-identifier words the scrubber removed (synthetic gold text, for debugging).
+    dropped_words: Counter[str] = field(default_factory=Counter)
 
     @property
     def recall(self) -> float:
@@ -88,6 +98,11 @@ class DeidScore:
     @property
     def keep_rate(self) -> float:
         return 1.0 if self.keep_total == 0 else self.keep_kept / self.keep_total
+
+    @property
+    def words_kept_rate(self) -> float:
+        """Share of non-identifier words still present after scrubbing (1.0 if none)."""
+        return 1.0 if self.words_total == 0 else self.words_kept / self.words_total
 
     @property
     def raw_leaks(self) -> int:
@@ -114,15 +129,28 @@ def _digit_strings(text: str) -> list[str]:
     return [re.sub(r"\D", "", m.group()) for m in DIGIT_RUN.finditer(TAG.sub("|", text))]
 
 
+def word_counts(text: str) -> Counter[str]:
+    """Lower-cased words (2+ letters, no digits) of ``text``, tags removed first."""
+    return Counter(w.lower() for w in WORD.findall(TAG.sub(" ", text)))
+
+
 def score_note(gold: GoldNote, scrubbed: str, row: int, score: DeidScore) -> None:
-    """Add one note's identifiers and keep phrases to ``score``."""
+    """Add one note's identifiers, keep phrases and non-identifier words to ``score``."""
     visible = TAG.sub(" ", scrubbed)
     out_counts = _token_counts(visible)
     out_digits = _digit_strings(scrubbed)
     outside = list(gold.text)
     for span in gold.spans:
         outside[span.start : span.end] = " " * (span.end - span.start)
-    outside_counts = _token_counts("".join(outside))
+    outside_text = "".join(outside)
+    outside_counts = _token_counts(outside_text)
+    before, after = word_counts(outside_text), word_counts(scrubbed)
+    score.words_total += sum(before.values())
+    for word, wanted in before.items():
+        kept = min(wanted, after[word])
+        score.words_kept += kept
+        if kept < wanted:
+            score.dropped_words[word] += wanted - kept
     for span in gold.spans:
         span_text = gold.text[span.start : span.end]
         score.total[span.label] += 1

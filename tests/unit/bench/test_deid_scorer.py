@@ -89,3 +89,31 @@ def test_raw_identifiers_of_any_row_are_failures() -> None:
 def test_per_label_recall() -> None:
     score = score_all([GOLD], ["Dr Kate Barrett (GP at [ORGANISATION]) called [PHONE]."])
     assert score.recall_by_label() == {"ORGANISATION": 1.0, "PERSON": 0.0, "PHONE": 1.0}
+
+
+def test_non_identifier_words_kept_counts_words_outside_spans() -> None:
+    # Outside the spans: Dr, GP, at, called, Hb -> 5 words (digits and 1-letter ignored).
+    score = score_all([GOLD], ["Dr [PERSON] (GP at [ORGANISATION]) called [PHONE]. Hb 121."])
+    assert (score.words_kept, score.words_total) == (5, 5)
+    assert score.words_kept_rate == 1.0
+
+
+def test_over_scrubbing_lowers_words_kept() -> None:
+    score = score_all([GOLD], ["[PERSON] [PERSON] (GP at [ORGANISATION]) [PHONE]. Hb 121."])
+    assert (score.words_kept, score.words_total) == (3, 5)
+    assert score.dropped_words == {"dr": 1, "called": 1}
+
+
+def test_words_kept_is_multiset_and_case_insensitive() -> None:
+    gold = GoldNote("will review, will call Will", (GoldSpan(23, 27, "PERSON"),))
+    # Outside the span: will x2, review, call. One "will" dropped; extra copies of a word
+    # never count beyond how often it occurs outside spans.
+    dropped_one = score_all([gold], ["WILL review, [X] call [PERSON]"])
+    assert (dropped_one.words_kept, dropped_one.words_total) == (3, 4)
+    assert score_all([gold], ["review, call Will Will Will"]).words_kept == 4
+
+
+def test_tags_are_not_words() -> None:
+    gold = GoldNote("seen today", ())
+    score = score_all([gold], ["[PERSON] seen <DATE>"])
+    assert (score.words_kept, score.words_total) == (1, 2)
