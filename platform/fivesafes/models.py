@@ -13,6 +13,7 @@ from fivesafes.datasets.models import (
     OptOutList,
     Upload,
 )
+from fivesafes.datasets.review_models import ReviewCell, ReviewView, VersionReview
 from fivesafes.db import Base
 from fivesafes.identity.models import ApiToken, User
 from fivesafes.release.models import Release
@@ -35,7 +36,10 @@ __all__ = [
     "ProjectMember",
     "Release",
     "RequestReview",
+    "ReviewCell",
+    "ReviewView",
     "Upload",
     "User",
+    "VersionReview",
     "WebSession",
 ]

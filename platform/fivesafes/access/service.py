@@ -35,6 +35,8 @@ from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.access.schemas import ProjectIn, RequestIn
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.datasets.models import Dataset, DatasetPolicyVersion, DatasetVersion
+from fivesafes.datasets.review import ensure_releasable
+from fivesafes.datasets.service import get_dataset_version
 from fivesafes.deid.plan import output_columns
 from fivesafes.deid.policy import parse_policy
 from fivesafes.errors import ConflictError, InvalidInputError, NotFoundError
@@ -283,6 +285,7 @@ def dataset_terms(session: Session, dataset_name: str, version: int | None) -> D
             raise NotFoundError(
                 f"dataset {dataset_name!r} has no version {version}", code="version_not_found"
             )
+        ensure_releasable(dsv)  # a version waiting for review, or rejected: 409
         policy_version = dsv.policy_version
     policy = parse_policy(
         yaml.safe_load(policy_version.source_text),
@@ -415,6 +418,9 @@ def review_request(
     request, project = target.request, target.project
     assert request is not None
     assert project is not None
+    if approve and request.dataset_version is not None:
+        # A request fixed to one version is approved only while that version is available.
+        ensure_releasable(get_dataset_version(session, request.dataset, request.dataset_version))
     review = RequestReview(
         request_id=request.id,
         reviewer_id=actor.id,

@@ -9,7 +9,7 @@ from fivesafes.access.policy import load_access_policy
 from fivesafes.api.errors import install_error_handlers
 from fivesafes.api.lifespan import lifespan
 from fivesafes.api.middleware import RequestIdMiddleware
-from fivesafes.api.routes import access, audit, datasets, health, identity, releases
+from fivesafes.api.routes import access, audit, datasets, health, identity, releases, reviews
 from fivesafes.api.safe_errors import SafeErrorMiddleware
 from fivesafes.audit.recorder import AuditRecorder, record
 from fivesafes.config import Settings, get_settings
@@ -51,5 +51,6 @@ def create_app(
     app.include_router(access.router)
     app.include_router(datasets.router)
     app.include_router(releases.router)
+    app.include_router(reviews.router)
     install_web_pages(app)
     return app

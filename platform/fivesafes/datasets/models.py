@@ -19,6 +19,10 @@ from fivesafes.db import Base, UTCDateTime, utcnow
 
 #: Prefix of the per-version data tables (Alembic's comparison ignores them).
 DATA_TABLE_PREFIX = "dsv_"
+#: A stable row id, in load order, in the tables of datasets whose policy asks for a
+#: governance review: the review stores sampled cells by (row id, column), never their
+#: text. It is never released (releases select the policy's columns by name).
+ROW_ID_COLUMN = "__fivesafes_row"
 
 
 class Sensitivity(StrEnum):
@@ -31,6 +35,19 @@ class UploadState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class VersionState(StrEnum):
+    """Where a dataset version stands; only ``available`` versions can be released.
+
+    ``pending_review`` -> ``available`` (a governance officer approved a sample of its
+    scrubbed free text) or -> ``rejected`` (final). Versions of datasets whose policy asks
+    for no review are ``available`` from the start.
+    """
+
+    AVAILABLE = "available"
+    PENDING_REVIEW = "pending_review"
+    REJECTED = "rejected"
 
 
 class Dataset(Base):
@@ -85,6 +102,9 @@ class DatasetVersion(Base):
     report: Mapped[str] = mapped_column(Text)  # the de-identification report (JSON)
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(
+        String(16), default=VersionState.AVAILABLE.value, server_default="available"
+    )
 
     dataset: Mapped[Dataset] = relationship()
     policy_version: Mapped[DatasetPolicyVersion] = relationship()

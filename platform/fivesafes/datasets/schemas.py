@@ -20,6 +20,7 @@ class DatasetVersionOut(BaseModel):
     source_sha256: str
     policy_version: int
     created_at: datetime
+    state: str  # available | pending_review | rejected: only available ones are released
 
 
 class DatasetOut(BaseModel):
@@ -61,6 +62,7 @@ class UploadOut(BaseModel):
     errors: list[UploadError]
     report: dict[str, Any] | None
     dataset_version: int | None
+    dataset_version_state: str | None = None  # pending_review: waiting for governance
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -35,6 +35,7 @@ def dataset_view(session: Session, dataset: Dataset) -> DatasetOut:
                 source_sha256=v.source_sha256,
                 policy_version=v.policy_version.version,
                 created_at=v.created_at,
+                state=v.state,
             )
             for v in service.dataset_versions(session, dataset)
         ],
@@ -54,6 +55,7 @@ def upload_view(upload: Upload, rows_processed: int | None = None) -> UploadOut:
         errors=[UploadError(**e) for e in json.loads(upload.errors or "[]")],
         report=json.loads(upload.report) if upload.report else None,
         dataset_version=upload.dataset_version.number if upload.dataset_version else None,
+        dataset_version_state=upload.dataset_version.state if upload.dataset_version else None,
         created_at=upload.created_at,
         started_at=upload.started_at,
         finished_at=upload.finished_at,

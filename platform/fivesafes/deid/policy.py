@@ -178,6 +178,8 @@ class Policy(_Strict):
     hospital_number_patterns: tuple[str, ...] = ()
     free_text_allow_terms: tuple[str, ...] = ()
     national_data_opt_out: OptOutOptions = OptOutOptions()
+    # Governance reads this many scrubbed free-text cells before a new version is released.
+    review_sample: int | None = Field(default=None, ge=1, le=1000)
     columns: dict[str, ColumnPolicy] = Field(min_length=1)
 
     @field_validator("hospital_number_patterns")
@@ -201,7 +203,11 @@ class Policy(_Strict):
         Comments and formatting do not change it; any change of meaning does. Reports and
         audit events carry it so that an output can be traced to the exact rules applied.
         """
-        canonical = rfc8785.dumps(self.model_dump(mode="json"))
+        content = self.model_dump(mode="json")
+        if content["review_sample"] is None:
+            # Absent means absent: policies written before the key existed keep their hash.
+            del content["review_sample"]
+        canonical = rfc8785.dumps(content)
         return hashlib.sha256(canonical).hexdigest()
 
     @property
@@ -278,6 +284,10 @@ def _semantic_problems(policy: Policy) -> list[tuple[str, str]]:
         )
     if not opt_out.exempt and opt_out.basis:
         problems.append(("national_data_opt_out.basis", "a basis is only given with exempt: true"))
+    if policy.review_sample is not None and not policy.free_text_columns:
+        problems.append(
+            ("review_sample", "a review reads free-text cells: this policy has no free_text column")
+        )
     if OPTED_OUT_COLUMN in policy.columns:
         problems.append((f"columns.{OPTED_OUT_COLUMN}", "this column name is reserved"))
     return problems

@@ -7,6 +7,8 @@ The one ingestion path, used by the API's background runner and by `fivesafes in
 2. :meth:`Ingestor.run` marks it ``running``, streams it through the de-identification
    engine (the same engine as `fivesafes deidentify`) into a new table, then creates the
    immutable dataset version and marks the upload ``succeeded``, with its audit event.
+   A dataset whose policy sets ``review_sample`` gets its version ``pending_review``, with
+   its sample drawn in the same transaction (:mod:`fivesafes.datasets.review`).
    On PostgreSQL all of step 2's writes are one transaction (``COPY`` included). SQLite
    allows one writer at a time, so there the rows go in in batches under short
    transactions and the version row - the only way to reach the rows - comes last;
@@ -32,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.audit.trail import AuditTrail
+from fivesafes.datasets import review
 from fivesafes.datasets.models import (
     DATA_TABLE_PREFIX,
     Dataset,
@@ -46,6 +49,7 @@ from fivesafes.db import session_scope, utcnow
 from fivesafes.deid.engine import ProgressUpdate, open_run
 from fivesafes.deid.io_readers import Cell, StreamInput, input_format
 from fivesafes.deid.optout import OptOutFilter
+from fivesafes.deid.policy import Policy
 from fivesafes.deid.report import DeidReport
 from fivesafes.deid.worker import ChunkResult
 from fivesafes.errors import ConflictError, FivesafesError, InputFileError, NotFoundError
@@ -287,7 +291,8 @@ class Ingestor:
                 optouts=optouts,
                 start_method=self.start_method,
             ) as run:
-                table = storage.data_table(name, run.outputs)
+                needs_review = policy.review_sample is not None
+                table = storage.data_table(name, run.outputs, row_ids=needs_review)
                 if postgres:
                     connection = session.connection()
                     storage.create_table(connection, table)
@@ -305,6 +310,7 @@ class Ingestor:
                     policy_version_id=stored_policy.id,
                     table_name=name,
                     report=report,
+                    policy=policy,
                 )
             except IntegrityError:
                 session.rollback()
@@ -345,6 +351,7 @@ class Ingestor:
         policy_version_id: int,
         table_name: str,
         report: DeidReport,
+        policy: Policy,
     ) -> None:
         upload = get_upload(session, upload_id)
         sha256 = upload.source_sha256 or report.input_sha256
@@ -402,6 +409,8 @@ class Ingestor:
                 "source_sha256": sha256,
             },
         )
+        if policy.review_sample is not None:
+            review.open_review(session, job.trail, version, policy)
         session.commit()
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Integer,
     MetaData,
     Numeric,
     Table,
@@ -29,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
-from fivesafes.datasets.models import DATA_TABLE_PREFIX
+from fivesafes.datasets.models import DATA_TABLE_PREFIX, ROW_ID_COLUMN
 from fivesafes.deid.plan import OutputColumn
 
 SQL_TYPES: dict[str, TypeEngine[Any]] = {
@@ -46,14 +47,35 @@ def table_name(version_id: int) -> str:
     return f"{DATA_TABLE_PREFIX}{version_id}"
 
 
-def data_table(name: str, columns: Sequence[OutputColumn]) -> Table:
-    """The SQLAlchemy description of a version's table (names quoted as the policy has them)."""
+def row_id_column() -> Column[int]:
+    """A stable row id in load order (see ``datasets.models.ROW_ID_COLUMN``)."""
+    # INTEGER PRIMARY KEY is SQLite's rowid itself (kept by VACUUM); BIGSERIAL on PostgreSQL.
+    return Column(
+        ROW_ID_COLUMN,
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
+
+
+def data_table(name: str, columns: Sequence[OutputColumn], *, row_ids: bool = False) -> Table:
+    """The SQLAlchemy description of a version's table (names quoted as the policy has them).
+
+    ``row_ids`` adds :data:`ROW_ID_COLUMN`, filled by the database as rows arrive.
+    """
     metadata = MetaData()
+    extra = [row_id_column()] if row_ids else []
     return Table(
         name,
         metadata,
+        *extra,
         *(Column(c.name, SQL_TYPES[c.kind], nullable=True) for c in columns),
     )
+
+
+def loaded_columns(table: Table) -> list[Column[Any]]:
+    """The columns ingestion writes (the row id, if any, is the database's to assign)."""
+    return [c for c in table.columns if c.name != ROW_ID_COLUMN]
 
 
 def create_table(connection: Connection, table: Table) -> None:
@@ -101,14 +123,16 @@ def insert_columns_sqlite(
         for kind, column in zip(kinds, columns, strict=True)
     ]
     placeholders = ", ".join("?" for _ in kinds)
-    quoted = ", ".join(connection.dialect.identifier_preparer.quote(c.name) for c in table.columns)
+    quote = connection.dialect.identifier_preparer.quote
+    quoted = ", ".join(quote(c.name) for c in loaded_columns(table))
     sql = f"INSERT INTO {table.name} ({quoted}) VALUES ({placeholders})"  # noqa: S608 - names from the policy, quoted
     connection.exec_driver_sql(sql, list(zip(*converted, strict=True)))
     return len(columns[0])
 
 
 def copy_statement(connection: Connection, table: Table) -> str:
-    quoted = ", ".join(connection.dialect.identifier_preparer.quote(c.name) for c in table.columns)
+    quote = connection.dialect.identifier_preparer.quote
+    quoted = ", ".join(quote(c.name) for c in loaded_columns(table))
     return f"COPY {table.name} ({quoted}) FROM STDIN"
 
 

@@ -25,6 +25,7 @@ from fivesafes.access.filters import check_filter, compile_filter
 from fivesafes.access.models import Grant
 from fivesafes.datasets import service as datasets
 from fivesafes.datasets.models import DatasetVersion
+from fivesafes.datasets.review import releasable_version
 from fivesafes.deid.optout import OPTED_OUT_COLUMN
 from fivesafes.deid.plan import OutputColumn, output_columns
 from fivesafes.deid.policy import Policy
@@ -136,7 +137,9 @@ def _out_kind(kind: str, treatment: str, granularity: str) -> str:
 
 def build_plan(session: Session, grant: Grant) -> ReleasePlan:
     """The plan of a release under ``grant`` (409 if the version no longer fits the grant)."""
-    version = datasets.get_dataset_version(session, grant.dataset, grant.dataset_version)
+    # Only an available version is read: "latest" means the newest one governance let
+    # through; a grant fixed to a version waiting for review or rejected is refused (409).
+    version = releasable_version(session, grant.dataset, grant.dataset_version)
     policy = datasets.parsed_policy(version.policy_version)
     available = output_columns(policy)
     granted: list[str] = json.loads(grant.columns)
