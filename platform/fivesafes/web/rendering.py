@@ -51,6 +51,8 @@ NOTICES = {
     "approved": "Your approval was recorded.",
     "rejected": "The request was rejected.",
     "checkpoint": "A signed checkpoint of the audit trail was made.",
+    "version_approved": "The dataset version was approved: it can now be requested and released.",
+    "version_rejected": "The dataset version was rejected: it will never be released.",
 }
 
 #: Each role's pages, in menu order: (path, label).
@@ -58,7 +60,7 @@ NAV: dict[Role, tuple[tuple[str, str], ...]] = {
     Role.UPLOADER: (("/web/upload", "Upload an extract"),),
     Role.RESEARCHER: (("/web/research", "My projects and data"),),
     Role.GOVERNANCE: (
-        ("/web/governance/queue", "Request queue"),
+        ("/web/governance/queue", "Review queue"),
         ("/web/governance/access", "Who has access"),
         ("/web/governance/audit", "Audit trail"),
         ("/web/governance/integrity", "Chain integrity"),

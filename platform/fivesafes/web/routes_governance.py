@@ -1,5 +1,10 @@
-"""Governance pages: the request queue (approve, reject), who has access to what, grants
-expiring soon, the audit trail (filters, timeline) and the chain's integrity.
+"""Governance pages: the request queue (approve, reject), dataset versions waiting for a
+review of their scrubbed free text (read the sample, approve, reject), who has access to
+what, grants expiring soon, the audit trail (filters, timeline) and the chain's integrity.
+
+The version review pages call :mod:`fivesafes.datasets.review` like the API does: showing
+the page records the view, and the form posts back that view's secret, without which the
+service refuses an approval.
 
 The audit pages call the audit API's own route functions, so viewing, verifying and
 checkpointing are recorded exactly as through the API.
@@ -23,6 +28,8 @@ from fivesafes.api.routes import audit as audit_routes
 from fivesafes.api.routes.access import grant_out, request_out
 from fivesafes.audit import queries
 from fivesafes.audit.checkpoints import latest_checkpoint
+from fivesafes.datasets import review as version_review
+from fivesafes.datasets.review_schemas import review_out
 from fivesafes.db import utcnow
 from fivesafes.identity.models import Role, User
 from fivesafes.web import charts
@@ -32,6 +39,7 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 Officer = Annotated[User, Depends(require_role(Role.GOVERNANCE))]
 EXPIRING_WITHIN = timedelta(days=30)
 AUDIT_PAGE_SIZE = 200
+PAST = {"approve": "approved", "reject": "rejected"}  # the notice shown after a decision
 
 
 def _usernames(session: DbSession, ids: set[str]) -> dict[str, str]:
@@ -56,12 +64,65 @@ def queue(request: Request, session: DbSession, user: Officer) -> Response:
         for r in service.list_requests(session, policy, user, now, state=RequestState.PENDING)
     ]
     projects = {p.id: p.title for p in service.list_projects(session, policy, user, now)}
-    names = _usernames(session, {str(r.requester_id) for r in pending})
+    versions = [review_out(r) for r in version_review.pending_reviews(session, user)]
+    names = _usernames(
+        session,
+        {str(r.requester_id) for r in pending} | {v.uploaded_by for v in versions if v.uploaded_by},
+    )
     return render(
         request,
         "governance/queue.html",
-        {"pending": pending, "projects": projects, "names": names, "me": str(user.id)},
+        {
+            "pending": pending,
+            "versions": versions,
+            "projects": projects,
+            "names": names,
+            "me": str(user.id),
+        },
     )
+
+
+@router.get("/web/governance/versions/{name}/{number}/review", name="web.governance.version")
+def version_sample(
+    *, name: str, number: int, request: Request, session: DbSession, trail: Trail, user: Officer
+) -> Response:
+    """The sampled scrubbed cells, tags highlighted; viewing is recorded and audited."""
+    shown = version_review.show_sample(session, trail, user, dataset=name, number=number)
+    summary = review_out(shown.review)
+    names = _usernames(session, {x for x in (summary.uploaded_by, summary.decided_by) if x})
+    return render(
+        request,
+        "governance/version_review.html",
+        {"shown": shown, "review": summary, "names": names},
+    )
+
+
+@router.post(
+    "/web/governance/versions/{name}/{number}/decision", name="web.governance.version_decision"
+)
+def version_decision(
+    *,
+    name: str,
+    number: int,
+    session: DbSession,
+    trail: Trail,
+    user: Officer,
+    decision: Annotated[Literal["approve", "reject"], Form()],
+    reason: Annotated[str, Form(min_length=3, max_length=5000)],
+    sample_view: Annotated[str | None, Form(max_length=100)] = None,
+) -> Response:
+    version_review.decide(
+        session,
+        trail,
+        user,
+        dataset=name,
+        number=number,
+        approve=decision == "approve",
+        reason=reason,
+        view_secret=sample_view,
+        now=utcnow(),
+    )
+    return redirect(f"/web/governance/queue?notice=version_{PAST[decision]}")
 
 
 @router.post("/web/governance/requests/{request_id}/review", name="web.governance.review")
@@ -85,7 +146,7 @@ def review(
         reason=reason,
         now=utcnow(),
     )
-    return redirect(f"/web/governance/queue?notice={decision}d")
+    return redirect(f"/web/governance/queue?notice={PAST[decision]}")
 
 
 @router.get("/web/governance/access", name="web.governance.access")

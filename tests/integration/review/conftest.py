@@ -23,6 +23,7 @@ from fivesafes.datasets import service as datasets
 from fivesafes.db import session_scope, utcnow
 from fivesafes.identity.models import Role
 from fivesafes.identity.service import actor_of
+from fivesafes.ingestion.runner import IngestionRunner
 from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.access.conftest import Person, person
@@ -135,6 +136,7 @@ def world(settings: Settings, session_factory: sessionmaker[Session], tmp_path: 
             now=utcnow(),
         ).id
     ingestor = Ingestor(session_factory, keystore, workers=1)
+    app.state.ingestion_runner = IngestionRunner(ingestor)  # the upload pages read progress
     counter = [0]
 
     def ingest(dataset: str = REVIEWED, by: str = "uploader", seed: int = 0) -> Any:
