@@ -30,21 +30,47 @@ Limit = Annotated[
 ]
 
 
-def _run_deid(data_dir: Path, workers: int, limit: int | None) -> bool:
+PerSeed = Annotated[
+    int | None,
+    typer.Option(
+        "--per-seed", min=1, help="Corpus documents per seed (default 150: a few minutes)."
+    ),
+]
+NoCorpus = Annotated[
+    bool, typer.Option("--no-corpus", help="Dev set only: skip the tuning and held-out corpus.")
+]
+
+
+def _run_deid(
+    data_dir: Path,
+    workers: int,
+    limit: int | None,
+    corpus: bool = True,
+    per_seed: int | None = None,
+) -> bool:
     from fivesafes.bench.deid_bench import DEV_CSV, run_deid_benchmark  # noqa: PLC0415
+    from fivesafes.bench.deid_corpora import DOCS_PER_SEED  # noqa: PLC0415
 
     if not (data_dir / DEV_CSV).exists():
         raise ConfigurationError(f"{data_dir / DEV_CSV} not found; pass --data-dir")
-    result = run_deid_benchmark(data_dir, workers=workers, limit=limit)
+    result = run_deid_benchmark(
+        data_dir, workers=workers, limit=limit, corpus=corpus, per_seed=per_seed or DOCS_PER_SEED
+    )
     console.print(result.render(), highlight=False)
     return result.passed()
 
 
 @bench_app.command("deid")
 @handle_errors
-def deid(data_dir: DataDir = DEFAULT_DATA_DIR, workers: Workers = 2, limit: Limit = None) -> None:
-    """Dev-set quality, plain Presidio vs the scrubber (notes/s, ratio), external recall."""
-    if not _run_deid(data_dir, workers, limit):
+def deid(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    workers: Workers = 2,
+    limit: Limit = None,
+    per_seed: PerSeed = None,
+    no_corpus: NoCorpus = False,
+) -> None:
+    """Dev set and the tuning/held-out corpus: recall, keep, words kept, speed vs Presidio."""
+    if not _run_deid(data_dir, workers, limit, corpus=not no_corpus, per_seed=per_seed):
         raise typer.Exit(1)
 
 
