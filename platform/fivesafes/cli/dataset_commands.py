@@ -58,7 +58,7 @@ def load(
 def list_datasets() -> None:
     """Datasets with their sensitivity, policy version and dataset versions."""
     with transaction() as session:
-        table = Table("dataset", "sensitivity", "policy", "versions", "latest rows")
+        table = Table("dataset", "sensitivity", "policy", "versions", "latest rows", "latest state")
         for dataset in service.list_datasets(session):
             view = views.dataset_view(session, dataset)
             latest = view.versions[-1] if view.versions else None
@@ -68,6 +68,7 @@ def list_datasets() -> None:
                 f"v{view.policy_version}",
                 str(len(view.versions)),
                 f"{latest.row_count:,}" if latest else "-",
+                latest.state if latest else "-",  # pending_review: not releasable yet
             )
         console.print(table)
 

@@ -32,6 +32,7 @@ DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
 
 POLICY_DIR = Path("policies/datasets")
 SAMPLE_DATASET = "sample-extract"
+REVIEWED_DATASET = "sample-extract-reviewed"
 
 
 @dataclass(slots=True)
@@ -67,24 +68,30 @@ def prepare_demo(settings: Settings) -> DemoState:
                 loaded = datasets.load_policy_file(session, trail, path)
                 if loaded.created:
                     state.notes.append(f"loaded policy {loaded.dataset} v{loaded.version}")
-        _ingest_sample(settings, engine, trail, state)
+        _ingest_sample(settings, engine, trail, state, SAMPLE_DATASET)
+        # The same extract under governance review: its version waits in the governance
+        # user's queue (ingested by the operator, so that user may review it), while the
+        # dataset above stays releasable at once for the researcher's path.
+        _ingest_sample(settings, engine, trail, state, REVIEWED_DATASET)
     finally:
         engine.dispose()
     return state
 
 
-def _ingest_sample(settings: Settings, engine: Engine, trail: AuditTrail, state: DemoState) -> None:
+def _ingest_sample(
+    settings: Settings, engine: Engine, trail: AuditTrail, state: DemoState, dataset_name: str
+) -> None:
     """Ingest the synthetic sample extract once (a second run finds its version)."""
     factory = make_session_factory(engine)
     sha256 = ingestion.file_sha256(SAMPLE_EXTRACT)
     with session_scope(factory) as session:
-        dataset = datasets.get_dataset(session, SAMPLE_DATASET)
+        dataset = datasets.get_dataset(session, dataset_name)
         if ingestion.find_duplicate(session, dataset, sha256) is not None:
             return
         upload = ingestion.create_upload(
             session,
             trail,
-            SAMPLE_DATASET,
+            dataset_name,
             filename=SAMPLE_EXTRACT.name,
             size=SAMPLE_EXTRACT.stat().st_size,
             sha256=sha256,
@@ -100,6 +107,12 @@ def _ingest_sample(settings: Settings, engine: Engine, trail: AuditTrail, state:
     )
     if view.state != "succeeded":
         raise ConfigurationError(f"the sample extract did not ingest: {view.errors}")
+    waiting = (
+        " (waiting for governance review: log in as governance, open the review queue)"
+        if view.dataset_version_state == "pending_review"
+        else ""
+    )
     state.notes.append(
-        f"ingested the synthetic sample extract as {SAMPLE_DATASET} version {view.dataset_version}"
+        f"ingested the synthetic sample extract as {dataset_name} version "
+        f"{view.dataset_version}{waiting}"
     )
