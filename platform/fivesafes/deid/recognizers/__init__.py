@@ -12,11 +12,13 @@ from presidio_analyzer import EntityRecognizer
 from fivesafes.deid.allowlist import AllowList
 from fivesafes.deid.recognizers.cued_name import CuedNameRecognizer
 from fivesafes.deid.recognizers.email import EmailRecognizer, UrlRecognizer
+from fivesafes.deid.recognizers.gazetteer import GazetteerRecognizer
 from fivesafes.deid.recognizers.hospital_number import HospitalNumberRecognizer
 from fivesafes.deid.recognizers.long_number import LongNumberRecognizer
 from fivesafes.deid.recognizers.nhs_number import NhsNumberRecognizer
 from fivesafes.deid.recognizers.ni_number import NiNumberRecognizer
 from fivesafes.deid.recognizers.organisation import OrganisationRecognizer
+from fivesafes.deid.recognizers.reference_number import ReferenceNumberRecognizer
 from fivesafes.deid.recognizers.street_address import StreetAddressRecognizer
 from fivesafes.deid.recognizers.surname_first import SurnameFirstRecognizer
 from fivesafes.deid.recognizers.titled_name import TitledNameRecognizer
@@ -28,11 +30,13 @@ from fivesafes.deid.recognizers.uncued_name import UncuedNameRecognizer
 __all__ = [
     "CuedNameRecognizer",
     "EmailRecognizer",
+    "GazetteerRecognizer",
     "HospitalNumberRecognizer",
     "LongNumberRecognizer",
     "NhsNumberRecognizer",
     "NiNumberRecognizer",
     "OrganisationRecognizer",
+    "ReferenceNumberRecognizer",
     "StreetAddressRecognizer",
     "SurnameFirstRecognizer",
     "TitledNameRecognizer",
@@ -59,10 +63,12 @@ def build_recognizers(
         UrlRecognizer(),
         HospitalNumberRecognizer(hospital_number_patterns),
         LongNumberRecognizer(),
+        ReferenceNumberRecognizer(),
         StreetAddressRecognizer(),
         TitledNameRecognizer(allow_list),
         CuedNameRecognizer(allow_list),
         SurnameFirstRecognizer(allow_list),
         UncuedNameRecognizer(allow_list),
+        GazetteerRecognizer(allow_list),
         OrganisationRecognizer(),
     ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import re
+from typing import Any, ClassVar
 
-from presidio_analyzer import Pattern
+from presidio_analyzer import Pattern, RecognizerResult
 
 from fivesafes.deid.recognizers.base import UkPatternRecognizer
 
@@ -24,6 +25,26 @@ class LongNumberRecognizer(UkPatternRecognizer):
             "grouped 8+ digits", r"(?<![\w.,])\d{3,5}(?:[ \-]\d{3,5}){1,3}(?![\w]|[.,]\d)", 0.45
         ),
     ]
+
+    # Clinical codes are long numbers too: "SNOMED 22298006", "Read code 1234567".
+    _CODE_CUE = re.compile(
+        r"(?i)\b(?:snomed(?:\s+ct)?|sct(?:id)?|concept(?:\s+id)?|code|read|ctv3|icd(?:-?10)?|opcs"
+        r"|dm\+d|dmd|bnf|loinc|gtin|ean)\s*(?:code|id)?\s*[:#]?\s*$"
+    )
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str] | None = None,
+        nlp_artifacts: Any = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        """Long numbers, except those a code cue introduces."""
+        return [
+            r
+            for r in super().analyze(text, entities, nlp_artifacts, regex_flags)
+            if not self._CODE_CUE.search(text, max(0, r.start - 24), r.start)
+        ]
 
     def validate_result(self, pattern_text: str) -> bool | None:
         digits = sum(c.isdigit() for c in pattern_text)

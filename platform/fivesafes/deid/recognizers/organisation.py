@@ -16,7 +16,13 @@ ORG_SUFFIX = (
     r"|Group\s+Practice|Family\s+Practice|Hospital|Infirmary|Clinic|Hospice|Pharmacy|Chemists?"
     r"|Care\s+Home|Nursing\s+Home|Residential\s+Home|Rest\s+Home|(?:NHS\s+)?(?:Foundation\s+)?Trust"
     r"|Partnership|Primary\s+Care\s+Network|PCN|School|Academy|College|University|Nursery"
-    r"|Ltd|Limited|plc|LLP|Dental\s+Practice|Opticians?)"
+    r"|Ltd|Limited|plc|LLP|Dental\s+Practice|Opticians?|(?:Borough|County|City|District|Parish|Town)"
+    r"\s+Council|Council|Housing\s+Association|Housing|Association|Society|Foundation|Charity"
+    r"|Advocacy|Project|(?:Day|Children's|Childrens|Community|Family|Leisure|Sports|Resource)"
+    r"\s+Cent(?:re|er)|Church|Chapel|Mosque|Temple|Gurdwara|Synagogue|Pre-?school|Playgroup"
+    r"|Primary|Infants|Juniors|(?:High|Grammar|Secondary|Primary|Junior|Infant|Special)\s+School"
+    r"|Sixth\s+Form|UK|Aid|Advice|Action|Cymru|Care\s+Services|Homecare|Home\s+Care|Care"
+    r"|Lodge|Manor|Solicitors|Associates|Partners|Pharmacies|Laboratories|Services)"
 )
 # Words that describe an organisation without naming it: "General Hospital" alone is not
 # identifying; "Colchester General Hospital" is.
@@ -25,7 +31,9 @@ _GENERIC = vocabulary(
 the a an at to from in of general royal university teaching district county community
 medical health nhs foundation trust mental children's women's eye dental city central
 national private local primary care family group new old saint st hospital practice
-surgery centre center clinic and &
+surgery centre center clinic and & services service adult adults social team support uk aid
+advice action project housing association society council lodge manor care homecare partners
+associates day school primary secondary high infants juniors nursery college academy
     """
 )
 _LEADING_NOISE = vocabulary(
@@ -45,6 +53,20 @@ class OrganisationRecognizer(UkPatternRecognizer):
 
     ENTITY = "ORGANISATION"
     PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern(
+            "GP partnership",
+            rf"\b(?:Drs?\.?\s+)?[{UPPER}][{LETTER}'’\-]+(?:\s*(?:,|&|and)\s*(?:Drs?\.?\s+)?[{UPPER}][{LETTER}'’\-]+)*"
+            r"\s+(?:and|&)\s+(?:Partners|Colleagues|Associates)\b",
+            0.85,
+        ),
+        Pattern(
+            "employer, school or service after a cue",
+            r"(?i:\b(?:works|worked|working|employed|employment|employer|job|volunteers?|volunteering"
+            r"|placement|studies|studying|student|pupil|attends|attending|enrolled|lives|living|resident"
+            r"|placed|registered)\s+(?:at|for|by|with|in|is)\s+(?:the\s+)?)"
+            rf"(?P<id>[{UPPER}][{LETTER}'’&\-]*(?:\s+(?:&\s+|and\s+|of\s+|on\s+)?[{UPPER}][{LETTER}'’&\-]*){{0,4}})",
+            0.7,
+        ),
         Pattern(
             "Name + organisation word",
             rf"\b(?:[{UPPER}][{LETTER}'’\-]*\.?\s+|&\s+|and\s+|of\s+|on\s+){{1,5}}{ORG_SUFFIX}\b",

@@ -45,6 +45,28 @@ MONTH = (
 DAY = r"(?:0?[1-9]|[12]\d|3[01])"
 ORD = r"(?:st|nd|rd|th)?"
 YEAR = r"(?:(?:19|20)\d{2}|'?\d{2})"
+WEEKDAY = (
+    r"(?:Mon(?:day)?|Tue(?:s(?:day)?)?|Wed(?:nesday|s)?|Thu(?:r(?:s(?:day)?)?)?|Fri(?:day)?"
+    r"|Sat(?:urday)?|Sun(?:day)?)\.?,?\s+(?:the\s+)?"
+)
+# A time written with a date belongs to it ("14/03/2023 0915", "14-Mar-2023 09:15"): four
+# digits, h:mm[:ss] or an am/pm hour, never a dose ("12/03/2023 1000 mg" keeps its dose).
+TIME = (
+    r"(?:(?:[01]\d|2[0-3])[0-5]\d(?:\s*(?:hrs|hr|h)\b)?|(?:[01]?\d|2[0-3])[:.][0-5]\d(?::[0-5]\d)?"
+    r"(?:\s*(?:hrs|hr|h|am|pm)\b)?|(?:1[0-2]|0?[1-9])\s*(?:am|pm)\b)"
+    r"(?!\s*(?:mg|mcg|g|ml|units?|iu|mmol|kg|%|/))"
+)
+AFTER_TIME = r"(?:,\s*|\s+|\s*[@\-]\s*)(?:at\s+)?" + TIME + r"(?![\w:])"
+AFTER = r"(?:" + AFTER_TIME + r")?"
+BEFORE = r"(?:\b" + WEEKDAY + r")?(?:(?<![\w:.])" + TIME + r"(?:\s+on\s+|\s*,\s*|\s+))?"
+DAY_MONTH = r"(?<![\w/.\-])" + DAY + r"/(?:0?[1-9]|1[0-2])(?![\w/]|[.\-]\d)"
+# A day/month with no year ("25/12") is a date only after a word that introduces one;
+# "GCS 14/15", "power 4/5", "3/12 history" (three months) stay.
+DM_CUES = (
+    r"on|since|from|until|till|to|by|dated|due|wef|w/c|before|after|seen|admitted|discharged"
+    r"|reviewed|appt|appointment|booked|planned|scheduled|dob|d\.o\.b|date|dd|last\s+seen"
+    r"|started|stopped|commenced|ceased|returning|return|next"
+)
 
 _NUMERIC = re.compile(r"(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})")
 _ISO = re.compile(r"(\d{4})([/.\-])(\d{1,2})\2(\d{1,2})")
@@ -63,41 +85,60 @@ class UkDateRecognizer(UkPatternRecognizer):
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "numeric d/m/y",
-            r"(?<![\w/.\-])"
+            BEFORE
+            + r"(?<![\w/.\-])"
             + DAY
-            + r"([/.\-])(?:0?[1-9]|1[0-2])\1(?:\d{4}|\d{2})(?![\w/]|[.\-]\d)",
+            + r"([/.\-])(?:0?[1-9]|1[0-2])\1(?:\d{4}|\d{2})(?![\w/]|[.\-]\d)"
+            + AFTER,
             0.85,
         ),
         Pattern(
             "numeric m/d/y",
-            r"(?<![\w/.\-])(?:0?[1-9]|1[0-2])([/.\-])(?:1[3-9]|2\d|3[01])\1(?:\d{4}|\d{2})(?![\w/]|[.\-]\d)",
+            r"(?<![\w/.\-])(?:0?[1-9]|1[0-2])([/.\-])(?:1[3-9]|2\d|3[01])\1(?:\d{4}|\d{2})(?![\w/]|[.\-]\d)"
+            + AFTER,
             0.6,
         ),
         Pattern(
             "ISO y-m-d",
-            r"(?<![\w/.\-])(?:19|20)\d{2}([/.\-])(?:0?[1-9]|1[0-2])\1" + DAY + r"(?![\w/]|[.\-]\d)",
+            BEFORE
+            + r"(?<![\w/.\-])(?:19|20)\d{2}([/.\-])(?:0?[1-9]|1[0-2])\1"
+            + DAY
+            + r"(?![\w/]|[.\-]\d)"
+            + AFTER,
             0.9,
         ),
         Pattern(
+            "ISO 8601 date-time",
+            r"(?<![\w/.\-])(?:19|20)\d{2}-?(?:0[1-9]|1[0-2])-?(?:0[1-9]|[12]\d|3[01])[T ]"
+            r"(?:[01]\d|2[0-3]):?[0-5]\d(?::?[0-5]\d(?:[.,]\d+)?)?"
+            r"(?:Z|[+\-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?(?![\w:])",
+            0.95,
+        ),
+        Pattern(
             "d Month [y]",
-            r"\b"
+            BEFORE
+            + r"\b"
             + DAY
             + ORD
             + r"(?:\s+of\s+|[\s\-]+)"
             + MONTH
             + r"(?:,?[\s\-]+"
             + YEAR
-            + r")?(?![\w])",
+            + r")?(?![\w])"
+            + AFTER,
             0.85,
         ),
         Pattern(
             "Month d[, y]",
-            r"\b(?=[ADFJMNOSadfjmnos])"
+            r"(?:\b"
+            + WEEKDAY
+            + r")?\b(?=[ADFJMNOSadfjmnos])"
             + MONTH
             + r"\s+"
             + DAY
             + ORD
-            + r"(?:,?\s+(?:19|20)\d{2})?\b",
+            + r"(?:,?\s+(?:19|20)\d{2})?\b"
+            + AFTER,
             0.6,
         ),
         Pattern(
@@ -105,6 +146,24 @@ class UkDateRecognizer(UkPatternRecognizer):
             r"\b(?=[ADFJMNOSadfjmnos])" + MONTH + r"[\s\-]+(?:(?:19|20)\d{2}|'\d{2})\b",
             0.6,
         ),
+        Pattern(
+            "numeric m/yyyy",
+            r"(?<![\w/.\-])(?:0?[1-9]|1[0-2])[/.\-](?:19|20)\d{2}(?![\w/]|[.\-]\d)",
+            0.5,
+        ),
+        Pattern(
+            "d/m after a cue, a weekday or with a time",
+            r"(?:\b(?:"
+            + DM_CUES
+            + r")\s*:?\s+|\b"
+            + WEEKDAY
+            + r")(?P<id>"
+            + DAY_MONTH
+            + AFTER
+            + ")",
+            0.75,
+        ),
+        Pattern("d/m with a time", DAY_MONTH + AFTER_TIME, 0.75),
         Pattern(
             "compact yyyymmdd", r"\b(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b", 0.4
         ),
@@ -165,8 +224,63 @@ def _num(value: int, like: str) -> str:
     return str(value).zfill(len(like))
 
 
+_WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+_LEADING_WEEKDAY = re.compile(
+    r"(" + WEEKDAY.replace(r"\.?,?\s+(?:the\s+)?", "") + r")(\.?,?\s+(?:the\s+)?)", re.I
+)
+_LEADING_TIME = re.compile(TIME + r"(?:\s+on\s+|\s*,\s*|\s+)", re.I)
+_TRAILING_TIME = re.compile(AFTER_TIME + r"$", re.I)
+_ISO_TIME = re.compile(r"(\d{4}-?\d{2}-?\d{2})([T ].+)")
+_DAY_MONTH_ONLY = re.compile(r"(\d{1,2})/(\d{1,2})")
+
+
+def _weekday_text(original: str, weekday: int) -> str:
+    full = _WEEKDAYS[weekday]
+    size = len(original.rstrip("."))
+    name = full if size > 4 else full[:size]
+    if original.isupper():
+        return name.upper()
+    return name.lower() if original.islower() else name
+
+
 def shift_date_text(text: str, days: int) -> str | None:
     """``text`` (one date as found) moved by ``days``, in the same format; None if unparsed.
+
+    A weekday in front is rewritten for the shifted date (the old weekday would narrow the
+    real date down); a time with the date is kept as written.
+    """
+    text = text.strip()
+    if m := _ISO_TIME.fullmatch(text):
+        core = m[1] if "-" in m[1] else f"{m[1][:4]}-{m[1][4:6]}-{m[1][6:]}"
+        shifted = _shift_core(core, days)
+        if shifted is None:
+            return None
+        return (shifted[0] if "-" in m[1] else shifted[0].replace("-", "")) + m[2]
+    weekday = _LEADING_WEEKDAY.match(text)
+    if weekday:
+        text = text[weekday.end() :]
+    prefix = suffix = ""
+    shifted = _shift_core(text, days)
+    if shifted is None:  # a time before or after the date ("0915 14/03/2023", "... 09:15")
+        if (lead := _LEADING_TIME.match(text)) and lead.end() < len(text):
+            prefix, text = text[: lead.end()], text[lead.end() :]
+        if (trail := _TRAILING_TIME.search(text)) and trail.start() > 0:
+            text, suffix = text[: trail.start()], trail.group()
+        shifted = _shift_core(text, days)
+    if shifted is None and (dm := _DAY_MONTH_ONLY.fullmatch(text)):
+        with_year = _shift_core(f"{dm[1]}/{dm[2]}/{date.today().year}", days)
+        if with_year is not None:
+            shifted = with_year[0].rsplit("/", 1)[0], with_year[1]
+    if shifted is None:
+        return None
+    moved, moved_date = shifted
+    if weekday:
+        moved = _weekday_text(weekday[1], moved_date.weekday()) + weekday[2] + moved
+    return prefix + moved + suffix
+
+
+def _shift_core(text: str, days: int) -> tuple[str, date] | None:
+    """A bare date (no weekday, no time) moved by ``days`` in its own format, and the date.
 
     Only the forms with a day can be shifted exactly; month-year forms are shifted by
     moving their first day. Unparseable text returns None and the caller tags it.
@@ -176,7 +290,7 @@ def shift_date_text(text: str, days: int) -> str | None:
     try:
         if m := _ISO.fullmatch(text):
             d = date(int(m[1]), int(m[3]), int(m[4])) + delta
-            return f"{d.year}{m[2]}{_num(d.month, m[3])}{m[2]}{_num(d.day, m[4])}"
+            return f"{d.year}{m[2]}{_num(d.month, m[3])}{m[2]}{_num(d.day, m[4])}", d
         if m := _NUMERIC.fullmatch(text):
             first, second, year_text = int(m[1]), int(m[3]), m[4]
             year = int(year_text) if len(year_text) == 4 else two_digit_year(int(year_text))
@@ -185,7 +299,7 @@ def shift_date_text(text: str, days: int) -> str | None:
             d = date(year, month, day) + delta
             year_out = str(d.year) if len(year_text) == 4 else f"{d.year % 100:02d}"
             a, b = (d.day, d.month) if day_first else (d.month, d.day)
-            return f"{_num(a, m[1])}{m[2]}{_num(b, m[3])}{m[2]}{year_out}"
+            return f"{_num(a, m[1])}{m[2]}{_num(b, m[3])}{m[2]}{year_out}", d
         if (m := _TEXTUAL_DMY.fullmatch(text)) and m[4].lower() in _MONTH_NUMBER:
             year_text = m[7] or ""
             year = (
@@ -198,18 +312,18 @@ def shift_date_text(text: str, days: int) -> str | None:
             out += _month_text(m[4], d.month) + m[5]
             if year_text:
                 out += m[6] + (str(d.year) if len(year_text) == 4 else f"{d.year % 100:02d}")
-            return out
+            return out, d
         if (m := _TEXTUAL_MDY.fullmatch(text)) and m[1].lower() in _MONTH_NUMBER:
             year = int(m[6]) if m[6] else date.today().year
             d = date(year, _MONTH_NUMBER[m[1].lower()], int(m[3])) + delta
             out = _month_text(m[1], d.month) + m[2] + str(d.day) + (_ordinal(d.day) if m[4] else "")
-            return out + (m[5] + str(d.year) if m[6] else "")
+            return out + (m[5] + str(d.year) if m[6] else ""), d
         if (m := _TEXTUAL_MY.fullmatch(text)) and m[1].lower() in _MONTH_NUMBER:
             year_text = m[3]
             year = int(year_text) if len(year_text) == 4 else two_digit_year(int(year_text))
             d = date(year, _MONTH_NUMBER[m[1].lower()], 1) + delta
             year_out = str(d.year) if len(year_text) == 4 else f"{d.year % 100:02d}"
-            return _month_text(m[1], d.month) + m[2] + year_out
+            return _month_text(m[1], d.month) + m[2] + year_out, d
     except (ValueError, OverflowError):
         return None
     return None

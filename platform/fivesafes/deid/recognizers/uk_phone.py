@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from presidio_analyzer import Pattern
 
 from fivesafes.deid.recognizers.base import UkPatternRecognizer
 
-_GROUPS = r"\d{2,5}\)?(?:[ \-]?\d){5,8}"
+_GROUPS = r"\d{1,5}\)?(?:[ \-.]{0,2}\d){5,9}"
+# An extension goes with its number: "01206 742000 ext 4512", "x4512".
+_EXTENSION = r"(?:\s*(?:,\s*)?(?:ext|extn|extension|x)\.?\s*:?\s*\d{2,6})?"
+
+
+_EXTENSION_SPLIT = re.compile(r"(?i)\s*,?\s*(?:ext|extn|extension|x)\.?\s*:?\s*(?=\d)")
 
 
 class UkPhoneRecognizer(UkPatternRecognizer):
@@ -20,11 +26,24 @@ class UkPhoneRecognizer(UkPatternRecognizer):
 
     ENTITY = "PHONE"
     PATTERNS: ClassVar[list[Pattern]] = [
-        Pattern("UK national", r"(?<![\w+])(?:\(0|0)" + _GROUPS + r"(?!\d)", 0.7),
+        Pattern(
+            "UK national",
+            r"(?<![\w+.\-/])(?<!44 )(?<!44)(?:\(0\)\s?|\(0|0\s?)"
+            + _GROUPS
+            + r"(?![\d/])"
+            + _EXTENSION,
+            0.7,
+        ),
         Pattern(
             "UK international",
-            r"(?<![\w+])(?:\+|00)\s?44\s?(?:\(0\)\s?)?\(?" + _GROUPS + r"(?!\d)",
+            r"(?<![\w+])(?:\+|00)\s?44\s?(?:\(0\)\s?)?\(?" + _GROUPS + r"(?!\d)" + _EXTENSION,
             0.8,
+        ),
+        Pattern(
+            "extension or bleep after a cue",
+            r"(?i:\b(?:ext|extn|extension|bleep|bleep\s+no|pager|page|radio|dect|x))\.?\s*(?:no\.?|number)?"
+            r"\s*[:#]?\s*(?P<id>\d{3,6})(?![\d/.:])",
+            0.75,
         ),
         Pattern(
             "Other international",
@@ -45,7 +64,10 @@ class UkPhoneRecognizer(UkPatternRecognizer):
     ]
 
     def validate_result(self, pattern_text: str) -> bool | None:
-        digits = "".join(c for c in pattern_text if c.isdigit())
+        number = _EXTENSION_SPLIT.split(pattern_text, maxsplit=1)[0]
+        if pattern_text.isdigit() and len(pattern_text) <= 6:
+            return None  # an extension or bleep found after its cue
+        digits = "".join(c for c in number if c.isdigit())
         if pattern_text.lstrip("( ").startswith("+"):
             if digits.startswith("44"):
                 digits = digits[2:].removeprefix("0")  # +44 (0)20 ...

@@ -1,0 +1,360 @@
+"""Names and places by what they are, in any case: gazetteer look-ups steered by cues.
+
+NER finds "Natalie Price" in a sentence of news English; it misses "OKAFOR, Chidi", "seen
+with daughter kerry", "lives in Wivenhoe" and most names from outside its training data.
+This recogniser reads every word once and asks three questions of it: is it a listed
+personal name or UK/Irish place (:mod:`fivesafes.deid.gazetteers`), is it also a word
+English writes in lower case ("will", "hope", "bath"), and what is around it (a kinship or
+role word, a place preposition, another name). Then:
+
+* a capitalised listed name that is not an English word is a person wherever it stands
+  ("Okafor", "Priya"), in capitals too when four letters or more, or beside another name;
+* a listed name that is an English word ("Will", "Rose", "Hope") counts only next to an
+  unambiguous name part or after a cue ("wife Rose", "Rose Okafor");
+* in lower case, a listed name counts only after a kinship or role cue ("husband dave",
+  "d/w sister joy") or beside such a name;
+* an unknown capitalised word (in no list, not English, not clinical) joins a name it
+  touches ("Chidi Okafor" when only "Okafor" is listed), and so do initials ("J.Okafor");
+* a capitalised listed place is a location ("Wivenhoe", "Great Bromley",
+  "Stoke-by-Nayland"); one that is an English word ("Bath", "Street") or any place in lower
+  case only after a place cue ("lives in", "moved from", "near").
+
+Clinical vocabulary (the allow-list) is never a name here, and every result passes the
+scrubber's allow-list check like other cue-based detections, so "Parkinson's disease"
+stays.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from presidio_analyzer import LocalRecognizer, RecognizerResult
+
+from fivesafes.deid.allowlist import AllowList, vocabulary
+from fivesafes.deid.gazetteers import Gazetteers, index_phrases, load_gazetteers
+from fivesafes.deid.recognizers.base import make_result
+from fivesafes.deid.recognizers.cued_name import STRONG_CUES, VERBS_BEFORE_WEAK, WEAK_CUES
+from fivesafes.deid.recognizers.names import LETTER, UPPER
+
+_TOKEN = re.compile(rf"[{UPPER}]\.|[{LETTER}](?:[{LETTER}]|['’\-](?=[{LETTER}]))*|\S")
+_SENTENCE_END = frozenset(".!?:;\n•*|")
+# Words before a place: "lives in", "moved from", "walks to the shop in".
+PLACE_CUES = vocabulary(
+    """
+    in at from to near nr towards toward around outside via of into lives living lived
+    moved moving born raised grew resides residing relocated returned visiting visited
+    travelled traveled drove drives walks walked village town city
+    """
+)
+STRONG_PLACE_CUES = vocabulary("lives living lived moved born raised resides residing relocated")
+# Never read as a name or place however the lists are filled: months, weekdays, words
+# that open clinical headings.
+_NEVER = vocabulary(
+    """
+    january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday
+    friday saturday sunday mon tue tues wed thu thur thurs fri sat sun today tomorrow
+    yesterday am pm
+    """
+)
+# Words that follow a kinship word without being a name ("son will", "wife says").
+_NOT_AFTER_CUE = vocabulary(
+    """
+    will may can could would should might must shall is was are were has had have be been
+    being does did do says said reports reported states stated rang called phoned visited
+    visiting visits present here there also and or but not no who which that this the a an
+    his her their its at in on to from with by for of as aware informed updated happy
+    concerned worried upset well unwell very too still now then today again both all
+    """
+)
+_PARTICLES = vocabulary("van von der den de del della di da das dos du la le al el bin ibn ap")
+# Words that name a thing after a person ("Lister Ward", "Nightingale House"): never
+# part of the person's name.
+_STRUCTURE_WORDS = vocabulary(
+    """
+    ward wards bay bed unit clinic theatre suite wing block road street lane avenue close
+    drive way house court hospital surgery practice centre center school college
+    university trust group team service services home lodge hall building
+    """
+)
+
+_LOWER, _TITLE, _CAPS, _INITIAL, _OTHER = range(5)
+_NAME_GAPS = frozenset({" ", "  ", "-", " -", "- "})
+
+
+class GazetteerRecognizer(LocalRecognizer):
+    """Listed names and places, in any case, with cues deciding the ambiguous ones."""
+
+    ENTITIES = ("PERSON", "LOCATION")
+    NAME_SCORE = 0.7
+    PLACE_SCORE = 0.7
+
+    def __init__(
+        self,
+        allow_list: AllowList,
+        gazetteers: Gazetteers | None = None,
+        extra_places: frozenset[str] = frozenset(),
+    ) -> None:
+        self.allow_list = allow_list
+        g = gazetteers or load_gazetteers()
+        clinical = allow_list.not_names | allow_list.eponyms | _NEVER
+        self.names = (g.first_names | g.surnames) - clinical
+        self.first_names = g.first_names - clinical
+        self.common = g.common_words | clinical
+        places = g.places | {p.lower() for p in extra_places}
+        self.places = frozenset(p for p in places if " " not in p) - _NEVER
+        self.place_phrases = (
+            g.place_phrases if not extra_places else _phrases(places, g.place_phrases)
+        )
+        self.place_starts = self.places | frozenset(self.place_phrases)
+        super().__init__(
+            supported_entities=list(self.ENTITIES),
+            supported_language="en",
+            name=type(self).__name__,
+        )
+        self._metadata = {
+            RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+        }
+
+    def load(self) -> None:
+        """Nothing to load: the gazetteers are read once per process."""
+
+    # ------------------------------------------------------------------------- analysis
+    def analyze(
+        self, text: str, entities: list[str] | None = None, nlp_artifacts: Any = None
+    ) -> list[RecognizerResult]:
+        """Every name run and place found (see the module docstring for the rules)."""
+        doc = _Doc(text)
+        marks = self._name_marks(doc)
+        found: list[RecognizerResult] = []
+        n = len(doc.tokens)
+        place_starts = self.place_starts
+        i = 0
+        while i < n:
+            if i in marks:
+                j = i
+                while j + 1 in marks and doc.adjacent(j, j + 1):
+                    j += 1
+                found.append(self._result("PERSON", doc.starts[i], doc.ends[j]))
+                i = j + 1
+                continue
+            bare = doc.bare(i)
+            if bare in place_starts and (end := self._place_at(doc, i, bare)) is not None:
+                found.append(self._result("LOCATION", doc.starts[i], doc.ends[end]))
+                i = end + 1
+                continue
+            i += 1
+        return found
+
+    def _result(self, entity: str, start: int, end: int) -> RecognizerResult:
+        score = self.NAME_SCORE if entity == "PERSON" else self.PLACE_SCORE
+        return make_result(entity, start, end, score, self._metadata)
+
+    def _name_marks(self, doc: _Doc) -> set[int]:
+        """Indices of words that are part of a personal name."""
+        strong: set[int] = set()
+        weak: set[int] = set()
+        names, common = self.names, self.common
+        for i, bare in enumerate(doc.bares):
+            if bare not in names and not (("-" in bare or "'" in bare) and self._compound(bare)):
+                continue
+            shape = doc.shape(i)
+            if shape in (_OTHER, _INITIAL) or bare in _STRUCTURE_WORDS:
+                continue
+            is_common = bare in common
+            if shape == _TITLE:
+                if not is_common or self._cued(doc, i):
+                    strong.add(i)
+                elif not doc.sentence_start(i):
+                    weak.add(i)
+            elif shape == _CAPS:
+                if (not is_common and len(bare) >= 4) or self._cued(doc, i):
+                    strong.add(i)
+                else:
+                    weak.add(i)
+            elif bare not in _NOT_AFTER_CUE:
+                if self._cued(doc, i):
+                    strong.add(i)  # "husband dave", "daughter rose"
+                else:
+                    weak.add(i)  # lower case: only beside a cued name
+        # A listed first name then a listed surname, both capitalised: "John Smith".
+        for i in sorted(weak):
+            if (
+                i + 1 in weak
+                and doc.bare(i) in self.first_names
+                and doc.shape(i) == doc.shape(i + 1) != _LOWER
+                and doc.adjacent(i, i + 1)
+            ):
+                strong.update((i, i + 1))
+        marks = set(strong)
+        # Grow each name over touching weak words, unknown capitalised words, initials and
+        # particles, outwards from what is already marked.
+        frontier = sorted(strong)
+        n = len(doc.tokens)
+        while frontier:
+            grown: list[int] = []
+            for i in frontier:
+                for k, before in ((i - 1, True), (i + 1, False)):
+                    if k < 0 or k >= n or k in marks:
+                        continue
+                    if not (doc.adjacent(k, i) if before else doc.adjacent(i, k)):
+                        continue
+                    if (
+                        doc.shape(k) == _LOWER
+                        and doc.shape(i) != _LOWER
+                        and not (before and doc.bare(k) in _PARTICLES)
+                    ):
+                        continue
+                    if k in weak or self._companion(doc, k, before):
+                        marks.add(k)
+                        grown.append(k)
+            frontier = grown
+        return marks
+
+    def _compound(self, bare: str) -> bool:
+        parts = [p for p in re.split(r"[-']", bare) if p]
+        return len(parts) > 1 and all(len(p) >= 2 and p in self.names for p in parts)
+
+    def _companion(self, doc: _Doc, k: int, before_name: bool) -> bool:
+        """A word that belongs to the neighbouring name without being listed itself."""
+        shape = doc.shape(k)
+        bare = doc.bare(k)
+        if shape == _INITIAL:
+            return before_name
+        if shape == _LOWER:
+            return before_name and bare in _PARTICLES
+        if shape == _OTHER or bare in self.common or bare in _STRUCTURE_WORDS:
+            return False
+        if self.allow_list.is_not_name(bare) or self.allow_list.is_known_word(bare):
+            return False
+        return not (shape == _CAPS and len(bare) <= 3)
+
+    def _cued(self, doc: _Doc, i: int) -> bool:
+        """Is there a kinship, role or action cue right before word ``i``?"""
+        j = i - 1
+        while j >= 0 and doc.tokens[j] in ":(,-'’":
+            j -= 1
+        if j < 0:
+            return False
+        cue = doc.tokens[j].lower()
+        if cue in STRONG_CUES:
+            return True
+        return cue in WEAK_CUES and j > 0 and doc.tokens[j - 1].lower() in VERBS_BEFORE_WEAK
+
+    def _place_at(self, doc: _Doc, i: int, bare: str) -> int | None:
+        """Index of the last word of a place starting at word ``i``, or None."""
+        shape = doc.shape(i)
+        if shape in (_OTHER, _INITIAL):
+            return None
+        for phrase in self.place_phrases.get(bare, ()):
+            end = doc.match_phrase(i, phrase)
+            if end is None:
+                continue
+            ambiguous = shape == _LOWER or all(p in self.common for p in phrase)
+            if ambiguous and not self._place_cued(doc, i, strong=shape == _LOWER):
+                continue
+            return end
+        if bare not in self.places or len(bare) < 3:
+            return None
+        if shape == _LOWER or bare in self.common:
+            return i if self._place_cued(doc, i, strong=shape == _LOWER) else None
+        if shape == _CAPS and len(bare) < 4:
+            return None
+        return i
+
+    def _place_cued(self, doc: _Doc, i: int, strong: bool = False) -> bool:
+        """A place word just before ("in", "moved from"); in lower case a stronger one."""
+        cues = STRONG_PLACE_CUES if strong else PLACE_CUES
+        for j in range(i - 1, max(-1, i - 4), -1):
+            token = doc.bares[j]
+            if token in cues:
+                return True
+            if strong and token not in {"in", "to", "from", "at", "near", "the"}:
+                return False
+            if not token[0].isalpha() and token != ",":  # noqa: S105 - a word, not a secret
+                return False
+        return False
+
+
+def _bare(token: str) -> str:
+    """Lower case, curly apostrophe straightened, possessive dropped ("Okafor's" -> "okafor")."""
+    lower = token.lower()
+    if "’" in lower:
+        lower = lower.replace("’", "'")
+    return lower[:-2] if lower.endswith("'s") else lower
+
+
+def _shape(token: str) -> int:
+    if len(token) == 1:
+        return _INITIAL if token.isupper() else _OTHER
+    if len(token) == 2 and token[1] == "." and token[0].isupper():
+        return _INITIAL
+    if not token[0].isalpha():
+        return _OTHER
+    if token.isupper():
+        return _CAPS
+    if token[0].isupper():
+        return _TITLE
+    return _LOWER
+
+
+class _Doc:
+    """A note's words with lazily computed properties (most words are never looked at)."""
+
+    __slots__ = ("bares", "ends", "starts", "text", "tokens")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        matches = list(_TOKEN.finditer(text))
+        self.tokens = [m.group() for m in matches]
+        self.starts = [m.start() for m in matches]
+        self.ends = [m.end() for m in matches]
+        self.bares = [_bare(t) for t in self.tokens]
+
+    def bare(self, i: int) -> str:
+        return self.bares[i]
+
+    def shape(self, i: int) -> int:
+        return _shape(self.tokens[i])
+
+    def sentence_start(self, i: int) -> bool:
+        if i == 0:
+            return True
+        gap = self.text[self.ends[i - 1] : self.starts[i]]
+        return self.tokens[i - 1] in _SENTENCE_END or "\n" in gap
+
+    def adjacent(self, a: int, b: int) -> bool:
+        """Words of one name: a space, a hyphen, nothing after an initial ("J.Okafor"), or
+        a comma after a surname in capitals ("OKAFOR, Chidi")."""
+        gap = self.text[self.ends[a] : self.starts[b]]
+        if gap in _NAME_GAPS:
+            return True
+        if gap == "":
+            return _shape(self.tokens[a]) == _INITIAL
+        return (
+            gap in {", ", ","}
+            and _shape(self.tokens[a]) == _CAPS
+            and _shape(self.tokens[b]) == _TITLE
+        )
+
+    def match_phrase(self, i: int, phrase: tuple[str, ...]) -> int | None:
+        """Last index of ``phrase`` written word for word from ``i`` (single spaces)."""
+        j = i
+        for k, part in enumerate(phrase):
+            if j >= len(self.tokens) or self.bares[j] != part:
+                return None
+            if k and self.text[self.ends[j - 1] : self.starts[j]] != " ":
+                return None
+            j += 1
+        return j - 1
+
+
+def _phrases(
+    places: frozenset[str], base: dict[str, tuple[tuple[str, ...], ...]]
+) -> dict[str, tuple[tuple[str, ...], ...]]:
+    merged = dict(index_phrases(places))
+    for key, value in base.items():
+        merged[key] = tuple(sorted(set(merged.get(key, ())) | set(value), key=len, reverse=True))
+    return merged
