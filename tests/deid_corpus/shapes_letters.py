@@ -294,7 +294,9 @@ def ed_letter(b: DocBuilder, c: Ctx) -> None:
 @shape("mental_health_letter")
 def mental_health_letter(b: DocBuilder, c: Ctx) -> None:
     coord = c.names.person()
-    b.line("{team} Community Mental Health Team", team=c.town())
+    # A named team is an organisation, like a named hospital (the town alone would leave
+    # "Community Mental Health Team" as if it were ordinary words).
+    b.line("{team}", team=Ident(f"{c.places.town()} Community Mental Health Team", "ORGANISATION"))
     b.line(
         "Care coordinator: {n} ({r}) tel {t}",
         n=name(coord, "full"),
@@ -363,7 +365,13 @@ def palliative_letter(b: DocBuilder, c: Ctx) -> None:
     )
     b.line(
         "Preferred place of death: {place}.",
-        place=c.pick(("home", "hospice")) if c.maybe() else c.org("charity"),
+        place=(
+            c.pick(("home", "hospice"))
+            if c.maybe()
+            else Ident(
+                c.pick(("St Helena Hospice", "St Elizabeth Hospice", "EACH")), "ORGANISATION"
+            )
+        ),
     )
     b.line("Anticipatory medicines: {d}.", d=c.keep("drug"))
     b.nl()
@@ -376,7 +384,7 @@ def palliative_letter(b: DocBuilder, c: Ctx) -> None:
 def physio_letter(b: DocBuilder, c: Ctx) -> None:
     physio = c.names.person()
     b.line("Musculoskeletal Physiotherapy")
-    b.line("{town} Community Hospital", town=c.town())
+    b.line("{h}", h=Ident(f"{c.places.town()} Community Hospital", "ORGANISATION"))
     b.nl()
     b.line("Dear {p}", p=[c.title(c.patient), " ", c.pt("last")])
     b.line(
