@@ -38,6 +38,13 @@ k cl hco3 urea ur cr creat egfr alt ast alp ggt bili alb tp ck ldh trop troponin
 ntprobnp d-dimer ddimer lactate glucose chol ldl hdl trig tsh t3 t4 ft4 psa cea ca125
 ca19-9 afp vitd b12 folate ferritin iron tsat mg2+ po4 ca2+ abg vbg ph pco2 po2 be mc&s
 msu csu ecg12 pefr fev1 fvc mr mrs ms miss dr prof sr
+gad gad-7 phq phq-9 epds cfs audit audit-c moca mmse amts 4at ace ace-iii hads bai bdi
+cha2ds2-vasc has-bled curb-65 qsofa sofa must mews pews ews waterlow braden barthel norton
+twoc ivab ivabx abx ivi ivf sob soboe nad tto ttos dnacpr respect lpa ldp ppi nsaid nsaids
+ssri ssris ace-i acei arb ccb doac doacs lmwh nbm npo kub ctkub cap ct-cap ogd ercp mrcp
+eus egd tote pmh hpc dh sh fh ros o/e oe imp pc hx dx rx tx ix mx sx fx bx obs mobs
+sats resps bo pu pv pr bm bms hrs wr wri ward-round r/v f/u fu t/c tci ooh sdec ambu
+ae a&e fbc u&e ue lft bone coag coags vbg abg cxr axr mri ctpa echo ecg holter ett
 """
 )
 
@@ -52,6 +59,13 @@ parkinson perthes peyronie raynaud reiter reye sjogren sjögren stevens johnson 
 sydenham takayasu tay sachs tourette turner wegener wernicke whipple willebrand wilms
 wilson wolff white zollinger ellison down baker bowen brown sequard cheyne stokes
 glasgow apgar gleason breslow child pugh wells framingham trendelenburg babinski romberg
+lewy meniere ménière takotsubo colles bell graves hartmann whipple nissen billroth roux
+barthel braden waterlow norton rockall blatchford clostridium hoffmann tinel phalen murphy
+rovsing mcburney kernig brudzinski lachman thomas hawkins neer kocher pfannenstiel
+seldinger hickman foley swan ganz korotkoff epley dix hallpike weber rinne snellen
+ishihara lhermitte chvostek trousseau virchow sister mary joseph osler heberden bouchard
+schober mallory weiss boerhaave zenker meckel hirschsprung alport fabry gaucher niemann
+pick tay sachs hurler marfan noonan edwards patau angelman prader willi rett fragile
 """
 )
 
@@ -125,7 +139,7 @@ being did does do please kind regards dear sincerely yours signed dictated typed
 
 _DISEASE_AFTER = re.compile(r"[\s\-]+" + DISEASE_WORDS + r"\b", re.IGNORECASE)
 _DISEASE_WORD = re.compile(DISEASE_WORDS, re.IGNORECASE)
-_POSSESSIVE_AFTER = re.compile(r"['’]s\b|s['’]")
+_POSSESSIVE_AFTER = re.compile(r"['’]s\b|s['’]|['’](?=[\s\-])")
 # After a drug name: a dose ("500mg", "2.5 mg", "10 units").
 _DOSE_AFTER = re.compile(
     r"\s+\d+(?:\.\d+)?\s?(?:mg|mcg|micrograms?|g|ml|units?|iu|mmol|nanograms?|%)\b",

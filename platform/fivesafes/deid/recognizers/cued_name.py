@@ -26,6 +26,13 @@ STRONG_CUES = vocabulary(
     paramedic advocate solicitor interpreter chaplain therapist counsellor coordinator
     co-ordinator d/w c/o cc signed dictated called named aka nee née patient pt name dear
     informed contacted telephoned phoned rang visitor worker
+    sn ssn rn rgn rmn rnld en hca hcsw hcas cons reg odp anp acp ap pa ota scrub crew pc
+    dc ds sgt insp inspector officer constable manager keyworker key-worker sw hv dn
+    anaesthetist anaesthetics midwife sonographer radiographer technician porter clerk
+    receptionist secretary locum fy3 ct3 sas staff-grade lead cnm cnc nok np nurse-in-charge
+    nic cm rm hcp podiatrist optometrist dentist orthoptist pharmacy-technician
+    ambulance-technician emt tech driver husband's wife's son's daughter's mum's dad's
+    reviewer requester referrer author by:
     """
 )
 # Relationship words as a regex alternation (for "Kemi (sister)" in uncued_name).
@@ -43,6 +50,8 @@ VERBS_BEFORE_WEAK = vocabulary(
     """
     seen reviewed assessed examined discussed referred spoke spoken speaking letter
     dictated accompanied visited escorted attended known care next sent copied written
+    requested reported verified authorised authorized checked witnessed administered
+    prescribed performed handed transferred collected met given told explained updated
     """
 )
 _CUE_WORD = re.compile(r"[A-Za-z][A-Za-z/\-éè]*")

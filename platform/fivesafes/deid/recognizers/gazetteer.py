@@ -27,6 +27,7 @@ stays.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from presidio_analyzer import LocalRecognizer, RecognizerResult
@@ -179,6 +180,10 @@ class GazetteerRecognizer(LocalRecognizer):
                     strong.add(i)  # "husband dave", "daughter rose"
                 else:
                     weak.add(i)  # lower case: only beside a cued name
+        for i in self._unlisted_after_cue(doc):
+            strong.add(i)
+        for i in self._name_lines(doc):
+            strong.add(i)
         # A listed first name then a listed surname, both capitalised: "John Smith".
         for i in sorted(weak):
             if (
@@ -213,6 +218,58 @@ class GazetteerRecognizer(LocalRecognizer):
             frontier = grown
         return marks
 
+    def _unknown(self, bare: str) -> bool:
+        """Not English, not clinical, not in any list: probably a name nobody listed."""
+        return (
+            len(bare) >= 3
+            and bare.isalpha()
+            and bare not in self.common
+            and bare not in _NEVER
+            and not self.allow_list.is_not_name(bare)
+            and not self.allow_list.is_known_word(bare)
+        )
+
+    def _unlisted_after_cue(self, doc: _Doc) -> Iterator[int]:
+        """An unknown word right after a kinship or role cue, in any case: "grandson tobenna"."""
+        cues = STRONG_CUES
+        for j, cue in enumerate(doc.bares[:-1]):
+            if cue not in cues:
+                continue
+            i = j + 1
+            while i < len(doc.tokens) and doc.tokens[i] in ":(-":
+                i += 1
+            if i >= len(doc.tokens) or doc.shape(i) != _LOWER:
+                continue
+            if self._unknown(doc.bares[i]) and doc.bares[i] not in _NOT_AFTER_CUE:
+                yield i
+
+    def _name_lines(self, doc: _Doc) -> Iterator[int]:
+        """A line holding only a name, as sign-offs and lists write them ("tiago silva")."""
+        text = doc.text
+        n = len(doc.tokens)
+        i = 0
+        while i < n:
+            j = i
+            while j + 1 < n and "\n" not in text[doc.ends[j] : doc.starts[j + 1]]:
+                j += 1
+            if j - i < 3 and self._all_name_words(doc, range(i, j + 1)):
+                yield from range(i, j + 1)
+            i = j + 1
+
+    def _all_name_words(self, doc: _Doc, line: range) -> bool:
+        listed = 0
+        for k in line:
+            bare = doc.bares[k]
+            if doc.shape(k) == _INITIAL:
+                continue
+            if doc.shape(k) == _OTHER or bare in _STRUCTURE_WORDS or bare in _NEVER:
+                return False
+            if bare in self.names and bare not in self.common:
+                listed += 1
+            elif not self._unknown(bare):
+                return False
+        return listed >= 1
+
     def _compound(self, bare: str) -> bool:
         parts = [p for p in re.split(r"[-']", bare) if p]
         return len(parts) > 1 and all(len(p) >= 2 and p in self.names for p in parts)
@@ -223,8 +280,10 @@ class GazetteerRecognizer(LocalRecognizer):
         bare = doc.bare(k)
         if shape == _INITIAL:
             return before_name
-        if shape == _LOWER:
-            return before_name and bare in _PARTICLES
+        if shape == _LOWER:  # lower-case names only join lower-case ones ("kerry lewandowska")
+            return (before_name and bare in _PARTICLES) or (
+                doc.shape(k + (1 if before_name else -1)) == _LOWER and self._unknown(bare)
+            )
         if shape == _OTHER or bare in self.common or bare in _STRUCTURE_WORDS:
             return False
         if self.allow_list.is_not_name(bare) or self.allow_list.is_known_word(bare):
