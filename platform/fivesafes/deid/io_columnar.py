@@ -11,8 +11,26 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from fivesafes.deid.io_control import control_reason, first_control_in_column
 from fivesafes.deid.io_readers import Cell, Chunk, cell_text
 from fivesafes.errors import InputFileError
+
+
+def _refuse_controls(
+    file: str, header: list[str], columns: list[list[Cell]], lines: list[int]
+) -> None:
+    """:class:`InputFileError` at the first control character in a parsed chunk."""
+    for name, values in zip(header, columns, strict=True):
+        if hit := first_control_in_column(values):
+            raise InputFileError(control_reason(hit[1]), file=file, line=lines[hit[0]], column=name)
+
+
+def _refuse_control_in_header(file: str, header: list[str], line: int) -> None:
+    """Column names are checked like cells, and named by position (they hold the char)."""
+    if hit := first_control_in_column(header):
+        raise InputFileError(
+            control_reason(hit[1]), file=file, line=line, column=f"(field {hit[0] + 1})"
+        )
 
 
 def _sha256(handle: BinaryIO) -> str:
@@ -65,6 +83,7 @@ class XlsxSource:
             raise InputFileError(
                 "header row has an empty column name", file=self.file, line=self._row_number
             )
+        _refuse_control_in_header(self.file, header, self._row_number)
         self.header = header
 
     def chunks(self, rows_hint: int) -> Iterator[Chunk]:
@@ -91,6 +110,7 @@ class XlsxSource:
                     break
             if not lines:
                 break
+            _refuse_controls(self.file, self.header, columns, lines)
             yield Chunk(index, lines[0], self._row_number, columns=columns, lines=lines)
             index += 1
 
@@ -123,6 +143,7 @@ class ParquetSource:
         self.header: list[str] = list(self._parquet.schema_arrow.names)
         if not self.header:
             raise InputFileError("Parquet file has no columns", file=self.file, line=1)
+        _refuse_control_in_header(self.file, self.header, 1)
         self.total_units: int | None = self._parquet.metadata.num_rows
 
     def chunks(self, rows_hint: int) -> Iterator[Chunk]:
@@ -143,6 +164,7 @@ class ParquetSource:
                         ) from None
                 count = batch.num_rows
                 lines = list(range(done + 1, done + count + 1))
+                _refuse_controls(self.file, self.header, columns, lines)
                 done += count
                 yield Chunk(index, done - count + 1, done, columns=columns, lines=lines)
         except pa.ArrowException as exc:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from fivesafes.deid.io_control import control_reason, find_control
 from fivesafes.deid.io_readers import Cell, Chunk
 from fivesafes.errors import InputFileError
 
@@ -36,6 +37,14 @@ class JsonLinesSource:
             raise InputFileError("file is empty (no records)", file=self.file, line=1)
         self._first: tuple[int, dict[str, Any]] | None = first
         self.header = list(first[1])
+        for index, name in enumerate(self.header):
+            if (at := find_control(name)) >= 0:
+                raise InputFileError(
+                    control_reason(name[at]),
+                    file=self.file,
+                    line=first[0],
+                    column=f"(key {index + 1})",
+                )
 
     def _next_record(self) -> tuple[int, dict[str, Any]] | None:
         for line_bytes in self._handle:
@@ -62,6 +71,10 @@ class JsonLinesSource:
                     f"not valid JSON ({exc.msg} at character {exc.colno})",
                     file=self.file,
                     line=self._line,
+                ) from None
+            except (ValueError, RecursionError):  # a 5,000-digit number, [[[[... nesting
+                raise InputFileError(
+                    "JSON value too large or too deeply nested", file=self.file, line=self._line
                 ) from None
             if not isinstance(record, dict):
                 raise InputFileError(
@@ -111,7 +124,11 @@ class JsonLinesSource:
 
 
 def _json_cell(value: Any, file: str, line: int, column: str) -> Cell:
-    if value is None or isinstance(value, str):
+    if isinstance(value, str):
+        if (at := find_control(value)) >= 0:
+            raise InputFileError(control_reason(value[at]), file=file, line=line, column=column)
+        return value
+    if value is None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -21,6 +21,12 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from fivesafes.deid.io_control import (
+    control_reason,
+    find_control,
+    first_control_in_rows,
+    may_hold_control,
+)
 from fivesafes.errors import InputFileError
 
 csv.field_size_limit(16 * 1024 * 1024)  # long clinical notes; the default is 128 KiB
@@ -210,6 +216,10 @@ class CsvSource:
                 f"malformed header row: {_csv_reason(exc)}", file=self.file, line=1
             ) from None
         header = rows[0] if rows else []
+        if find_control(text) >= 0 and (hit := first_control_in_rows(rows[:1])):
+            raise InputFileError(
+                control_reason(hit[2]), file=self.file, line=1, column=_beyond(hit[1], "")
+            )
         if not header or any(not name.strip() for name in header):
             raise InputFileError("header row has an empty column name", file=self.file, line=1)
         return header, rest, 1 + raw.count(b"\n")
@@ -330,6 +340,10 @@ def parse_csv_chunk(chunk: Chunk, header: Sequence[str], encoding: str) -> Parse
         lengths.discard(0)
         simple = False
     parsed = ParsedChunk([], len(rows), chunk.first_line, csv_text=text)
+    if may_hold_control(data, text, encoding) and (hit := first_control_in_rows(rows)):
+        row, index, char = hit
+        column = header[index] if index < width else _beyond(index)
+        raise CellProblem(control_reason(char), parsed.line_of(row), column)
     if simple:
         newlines = text.count("\n")
         if newlines == len(rows) - (0 if text.endswith("\n") else 1):
@@ -345,9 +359,9 @@ def parse_csv_chunk(chunk: Chunk, header: Sequence[str], encoding: str) -> Parse
     return parsed
 
 
-def _beyond(index: int) -> str:
+def _beyond(index: int, where: str = ", beyond the header") -> str:
     """How to name a field past the header's last column (1-based, as people count)."""
-    return f"(field {index + 1}, beyond the header)"
+    return f"(field {index + 1}{where})"
 
 
 def _record_lines(text: str, first_line: int) -> list[int]:
