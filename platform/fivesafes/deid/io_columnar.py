@@ -67,7 +67,7 @@ class XlsxSource:
             ) from None
         sheet = self._book.worksheets[0]
         self.total_units: int | None = sheet.max_row
-        self._rows: Iterator[tuple[Any, ...]] = sheet.iter_rows(values_only=True)
+        self._rows: Iterator[tuple[Any, ...]] = self._checked(sheet.iter_rows(values_only=True))
         self._row_number = 0
         header: list[str] | None = None
         for values in self._rows:
@@ -85,6 +85,22 @@ class XlsxSource:
             )
         _refuse_control_in_header(self.file, header, self._row_number)
         self.header = header
+
+    def _checked(self, rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        """Rows as openpyxl parses them lazily; a corrupt sheet is an InputFileError.
+
+        The worksheet XML is only parsed while iterating, so a damaged or truncated
+        member surfaces here (``ParseError``, ``BadZipFile``, ``zlib.error``...), not when
+        the workbook is opened.
+        """
+        try:
+            yield from rows
+        except Exception as exc:  # whatever openpyxl, zipfile or the XML parser raise
+            raise InputFileError(
+                f"corrupt worksheet data ({type(exc).__name__})",
+                file=self.file,
+                line=self._row_number + 1,
+            ) from None
 
     def chunks(self, rows_hint: int) -> Iterator[Chunk]:
         width = len(self.header)

@@ -375,9 +375,19 @@ def _record_lines(text: str, first_line: int) -> list[int]:
     return lines
 
 
+def _lenient_rows(text: str) -> list[list[str]]:
+    """A lenient parse for locating a problem; never raises (a bare CR defeats even it)."""
+    for attempt in (text, text.replace("\r", " ")):
+        try:
+            return list(csv.reader(io.StringIO(attempt)))
+        except csv.Error:
+            continue
+    return []  # a field over the size limit: no column can be named
+
+
 def _column_at(partial: str, header: Sequence[str]) -> str | None:
     """The column a truncated record reached: the header name of its last field."""
-    rows = list(csv.reader(io.StringIO(partial)))
+    rows = _lenient_rows(partial)
     if not rows or partial.endswith(("\n", "\r")):
         return header[0] if header else None
     index = len(rows[-1]) - 1
@@ -390,6 +400,8 @@ def _csv_reason(exc: csv.Error) -> str:
         return "unterminated quoted field (a quote is opened and never closed)"
     if "expected after" in message:
         return "text after a closing quote (quotes inside a field must be doubled)"
+    if "field larger than field limit" in message:
+        return f"a field longer than the limit of {csv.field_size_limit() // (1024 * 1024)} MiB"
     if "NUL" in message:
         return "NUL byte in the data"
     return f"malformed CSV ({message})"
@@ -409,8 +421,8 @@ def _culprit_field(line: str) -> int:
             list(csv.reader([line[:cut]], strict=True))
         except csv.Error as exc:
             if "unexpected end of data" not in str(exc):
-                return len(next(csv.reader([line[:cut]]), [])) - 1
-    return max(len(next(csv.reader([line]), [])) - 1, 0)
+                return max(len(next(iter(_lenient_rows(line[:cut])), [])) - 1, 0)
+    return max(len(next(iter(_lenient_rows(line)), [])) - 1, 0)
 
 
 def _csv_problem(text: str, first_line: int, header: Sequence[str]) -> CellProblem:

@@ -21,7 +21,7 @@ wheel instead.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,7 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
     def load(self) -> None:
         """Already loaded in ``__init__``; overridden so nothing is ever downloaded."""
 
-    def pipe_artifacts(self, texts: Sequence[str], batch_size: int = 256) -> Iterator[NlpArtifacts]:
+    def pipe_artifacts(self, texts: Iterable[str], batch_size: int = 256) -> Iterator[NlpArtifacts]:
         """Run the pipeline over a batch with ``nlp.pipe`` and yield one artifact per text."""
         for doc in self.pipeline.pipe(texts, batch_size=batch_size):
             yield self.doc_to_artifacts(doc)

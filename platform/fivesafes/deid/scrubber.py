@@ -35,6 +35,7 @@ from fivesafes.deid.recognizers import build_recognizers
 from fivesafes.deid.recognizers.names import is_name_like
 from fivesafes.deid.recognizers.uk_date import shift_date_text
 from fivesafes.deid.types import DateMode, PatientContext, ScrubberConfig, ScrubResult
+from fivesafes.deid.windows import WINDOW_CHARS, analyze_in_windows
 
 SCORE_THRESHOLD = 0.4
 NER_SCORE = 0.45  # below every pattern and cue score, so those win Presidio's de-duplication
@@ -156,12 +157,19 @@ class FreeTextScrubber:
         if len(texts) != len(contexts):
             raise ValueError("texts and contexts must have the same length")
         out: list[ScrubResult] = [ScrubResult("", {}) for _ in texts]
-        todo = [i for i, t in enumerate(texts) if t]
+        todo = [i for i, t in enumerate(texts) if t and len(t) <= WINDOW_CHARS]
         artifacts = self.nlp_engine.pipe_artifacts(
             [texts[i] or "" for i in todo], batch_size=batch_size
         )
         for i, nlp_artifacts in zip(todo, artifacts, strict=True):
             out[i] = self._scrub_one(texts[i] or "", contexts[i], nlp_artifacts)
+        for i, text in enumerate(texts):
+            if text and len(text) > WINDOW_CHARS:  # analysed in windows (see windows.py)
+                patient = PatientRecognizer(contexts[i])
+                results = analyze_in_windows(
+                    self.analyzer, self.nlp_engine, text, self._entities, [patient]
+                )
+                out[i] = self._replace(text, self._reconcile(text, results), contexts[i])
         return out
 
     def scrub(self, text: str | None, context: PatientContext | None = None) -> ScrubResult:
