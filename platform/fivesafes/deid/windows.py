@@ -123,7 +123,7 @@ def analyze_in_windows(
             result.recognition_metadata = shared.setdefault(
                 name, {RecognizerResult.RECOGNIZER_NAME_KEY: name}
             )
-            result.analysis_explanation = None
+            result.analysis_explanation = None  # type: ignore[assignment]  # Presidio default
             result.start += window.start
             result.end += window.start
         pooled.extend(results)

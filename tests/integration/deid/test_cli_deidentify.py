@@ -280,3 +280,45 @@ def test_real_engine_runs_with_sockets_blocked(
     assert not [w for w in caught if "socket" in str(w.message)]
     assert report.rows_out == 20
     assert report.entities["clinical_note"]
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\x85"])
+def test_control_character_exits_2_naming_position_not_value(
+    keystore: Path, structured_policy: Path, tmp_path: Path, char: str
+) -> None:
+    source = tmp_path / "extract.csv"
+    clean = "".join(DATA.read_text(encoding="utf-8").splitlines(keepends=True)[:51])
+    body = f"7789328794,Zoe Taylor{char},2007-09-02,WN8 8YH,F,Z,2023-07-28,J44.1,note\n"
+    source.write_bytes((clean + body).encode("utf-8"))
+    out = tmp_path / "out.csv"
+    result = runner.invoke(
+        app, ["deidentify", str(source), "--policy", str(structured_policy), "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"{source}, line 52, column 'patient_name'" in result.stderr
+    assert f"U+{ord(char):04X}" in result.stderr
+    assert "Zoe" not in result.stderr
+    assert "7789328794" not in result.stderr
+    assert "Traceback" not in result.output
+    assert left_behind(tmp_path) == []
+
+
+def test_a_five_megabyte_cell_goes_through_the_engine(
+    keystore: Path, structured_policy: Path, tmp_path: Path
+) -> None:
+    """Python's csv module stops at 128 KiB per field by default; the reader allows 16 MiB."""
+    note = "Reviewed on the ward, stable overnight. " * (5 * 1024 * 1024 // 40)
+    body = f'7789328794,Zoe Taylor,2007-09-02,WN8 8YH,F,Z,2023-07-28,J44.1,"{note}"\n'
+    source = tmp_path / "extract.csv"
+    clean = "".join(DATA.read_text(encoding="utf-8").splitlines(keepends=True)[:3])
+    source.write_bytes((clean + body).encode("utf-8"))
+    out = tmp_path / "out.csv"
+    report = deidentify_file(
+        source,
+        load_policy(structured_policy),
+        out,
+        keystore=LocalFileKeyStore(keystore),
+        workers=2,
+    )
+    assert report.rows_in == 3
+    assert len(out.read_bytes()) > 5 * 1024 * 1024
