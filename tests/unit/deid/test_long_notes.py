@@ -182,15 +182,17 @@ IDENTIFIED = FILLER + "Seen by Dr Natalie Price on 3rd March 2024, NHS 943 476 5
     "text",
     [
         (IDENTIFIED * (5 * MB // len(IDENTIFIED) + 1))[: 5 * MB],
-        "a " * (5 * MB // 2),
         "x" * (5 * MB),
         "7" * (5 * MB),
-        "1 " * (5 * MB // 2),
-        "Aa " * (5 * MB // 3),
+        # Many tokens per character: 1 MB (still beyond spaCy's limit) keeps these under a
+        # minute each; linearity is checked below.
+        "a " * (MB // 2),
+        "1 " * (MB // 2),
+        "Aa " * (MB // 3),
     ],
-    ids=["identified-prose", "a-a-a", "one-word", "digits", "digit-spaces", "capitals"],
+    ids=["identified-prose", "one-word", "digits", "a-a-a", "digit-spaces", "capitals"],
 )
-def test_five_megabyte_notes_are_scrubbed(tokeniser_only: FreeTextScrubber, text: str) -> None:
+def test_huge_notes_are_scrubbed(tokeniser_only: FreeTextScrubber, text: str) -> None:
     started = time.perf_counter()
     result = tokeniser_only.scrub(text, PatientContext(names=("Natalie Price",)))
     assert time.perf_counter() - started < 300
