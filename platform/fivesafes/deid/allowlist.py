@@ -188,6 +188,12 @@ class AllowList:
         )
         if eponymous and (possessive or disease_follows):
             return True  # "Parkinson's", "Crohn's disease", "Down syndrome"
+        if (
+            len(words) == 1
+            and words[0].count("-") >= 1
+            and all(p in self.eponyms for p in words[0].lower().split("-"))
+        ):
+            return True  # "Wolff-Parkinson-White", "Guillain-Barre"
         # Any single capitalised possessive before a disease word: "Still's disease".
         return len(words) == 1 and possessive and disease_follows
 

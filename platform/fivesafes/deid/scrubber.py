@@ -34,6 +34,7 @@ from fivesafes.deid.patient_scrub import PatientRecognizer
 from fivesafes.deid.recognizers import build_recognizers
 from fivesafes.deid.recognizers.names import is_name_like
 from fivesafes.deid.recognizers.uk_date import shift_date_text
+from fivesafes.deid.span_refine import SpanRefiner
 from fivesafes.deid.types import DateMode, PatientContext, ScrubberConfig, ScrubResult
 from fivesafes.deid.windows import WINDOW_CHARS, analyze_in_windows
 
@@ -46,6 +47,8 @@ CUE_NAMES = frozenset(
         "CuedNameRecognizer",
         "SurnameFirstRecognizer",
         "OrganisationRecognizer",
+        "GazetteerRecognizer",
+        "AddressBlockRecognizer",
     }
 )
 _NAME_LABELS = frozenset({"PERSON"})
@@ -118,10 +121,13 @@ class FreeTextScrubber:
 
     def __init__(self, config: ScrubberConfig) -> None:
         self.config = config
-        self.nlp_engine = build_nlp_engine(config.spacy_model)
+        # NER scores below every pattern and cue (Presidio's default gives it 0.85), so a
+        # precise detection inside a loose NER span survives Presidio's de-duplication.
+        self.nlp_engine = build_nlp_engine(config.spacy_model, ner_score=NER_SCORE)
         self.allow_list = AllowList(
             config.extra_allow_terms, english_words=load_english_words(self.nlp_engine.pipeline)
         )
+        self.refiner = SpanRefiner(self.allow_list)
         recognizers = build_recognizers(self.allow_list, config.hospital_number_patterns)
         recognizers.append(
             SpacyRecognizer(
@@ -201,13 +207,19 @@ class FreeTextScrubber:
                 else (_RANK_CUE if source in CUE_NAMES else _RANK_STRONG)
             )
             start, end = result.start, result.end
+            if rank == _RANK_STRONG:
+                candidates.append(_Span(start, end, result.entity_type, rank))
+                continue
             if rank == _RANK_NER and (title := _LEADING_TITLE.match(text, start, end)):
                 start = title.end()  # keep "Dr" readable: "Dr [PERSON]", not "[PERSON]"
-            if rank < _RANK_STRONG and self.allow_list.protects(text, start, end):
-                continue
-            if rank == _RANK_NER and not self._plausible_ner(text, start, end, result.entity_type):
-                continue
-            candidates.append(_Span(start, end, result.entity_type, rank))
+            for begin, stop in self.refiner.refine(text, start, end, result.entity_type):
+                if self.allow_list.protects(text, begin, stop):
+                    continue
+                if rank == _RANK_NER and not self._plausible_ner(
+                    text, begin, stop, result.entity_type
+                ):
+                    continue
+                candidates.append(_Span(begin, stop, result.entity_type, rank))
         candidates.extend(self._propagate_names(text, candidates))
         return _merge(candidates, text)
 

@@ -71,6 +71,7 @@ EDGE_WORDS = vocabulary(
     investigations investigation results management summary history examination
     assessment impression procedure findings report comparison clinical details
     indication technique conclusion medications medication allergies follow up
+    bay bays bed beds cubicle side room sr acc no ref mrn nhs dob d.o.b macmillan
     """
 )
 
@@ -100,12 +101,19 @@ class SpanRefiner:
 
     def _trim(self, text: str, start: int, end: int, label: str) -> tuple[int, int] | None:
         words = [m.span() for m in _WORD.finditer(text, start, end)]
+        # A detection that stops inside a word ("HbA" of "HbA1c") did not find a name.
+        if words and words[-1][1] < len(text) and text[words[-1][1]].isalnum():
+            words.pop()
+        if words and words[0][0] > 0 and text[words[0][0] - 1].isalnum():
+            words.pop(0)
         while words and self._edge(text[words[0][0] : words[0][1]], label):
             words.pop(0)
         while words and self._edge(text[words[-1][0] : words[-1][1]], label):
             words.pop()
         if not words:
             return None
+        if label == "PERSON" and all(len(text[s:e].strip(".")) <= 1 for s, e in words):
+            return None  # initials alone ("S:", "D.O.B", "T2DM") name nobody
         if label != "PERSON" and all(_bare(text[s:e]) in self.generic for s, e in words):
             return None
         return words[0][0], words[-1][1]
@@ -113,7 +121,9 @@ class SpanRefiner:
     def _edge(self, word: str, label: str) -> bool:
         bare = _bare(word)
         if not bare or not any(c.isalpha() for c in bare):
-            return not any(c.isdigit() for c in bare)
+            return label != "ADDRESS" or not any(c.isdigit() for c in bare)
+        if label != "ADDRESS" and any(c.isdigit() for c in bare):
+            return True  # names have no digits: "J44.1 - Slept", "Falls x3"
         if bare in self.edge or self.allow_list.is_allowed_text(bare):
             return True
         if label == "PERSON":

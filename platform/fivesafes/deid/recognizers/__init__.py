@@ -10,6 +10,7 @@ from __future__ import annotations
 from presidio_analyzer import EntityRecognizer
 
 from fivesafes.deid.allowlist import AllowList
+from fivesafes.deid.recognizers.address_block import AddressBlockRecognizer
 from fivesafes.deid.recognizers.cued_name import CuedNameRecognizer
 from fivesafes.deid.recognizers.email import EmailRecognizer, UrlRecognizer
 from fivesafes.deid.recognizers.gazetteer import GazetteerRecognizer
@@ -28,6 +29,7 @@ from fivesafes.deid.recognizers.uk_postcode import UkPostcodeRecognizer
 from fivesafes.deid.recognizers.uncued_name import UncuedNameRecognizer
 
 __all__ = [
+    "AddressBlockRecognizer",
     "CuedNameRecognizer",
     "EmailRecognizer",
     "GazetteerRecognizer",
@@ -65,6 +67,7 @@ def build_recognizers(
         LongNumberRecognizer(),
         ReferenceNumberRecognizer(),
         StreetAddressRecognizer(),
+        AddressBlockRecognizer(),
         TitledNameRecognizer(allow_list),
         CuedNameRecognizer(allow_list),
         SurnameFirstRecognizer(allow_list),

@@ -51,7 +51,7 @@ VERBS_BEFORE_WEAK = vocabulary(
     seen reviewed assessed examined discussed referred spoke spoken speaking letter
     dictated accompanied visited escorted attended known care next sent copied written
     requested reported verified authorised authorized checked witnessed administered
-    prescribed performed handed transferred collected met given told explained updated
+    prescribed performed handed told explained updated
     """
 )
 _CUE_WORD = re.compile(r"[A-Za-z][A-Za-z/\-éè]*")

@@ -80,6 +80,21 @@ _STRUCTURE_WORDS = vocabulary(
     """
 )
 
+# Inflections of English words are English too ("fundraising", "mobilised").
+_SUFFIXES = (
+    ("ing", ""),
+    ("ing", "e"),
+    ("ed", ""),
+    ("ed", "e"),
+    ("s", ""),
+    ("es", ""),
+    ("ies", "y"),
+    ("er", ""),
+    ("ers", ""),
+    ("ly", ""),
+    ("ised", "ise"),
+    ("ized", "ize"),
+)
 _LOWER, _TITLE, _CAPS, _INITIAL, _OTHER = range(5)
 _NAME_GAPS = frozenset({" ", "  ", "-", " -", "- "})
 
@@ -227,6 +242,10 @@ class GazetteerRecognizer(LocalRecognizer):
             and bare not in _NEVER
             and not self.allow_list.is_not_name(bare)
             and not self.allow_list.is_known_word(bare)
+            and not any(
+                bare.endswith(suffix) and bare[: -len(suffix)] + tail in self.common
+                for suffix, tail in _SUFFIXES
+            )
         )
 
     def _unlisted_after_cue(self, doc: _Doc) -> Iterator[int]:
@@ -271,8 +290,13 @@ class GazetteerRecognizer(LocalRecognizer):
         return listed >= 1
 
     def _compound(self, bare: str) -> bool:
+        """ "Smith-Jones", "O'Neill": every part listed, one of them a real (non-English) name."""
         parts = [p for p in re.split(r"[-']", bare) if p]
-        return len(parts) > 1 and all(len(p) >= 2 and p in self.names for p in parts)
+        return (
+            len(parts) > 1
+            and all(len(p) >= 2 and p in self.names for p in parts)
+            and any(len(p) >= 3 and p not in self.common for p in parts)
+        )
 
     def _companion(self, doc: _Doc, k: int, before_name: bool) -> bool:
         """A word that belongs to the neighbouring name without being listed itself."""

@@ -20,7 +20,9 @@ class NhsNumberRecognizer(UkPatternRecognizer):
     ENTITY = "NHS_NUMBER"
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
-            "NHS number (any grouping)", r"(?<![\w.\-])\d(?:[ .\-]?\d){9}(?![\w]|[.\-]\d)", 0.3
+            "NHS number (any grouping)",
+            r"(?<![\w.\-])\d(?:(?:[ .\-]|  )?\d){9}(?![\w]|[.\-]\d)",
+            0.3,
         ),
     ]
     CONTEXT: ClassVar[list[str]] = ["nhs", "nhs no", "nhs number", "chi", "patient number"]

@@ -24,6 +24,7 @@ ORG_SUFFIX = (
     r"|Sixth\s+Form|UK|Aid|Advice|Action|Cymru|Care\s+Services|Homecare|Home\s+Care|Care"
     r"|Lodge|Manor|Solicitors|Associates|Partners|Pharmacies|Laboratories|Services)"
 )
+_ORG_WORD = rf"[{UPPER}][{LETTER}'’&\-]*"
 # Words that describe an organisation without naming it: "General Hospital" alone is not
 # identifying; "Colchester General Hospital" is.
 _GENERIC = vocabulary(
@@ -64,12 +65,12 @@ class OrganisationRecognizer(UkPatternRecognizer):
             r"(?i:\b(?:works|worked|working|employed|employment|employer|job|volunteers?|volunteering"
             r"|placement|studies|studying|student|pupil|attends|attending|enrolled|lives|living|resident"
             r"|placed|registered)\s+(?:at|for|by|with|in|is)\s+(?:the\s+)?)"
-            rf"(?P<id>[{UPPER}][{LETTER}'’&\-]*(?:\s+(?:&\s+|and\s+|of\s+|on\s+)?[{UPPER}][{LETTER}'’&\-]*){{0,4}})",
+            rf"(?P<id>{_ORG_WORD}(?:[ \t]+(?:(?:&|and|of|on)[ \t]+)?{_ORG_WORD}){{0,4}})",
             0.7,
         ),
         Pattern(
             "Name + organisation word",
-            rf"\b(?:[{UPPER}][{LETTER}'’\-]*\.?\s+|&\s+|and\s+|of\s+|on\s+){{1,5}}{ORG_SUFFIX}\b",
+            rf"\b(?:[{UPPER}][{LETTER}'’\-]*\.?[ \t]+|(?:&|and|of|on)[ \t]+){{1,5}}{ORG_SUFFIX}\b",
             0.8,
         ),
     ]

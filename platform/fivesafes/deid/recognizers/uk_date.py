@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from presidio_analyzer import Pattern
+from presidio_analyzer import Pattern, RecognizerResult
 
-from fivesafes.deid.recognizers.base import UkPatternRecognizer
+from fivesafes.deid.recognizers.base import UkPatternRecognizer, make_result
 
 MONTHS_FULL = [
     "January",
@@ -65,8 +65,12 @@ DAY_MONTH = r"(?<![\w/.\-])" + DAY + r"/(?:0?[1-9]|1[0-2])(?![\w/]|[.\-]\d)"
 DM_CUES = (
     r"on|since|from|until|till|to|by|dated|due|wef|w/c|before|after|seen|admitted|discharged"
     r"|reviewed|appt|appointment|booked|planned|scheduled|dob|d\.o\.b|date|dd|last\s+seen"
-    r"|started|stopped|commenced|ceased|returning|return|next"
+    r"|started|stopped|commenced|ceased|returning|return|next|starting|planning|tci|op|surgery"
 )
+# After a review cue "6/12" and "5/7" are durations (six months, five days): there only
+# day/month pairs that cannot be read so are dates ("r/v 28/04").
+REVIEW_CUES = r"r/v|rv|review|f/u|fu|follow[\s\-]up|recall|repeat|recheck|re-check"
+_NOT_DURATION = r"(?!(?:0?[1-9]|1[0-2])/12(?!\d)|0?[1-7]/7(?!\d))"
 
 _NUMERIC = re.compile(r"(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})")
 _ISO = re.compile(r"(\d{4})([/.\-])(\d{1,2})\2(\d{1,2})")
@@ -82,29 +86,26 @@ class UkDateRecognizer(UkPatternRecognizer):
 
     ENTITY = "DATE"
     FLAGS = re.IGNORECASE
+    # Core shapes only: weekdays and times around a date are added by :meth:`analyze`
+    # looking beside each match (a pattern that allowed them at every position of every
+    # note cost five times as much).
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "numeric d/m/y",
-            BEFORE
-            + r"(?<![\w/.\-])"
+            r"(?<![\w/.\-])"
             + DAY
-            + r"([/.\-])(?:0?[1-9]|1[0-2])\1(?:\d{4}|\d{2})(?![\w/]|[.\-]\d)"
-            + AFTER,
+            + r"([/.\-])(?:0?[1-9]|1[0-2])\1(?:\d{4}|\d{2})(?![\w/]|[.\-]\d)",
             0.85,
         ),
         Pattern(
             "numeric m/d/y",
-            r"(?<![\w/.\-])(?:0?[1-9]|1[0-2])([/.\-])(?:1[3-9]|2\d|3[01])\1(?:\d{4}|\d{2})(?![\w/]|[.\-]\d)"
-            + AFTER,
+            r"(?<![\w/.\-])(?:0?[1-9]|1[0-2])([/.\-])(?:1[3-9]|2\d|3[01])\1(?:\d{4}|\d{2})"
+            r"(?![\w/]|[.\-]\d)",
             0.6,
         ),
         Pattern(
             "ISO y-m-d",
-            BEFORE
-            + r"(?<![\w/.\-])(?:19|20)\d{2}([/.\-])(?:0?[1-9]|1[0-2])\1"
-            + DAY
-            + r"(?![\w/]|[.\-]\d)"
-            + AFTER,
+            r"(?<![\w/.\-])(?:19|20)\d{2}([/.\-])(?:0?[1-9]|1[0-2])\1" + DAY + r"(?![\w/]|[.\-]\d)",
             0.9,
         ),
         Pattern(
@@ -116,29 +117,24 @@ class UkDateRecognizer(UkPatternRecognizer):
         ),
         Pattern(
             "d Month [y]",
-            BEFORE
-            + r"\b"
+            r"\b"
             + DAY
             + ORD
             + r"(?:\s+of\s+|[\s\-]+)"
             + MONTH
             + r"(?:,?[\s\-]+"
             + YEAR
-            + r")?(?![\w])"
-            + AFTER,
+            + r")?(?![\w])",
             0.85,
         ),
         Pattern(
             "Month d[, y]",
-            r"(?:\b"
-            + WEEKDAY
-            + r")?\b(?=[ADFJMNOSadfjmnos])"
+            r"\b(?=[ADFJMNOSadfjmnos])"
             + MONTH
             + r"\s+"
             + DAY
             + ORD
-            + r"(?:,?\s+(?:19|20)\d{2})?\b"
-            + AFTER,
+            + r"(?:,?\s+(?:19|20)\d{2})?\b",
             0.6,
         ),
         Pattern(
@@ -152,22 +148,68 @@ class UkDateRecognizer(UkPatternRecognizer):
             0.5,
         ),
         Pattern(
-            "d/m after a cue, a weekday or with a time",
-            r"(?:\b(?:"
-            + DM_CUES
-            + r")\s*:?\s+|\b"
-            + WEEKDAY
-            + r")(?P<id>"
-            + DAY_MONTH
-            + AFTER
-            + ")",
-            0.75,
-        ),
-        Pattern("d/m with a time", DAY_MONTH + AFTER_TIME, 0.75),
-        Pattern(
             "compact yyyymmdd", r"\b(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b", 0.4
         ),
     ]
+    DAY_MONTH_SCORE = 0.75
+    _DAY_MONTH = re.compile(DAY_MONTH)
+    _LEFT = re.compile(
+        r"(?:\b" + WEEKDAY + r")?(?:(?<![\w:.])" + TIME + r"(?:\s+on\s+|\s*,\s*|\s+))?\Z", re.I
+    )
+    _RIGHT = re.compile(AFTER_TIME, re.I)
+    _DM_CUED = re.compile(r"(?:\b(?:" + DM_CUES + r")\s*:?\s+|\b" + WEEKDAY + r")\Z", re.I)
+    _DM_REVIEW = re.compile(r"\b(?:" + REVIEW_CUES + r")\s*:?\s*(?:on\s+)?\Z", re.I)
+    _DM_DURATION = re.compile(r"(?:0?[1-9]|1[0-2])/12|0?[1-7]/7")
+    _REACH = 40  # characters looked at beside a date for a weekday, a time or a cue
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str] | None = None,
+        nlp_artifacts: Any = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        """Dates, each widened to the weekday before and the time beside it."""
+        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        results.extend(self._day_months(text))
+        for result in results:
+            left = self._LEFT.search(text, max(0, result.start - self._REACH), result.start)
+            if left is not None and left.start() < result.start:
+                result.start = left.start()
+            right = self._RIGHT.match(text, result.end)
+            if right is not None:
+                result.end = right.end()
+        return results
+
+    def _day_months(self, text: str) -> list[RecognizerResult]:
+        """ "25/12" is a date only where something says so ("on 25/12", "Tue 25/12", a time
+        after it, the start of an entry, "15/03:"), and after a review cue unless it reads
+        as a duration ("r/v 6/12" is six months)."""
+        found: list[RecognizerResult] = []
+        for m in self._DAY_MONTH.finditer(text):
+            start, end = m.span()
+            reach = max(0, start - self._REACH)
+            line_start = text.rfind("\n", reach, start) + 1 if "\n" in text[reach:start] else 0
+            dated = (
+                self._DM_CUED.search(text, reach, start) is not None
+                or self._RIGHT.match(text, end) is not None
+                or text.startswith(":", end)
+                or (
+                    text[line_start:start].strip() == ""
+                    and (line_start > 0 or start < self._REACH)
+                    and self._DM_DURATION.fullmatch(m.group()) is None
+                )
+                or (
+                    self._DM_REVIEW.search(text, reach, start) is not None
+                    and self._DM_DURATION.fullmatch(m.group()) is None
+                )
+            )
+            if dated:
+                found.append(
+                    make_result(self._entity, start, end, self.DAY_MONTH_SCORE, self._metadata)
+                )
+        return found
+
     CONTEXT: ClassVar[list[str]] = [
         "dob",
         "born",

@@ -11,7 +11,7 @@ from fivesafes.deid.recognizers.base import UkPatternRecognizer
 
 _GROUPS = r"\d{1,5}\)?(?:[ \-.]{0,2}\d){5,9}"
 # An extension goes with its number: "01206 742000 ext 4512", "x4512".
-_EXTENSION = r"(?:\s*(?:,\s*)?(?:ext|extn|extension|x)\.?\s*:?\s*\d{2,6})?"
+_EXTENSION = r"(?:\s*[,(]?\s*(?:ext|extn|extension|x)\.?\s*:?\s*\d{2,6}\)?)?"
 
 
 _EXTENSION_SPLIT = re.compile(r"(?i)\s*,?\s*(?:ext|extn|extension|x)\.?\s*:?\s*(?=\d)")
