@@ -39,7 +39,7 @@ ntprobnp d-dimer ddimer lactate glucose chol ldl hdl trig tsh t3 t4 ft4 psa cea 
 ca19-9 afp vitd b12 folate ferritin iron tsat mg2+ po4 ca2+ abg vbg ph pco2 po2 be mc&s
 msu csu ecg12 pefr fev1 fvc mr mrs ms miss dr prof sr
 gad gad-7 phq phq-9 epds cfs audit audit-c moca mmse amts 4at ace ace-iii hads bai bdi
-cha2ds2-vasc has-bled curb-65 qsofa sofa must mews pews ews waterlow braden barthel norton
+cha2ds2-vasc has-bled curb-65 qsofa sofa must mews pews ews
 twoc ivab ivabx abx ivi ivf sob soboe nad tto ttos dnacpr respect lpa ldp ppi nsaid nsaids
 ssri ssris ace-i acei arb ccb doac doacs lmwh nbm npo kub ctkub cap ct-cap ogd ercp mrcp
 eus egd tote pmh hpc dh sh fh ros o/e oe imp pc hx dx rx tx ix mx sx fx bx obs mobs
@@ -146,6 +146,8 @@ _DOSE_AFTER = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W_][\w&'’\-]*")
+_SCORE_AFTER = re.compile(r"\s*(?:score|scale|index)?\s*[:=]?\s*\d")
+_TITLE_BEFORE = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof)\.?\s*\Z")
 _ACRONYM_PLURAL = re.compile(r"[A-Z0-9]{2,}(?:s|es)?$")  # "ADLs", "LFTs", "NSAIDs"
 
 
@@ -194,6 +196,12 @@ class AllowList:
             and all(p in self.eponyms for p in words[0].lower().split("-"))
         ):
             return True  # "Wolff-Parkinson-White", "Guillain-Barre"
+        if (
+            eponymous
+            and _SCORE_AFTER.match(text, end)
+            and not _TITLE_BEFORE.search(text, max(0, start - 12), start)
+        ):
+            return True  # a score named after its author: "Braden 14", "Wells 4"
         # Any single capitalised possessive before a disease word: "Still's disease".
         return len(words) == 1 and possessive and disease_follows
 

@@ -212,7 +212,10 @@ class FreeTextScrubber:
                 continue
             if rank == _RANK_NER and (title := _LEADING_TITLE.match(text, start, end)):
                 start = title.end()  # keep "Dr" readable: "Dr [PERSON]", not "[PERSON]"
-            for begin, stop in self.refiner.refine(text, start, end, result.entity_type):
+            pieces = self.refiner.refine(
+                text, start, end, result.entity_type, from_ner=rank == _RANK_NER
+            )
+            for begin, stop in pieces:
                 if self.allow_list.protects(text, begin, stop):
                     continue
                 if rank == _RANK_NER and not self._plausible_ner(

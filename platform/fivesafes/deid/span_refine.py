@@ -23,57 +23,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from fivesafes.deid.allowlist import AllowList, vocabulary
+from fivesafes.deid.allowlist import AllowList
 from fivesafes.deid.gazetteers import load_gazetteers
 from fivesafes.deid.recognizers.cued_name import STRONG_CUES
+from fivesafes.deid.service_words import EDGE_WORDS, GENERIC_SERVICE_WORDS
 
 _WORD = re.compile(r"[^\s,;:()\[\]/|]+")
 _LINE = re.compile(r"[^\n]+")
-# Words that describe a service rather than name one. At the edge of a person they are
-# trimmed ("Hassan Dietitian"); an organisation made only of them ("Community Mental
-# Health Team", "Department of Cardiology") identifies nobody and is dropped; inside a
-# named one ("Aldeburgh Community Hospital") they stay, since the whole name locates.
-GENERIC_SERVICE_WORDS = vocabulary(
-    """
-    the a an of and & for in at on to from with by via
-    community mental health team teams care department dept unit ward wards service
-    services clinic clinics centre center specialist palliative acute general adult adults
-    child children older people liaison crisis home treatment safeguarding outpatients
-    outpatient inpatient inpatients direct line level floor building block wing main site
-    suite office desk hub programme pathway network partnership primary secondary tertiary
-    nhs trust foundation royal university hospital hospitals surgery practice medical
-    infirmary district county council borough city social support advice national local
-    regional integrated emergency urgent intensive high dependency day night cardiology
-    oncology haematology renal respiratory neurology psychiatry gastroenterology
-    endocrinology diabetes rheumatology dermatology urology orthopaedics paediatrics
-    obstetrics gynaecology radiology pathology microbiology physiotherapy pharmacy
-    dietetics surgical medicine elderly frailty stroke rehabilitation rehab memory
-    """
-)
-# Words at the edge of any weak detection that never identify: roles, kinship, titles,
-# post-nominals, headings and note abbreviations.
-EDGE_WORDS = vocabulary(
-    """
-    the a an of and & for in at on to from with by via re cc
-    shift early late bank agency locum clerk secretary admin administrator manager lead
-    senior junior
-    deputy assistant associate head chief director coordinator co-ordinator practitioner
-    worker officer therapist physiotherapist physiotherapy occupational dietitian
-    dietetics pharmacist pharmacy nurse nurses nursing sister matron midwife midwifery
-    health-visitor hv crew paramedic technician student consultant registrar doctor
-    doctors professor colleague colleagues dear private confidential patient patients
-    signed dictated typed verified reviewed requested seen discussed copy copies
-    mbchb mbbs mb bch bao bchir bm bs md mrcp mrcgp mrcs mrcpsych mrcog mrcpch mrcr frcs
-    frcp frcpsych frca frcr frcog frcpath fracs ficm rgn rmn rn rnld rm rscn rsci bsc msc
-    ba ma phd mphil dphil pgcert pgdip dip mcsp hcpc nmc gmc gphc pin reg spr sho fy fy1
-    fy2 ct1 ct2 st1 st2 st3 st4 st5 st6 st7 cns anp acp hca ota odp sn ssn en ep mdt
-    pmh hpc dh sh fh pc hx dx rx tx ix mx sx fx bx o/e oe imp plan diagnosis diagnoses
-    investigations investigation results management summary history examination
-    assessment impression procedure findings report comparison clinical details
-    indication technique conclusion medications medication allergies follow up
-    bay bays bed beds cubicle side room sr acc no ref mrn nhs dob d.o.b macmillan
-    """
-)
 
 
 class SpanRefiner:
@@ -83,23 +39,33 @@ class SpanRefiner:
         self.allow_list = allow_list
         g = load_gazetteers()
         self.names = g.first_names | g.surnames
+        self.first_names, self.surnames = g.first_names, g.surnames
         self.common = g.common_words
         self.edge = EDGE_WORDS | STRONG_CUES
         self.generic = GENERIC_SERVICE_WORDS | self.edge
 
-    def refine(self, text: str, start: int, end: int, label: str) -> Iterator[tuple[int, int]]:
-        """The identifying pieces of ``text[start:end]``: one per line, edges trimmed."""
+    def refine(
+        self, text: str, start: int, end: int, label: str, from_ner: bool = False
+    ) -> Iterator[tuple[int, int]]:
+        """The identifying pieces of ``text[start:end]``: one per line, edges trimmed.
+
+        ``from_ner``: an organisation or place made only of service words is dropped only
+        when NER proposed it; the cue recognisers judge that themselves, with the names
+        ("Ward Medical Practice") that a generic list cannot tell apart.
+        """
         if "\n" not in text[start:end]:
-            piece = self._trim(text, start, end, label)
+            piece = self._trim(text, start, end, label, from_ner)
             if piece is not None:
                 yield piece
             return
         for line in _LINE.finditer(text, start, end):
-            piece = self._trim(text, line.start(), line.end(), label)
+            piece = self._trim(text, line.start(), line.end(), label, from_ner)
             if piece is not None:
                 yield piece
 
-    def _trim(self, text: str, start: int, end: int, label: str) -> tuple[int, int] | None:
+    def _trim(
+        self, text: str, start: int, end: int, label: str, from_ner: bool
+    ) -> tuple[int, int] | None:
         words = [m.span() for m in _WORD.finditer(text, start, end)]
         # A detection that stops inside a word ("HbA" of "HbA1c") did not find a name.
         if words and words[-1][1] < len(text) and text[words[-1][1]].isalnum():
@@ -109,14 +75,25 @@ class SpanRefiner:
         while words and self._edge(text[words[0][0] : words[0][1]], label):
             words.pop(0)
         while words and self._edge(text[words[-1][0] : words[-1][1]], label):
+            if label == "PERSON" and len(words) > 1 and self._surname_after_name(text, words):
+                break  # "Jake Ward", "Lawrence Day": a surname that is also a word
             words.pop()
         if not words:
             return None
         if label == "PERSON" and all(len(text[s:e].strip(".")) <= 1 for s, e in words):
             return None  # initials alone ("S:", "D.O.B", "T2DM") name nobody
-        if label != "PERSON" and all(_bare(text[s:e]) in self.generic for s, e in words):
+        if (
+            from_ner
+            and label != "PERSON"
+            and all(_bare(text[s:e]) in self.generic for s, e in words)
+        ):
             return None
         return words[0][0], words[-1][1]
+
+    def _surname_after_name(self, text: str, words: list[tuple[int, int]]) -> bool:
+        last = _bare(text[words[-1][0] : words[-1][1]])
+        previous = _bare(text[words[-2][0] : words[-2][1]])
+        return last in self.surnames and previous in self.first_names and previous not in self.edge
 
     def _edge(self, word: str, label: str) -> bool:
         bare = _bare(word)

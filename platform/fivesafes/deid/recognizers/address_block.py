@@ -27,7 +27,7 @@ from presidio_analyzer import LocalRecognizer, RecognizerResult
 from fivesafes.deid.recognizers.base import make_result
 from fivesafes.deid.recognizers.names import LETTER, UPPER
 from fivesafes.deid.recognizers.street_address import STREET_TYPES
-from fivesafes.deid.span_refine import EDGE_WORDS, GENERIC_SERVICE_WORDS
+from fivesafes.deid.service_words import EDGE_WORDS, GENERIC_SERVICE_WORDS
 
 _POSTCODE_LINE = re.compile(
     r"(?:.*[\s,])?(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[A-Z]{2}\s*$", re.IGNORECASE

@@ -8,8 +8,10 @@ from typing import Any, ClassVar
 from presidio_analyzer import Pattern, RecognizerResult
 
 from fivesafes.deid.allowlist import vocabulary
+from fivesafes.deid.gazetteers import load_gazetteers
 from fivesafes.deid.recognizers.base import UkPatternRecognizer
 from fivesafes.deid.recognizers.names import LETTER, UPPER
+from fivesafes.deid.service_words import GENERIC_SERVICE_WORDS
 
 ORG_SUFFIX = (
     r"(?:Medical\s+Practice|Medical\s+Cent(?:re|er)|Health\s+Cent(?:re|er)|Surgery|Practice"
@@ -34,7 +36,7 @@ medical health nhs foundation trust mental children's women's eye dental city ce
 national private local primary care family group new old saint st hospital practice
 surgery centre center clinic and & services service adult adults social team support uk aid
 advice action project housing association society council lodge manor care homecare partners
-associates day school primary secondary high infants juniors nursery college academy
+associates school primary secondary high infants juniors nursery college academy
     """
 )
 _LEADING_NOISE = vocabulary(
@@ -76,6 +78,13 @@ class OrganisationRecognizer(UkPatternRecognizer):
     ]
     _TOKEN = re.compile(r"\S+")
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Service words that are nobody's name ("Specialist", "Palliative"); those that are
+        # also surnames ("Ward", "Day") can name a practice and are left out.
+        names = load_gazetteers()
+        self._generic = _GENERIC | (GENERIC_SERVICE_WORDS - names.surnames - names.first_names)
+
     def analyze(
         self,
         text: str,
@@ -90,7 +99,7 @@ class OrganisationRecognizer(UkPatternRecognizer):
             while tokens and text[tokens[0][0] : tokens[0][1]].lower() in _LEADING_NOISE:
                 tokens.pop(0)
             words = [text[s:e].lower() for s, e in tokens]
-            if not words or all(w in _GENERIC for w in words):
+            if not words or all(w in self._generic for w in words):
                 continue
             result.start = tokens[0][0]
             kept.append(result)
