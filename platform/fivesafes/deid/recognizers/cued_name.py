@@ -32,7 +32,7 @@ STRONG_CUES = vocabulary(
     receptionist secretary locum fy3 ct3 sas staff-grade lead cnm cnc nok np nurse-in-charge
     nic cm rm hcp podiatrist optometrist dentist orthoptist pharmacy-technician
     ambulance-technician emt tech driver husband's wife's son's daughter's mum's dad's
-    reviewer requester referrer author by:
+    reviewer requester referrer author by: cn nights
     """
 )
 # Relationship words as a regex alternation (for "Kemi (sister)" in uncued_name).

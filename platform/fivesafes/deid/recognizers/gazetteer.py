@@ -38,7 +38,8 @@ from fivesafes.deid.recognizers.base import make_result
 from fivesafes.deid.recognizers.cued_name import STRONG_CUES, VERBS_BEFORE_WEAK, WEAK_CUES
 from fivesafes.deid.recognizers.names import LETTER, UPPER
 
-_TOKEN = re.compile(rf"[{UPPER}]\.|[{LETTER}](?:[{LETTER}]|['’\-](?=[{LETTER}]))*|\S")
+# Words (with the digits of "FY1" or "CT2"), initials ("R."), numbers, and single marks.
+_TOKEN = re.compile(rf"[{UPPER}]\.|[{LETTER}](?:[{LETTER}0-9]|['’\-](?=[{LETTER}]))*|\d[\w.]*|\S")
 _SENTENCE_END = frozenset(".!?:;\n•*|")
 # Words before a place: "lives in", "moved from", "walks to the shop in".
 PLACE_CUES = vocabulary(
@@ -114,7 +115,9 @@ class GazetteerRecognizer(LocalRecognizer):
     ) -> None:
         self.allow_list = allow_list
         g = gazetteers or load_gazetteers()
-        clinical = allow_list.not_names | allow_list.eponyms | _NEVER
+        # Eponyms stay listed ("Turner", "Wilson" are people too): the scrubber's allow-list
+        # keeps "Turner syndrome" and "Wilson's disease" whatever finds them.
+        clinical = allow_list.not_names | _NEVER
         self.names = (g.first_names | g.surnames) - clinical
         self.first_names = g.first_names - clinical
         self.common = g.common_words | clinical
@@ -197,6 +200,8 @@ class GazetteerRecognizer(LocalRecognizer):
                     weak.add(i)  # lower case: only beside a cued name
         for i in self._unlisted_after_cue(doc):
             strong.add(i)
+        for i in self._initial_and_surname(doc):
+            strong.update((i, i + 1))
         for i in self._name_lines(doc):
             strong.add(i)
         # A listed first name then a listed surname, both capitalised: "John Smith".
@@ -262,6 +267,30 @@ class GazetteerRecognizer(LocalRecognizer):
             if self._unknown(doc.bares[i]) and doc.bares[i] not in _NOT_AFTER_CUE:
                 yield i
 
+    def _initial_and_surname(self, doc: _Doc) -> Iterator[int]:
+        """An initial then a capitalised surname: "R.Leung", "J. Okafor", "P Moldovan".
+
+        A bare "A" or "I" is more often an article or a pronoun, so after one of those the
+        surname must be a listed one that is not an English word.
+        """
+        for i in range(len(doc.tokens) - 1):
+            if doc.shape(i) != _INITIAL or doc.shape(i + 1) != _TITLE:
+                continue
+            gap = doc.text[doc.ends[i] : doc.starts[i + 1]]
+            if gap not in {"", " "}:
+                continue
+            bare = doc.bares[i + 1]
+            if bare in _STRUCTURE_WORDS or bare in _NEVER or self.allow_list.is_not_name(bare):
+                continue
+            dotted = doc.tokens[i].endswith(".")
+            if not dotted and doc.tokens[i] in {"A", "I"}:
+                if bare in self.names and bare not in self.common:
+                    yield i
+            elif (bare in self.names and (dotted or bare not in self.common)) or self._unknown(
+                bare
+            ):
+                yield i
+
     def _name_lines(self, doc: _Doc) -> Iterator[int]:
         """A line holding only a name, as sign-offs and lists write them ("tiago silva")."""
         text = doc.text
@@ -271,11 +300,14 @@ class GazetteerRecognizer(LocalRecognizer):
             j = i
             while j + 1 < n and "\n" not in text[doc.ends[j] : doc.starts[j + 1]]:
                 j += 1
-            if j - i < 3 and self._all_name_words(doc, range(i, j + 1)):
+            # The last line of a note is its sign-off: there a listed name that is also a
+            # word ("may", "cooper", "blessing") is the writer.
+            last = j == n - 1 and i > 0
+            if j - i < 3 and self._all_name_words(doc, range(i, j + 1), last):
                 yield from range(i, j + 1)
             i = j + 1
 
-    def _all_name_words(self, doc: _Doc, line: range) -> bool:
+    def _all_name_words(self, doc: _Doc, line: range, sign_off: bool = False) -> bool:
         listed = 0
         for k in line:
             bare = doc.bares[k]
@@ -283,7 +315,7 @@ class GazetteerRecognizer(LocalRecognizer):
                 continue
             if doc.shape(k) == _OTHER or bare in _STRUCTURE_WORDS or bare in _NEVER:
                 return False
-            if bare in self.names and bare not in self.common:
+            if bare in self.names and (sign_off or bare not in self.common):
                 listed += 1
             elif not self._unknown(bare):
                 return False

@@ -11,7 +11,7 @@ from fivesafes.deid.allowlist import vocabulary
 from fivesafes.deid.gazetteers import load_gazetteers
 from fivesafes.deid.recognizers.base import UkPatternRecognizer
 from fivesafes.deid.recognizers.names import LETTER, UPPER
-from fivesafes.deid.service_words import GENERIC_SERVICE_WORDS
+from fivesafes.deid.service_words import EDGE_WORDS, GENERIC_SERVICE_WORDS
 
 ORG_SUFFIX = (
     r"(?:Medical\s+Practice|Medical\s+Cent(?:re|er)|Health\s+Cent(?:re|er)|Surgery|Practice"
@@ -24,7 +24,8 @@ ORG_SUFFIX = (
     r"\s+Cent(?:re|er)|Church|Chapel|Mosque|Temple|Gurdwara|Synagogue|Pre-?school|Playgroup"
     r"|Primary|Infants|Juniors|(?:High|Grammar|Secondary|Primary|Junior|Infant|Special)\s+School"
     r"|Sixth\s+Form|UK|Aid|Advice|Action|Cymru|Care\s+Services|Homecare|Home\s+Care|Care"
-    r"|Lodge|Manor|Solicitors|Associates|Partners|Pharmacies|Laboratories|Services)"
+    r"|Lodge|Manor|Solicitors|Associates|Partners|Pharmacies|Laboratories|Services|Team|Support"
+    r"|Funeralcare|Funeral\s+Directors?|Hands|First|Point)"
 )
 _ORG_WORD = rf"[{UPPER}][{LETTER}'’&\-]*"
 # Words that describe an organisation without naming it: "General Hospital" alone is not
@@ -66,8 +67,14 @@ class OrganisationRecognizer(UkPatternRecognizer):
             "employer, school or service after a cue",
             r"(?i:\b(?:works|worked|working|employed|employment|employer|job|volunteers?|volunteering"
             r"|placement|studies|studying|student|pupil|attends|attending|enrolled|lives|living|resident"
-            r"|placed|registered)\s+(?:at|for|by|with|in|is)\s+(?:the\s+)?)"
-            rf"(?P<id>{_ORG_WORD}(?:[ \t]+(?:(?:&|and|of|on)[ \t]+)?{_ORG_WORD}){{0,4}})",
+            r"|placed|registered|referred|referral|re-referred|signposted|carers?|care|support|package"
+            r"|provided|supplied|delivered|cleaner|operative|builder|nurse|teacher|worker|assistant"
+            r"|driver|manager|labourer|engineer|retired|volunteer|member|help|helped|meals)"
+            r"(?:\s+(?:as\s+an?\s+[a-z]+(?:\s+[a-z]+)?|part[\s\-]time|full[\s\-]time|daily|weekly))?"
+            r"\s+(?:at|for|by|with|in|is|from|to|of)\s+(?:the\s+)?"
+            r"|\b(?:funeral\s+director|undertakers?|care\s+agency|agency|provider|employer|school"
+            r"|nursery|college|charity|advocate|advocacy|church|place\s+of\s+death)\s*:\s*)"
+            rf"(?P<id>{_ORG_WORD}(?:[ \t]+(?:(?:&|and|of|on|in)[ \t]+)?{_ORG_WORD}){{0,4}})",
             0.7,
         ),
         Pattern(
@@ -83,7 +90,9 @@ class OrganisationRecognizer(UkPatternRecognizer):
         # Service words that are nobody's name ("Specialist", "Palliative"); those that are
         # also surnames ("Ward", "Day") can name a practice and are left out.
         names = load_gazetteers()
-        self._generic = _GENERIC | (GENERIC_SERVICE_WORDS - names.surnames - names.first_names)
+        self._generic = _GENERIC | (
+            (GENERIC_SERVICE_WORDS | EDGE_WORDS) - names.surnames - names.first_names
+        )
 
     def analyze(
         self,
