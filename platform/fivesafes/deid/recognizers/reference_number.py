@@ -62,7 +62,6 @@ class ReferenceNumberRecognizer(UkPatternRecognizer):
     CUED_SCORE = 0.8
     SHAPE_SCORE = 0.7
     _DIGITS = re.compile(r"\d+")
-    _TOKEN_RIGHT = re.compile(r"[A-Za-z0-9/\-.]*")
     # Letters then digits with separators or a check letter: "RGT-123456", "K1234567X",
     # "SC-2023-0456", "LA/23/01234"; digits then a check letter: "1234567A"; police
     # references "42/123456/23"; any token mixing letters with five or more digits.
@@ -90,7 +89,8 @@ class ReferenceNumberRecognizer(UkPatternRecognizer):
             start, end = run.start(), run.end()
             while start > 0 and text[start - 1] in _TOKEN_CHARS:
                 start -= 1
-            end = self._TOKEN_RIGHT.match(text, end).end()
+            while end < len(text) and text[end] in _TOKEN_CHARS:
+                end += 1
             while end > start and not text[end - 1].isalnum():
                 end -= 1  # a full stop after the reference is not part of it
             while start < end and not text[start].isalnum():
