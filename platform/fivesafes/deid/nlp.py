@@ -148,8 +148,12 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
         """Already loaded in ``__init__``; overridden so nothing is ever downloaded."""
 
     def pipe_artifacts(self, texts: Iterable[str], batch_size: int = 256) -> Iterator[NlpArtifacts]:
-        """Run the pipeline over a batch with ``nlp.pipe`` and yield one artifact per text."""
-        for doc in self.pipeline.pipe(texts, batch_size=batch_size):
+        """Run the pipeline over a batch with ``nlp.pipe`` and yield one artifact per text.
+
+        NER reads each text with its line breaks as spaces (:func:`ner_view`): same length,
+        so every offset holds, and a tenth fewer tokens in letters and lists.
+        """
+        for doc in self.pipeline.pipe((ner_view(t) for t in texts), batch_size=batch_size):
             yield self.doc_to_artifacts(doc)
 
     def doc_to_artifacts(self, doc: Doc) -> NlpArtifacts:
@@ -176,6 +180,19 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
 
     def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> Any:
         return self.doc_to_artifacts(doc)
+
+
+_LINE_BREAKS = str.maketrans({"\n": " ", "\r": " "})
+
+
+def ner_view(text: str) -> str:
+    """``text`` with line breaks as spaces, for NER only.
+
+    spaCy makes every line break a token of its own; the network then spends a tenth of
+    its time on letters and lists reading blank tokens. Detections never cross a line
+    anyway: the scrubber splits weak ones at the breaks of the original text.
+    """
+    return text.translate(_LINE_BREAKS)
 
 
 def load_english_words(nlp: Language) -> frozenset[str]:

@@ -23,13 +23,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from fivesafes.deid.allowlist import AllowList
+from fivesafes.deid.allowlist import AllowList, vocabulary
 from fivesafes.deid.gazetteers import load_gazetteers
 from fivesafes.deid.recognizers.cued_name import STRONG_CUES
 from fivesafes.deid.service_words import EDGE_WORDS, GENERIC_SERVICE_WORDS
 
 _WORD = re.compile(r"[^\s,;:()\[\]/|]+")
 _LINE = re.compile(r"[^\n]+")
+
+
+_JOINING = vocabulary(
+    "the a an of and & at to from in by with for re cc dr mr mrs ms miss mx prof professor dear"
+)
 
 
 class SpanRefiner:
@@ -72,9 +77,13 @@ class SpanRefiner:
             words.pop()
         if words and words[0][0] > 0 and text[words[0][0] - 1].isalnum():
             words.pop(0)
-        while words and self._edge(text[words[0][0] : words[0][1]], label):
+        # A named organisation or place found by its own pattern keeps its words ("Porter
+        # Medical Practice", "Macmillan Cancer Support"): only joining words are trimmed.
+        lenient = not from_ner and label != "PERSON"
+        edge = self._joining if lenient else self._edge
+        while words and edge(text[words[0][0] : words[0][1]], label):
             words.pop(0)
-        while words and self._edge(text[words[-1][0] : words[-1][1]], label):
+        while words and edge(text[words[-1][0] : words[-1][1]], label):
             if label == "PERSON" and len(words) > 1 and self._surname_after_name(text, words):
                 break  # "Jake Ward", "Lawrence Day": a surname that is also a word
             words.pop()
@@ -89,6 +98,11 @@ class SpanRefiner:
         ):
             return None
         return words[0][0], words[-1][1]
+
+    @staticmethod
+    def _joining(word: str, label: str) -> bool:
+        bare = _bare(word)
+        return bare in _JOINING or not any(c.isalnum() for c in bare)
 
     def _surname_after_name(self, text: str, words: list[tuple[int, int]]) -> bool:
         last = _bare(text[words[-1][0] : words[-1][1]])

@@ -77,6 +77,14 @@ class OrganisationRecognizer(UkPatternRecognizer):
             rf"(?P<id>{_ORG_WORD}(?:[ \t]+(?:(?:&|and|of|on|in)[ \t]+)?{_ORG_WORD}){{0,4}})",
             0.7,
         ),
+        # "at Addenbrooke's", "from Sainsbury's", "at St Thomas'": a business or hospital
+        # known by its founder's name (eponymous diseases are kept by the allow-list).
+        Pattern(
+            "possessive name after at/from",
+            rf"\b(?:at|from|to)[ \t]+(?P<id>(?:St\.?[ \t]+)?[{UPPER}][{LETTER}\-]+"
+            rf"(?:['’]s|s['’]))(?![{LETTER}])",
+            0.7,
+        ),
         Pattern(
             "Name + organisation word",
             rf"\b(?:[{UPPER}][{LETTER}'’\-]*\.?[ \t]+|(?:&|and|of|on)[ \t]+){{1,5}}{ORG_SUFFIX}\b",
