@@ -187,6 +187,8 @@ class RowPlan:
             hospital_number_patterns=self.policy.hospital_number_patterns,
             date_mode=self.policy.free_text_dates,
             extra_allow_terms=self.policy.free_text_allow_terms,
+            extra_places=self.policy.free_text_places,
+            extra_organisations=self.policy.free_text_organisations,
         )
 
     def apply(

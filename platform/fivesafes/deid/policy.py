@@ -177,10 +177,24 @@ class Policy(_Strict):
     free_text_dates: DateMode = DateMode.TAG
     hospital_number_patterns: tuple[str, ...] = ()
     free_text_allow_terms: tuple[str, ...] = ()
+    # Site gazetteers: places and organisations of the trust's catchment the shipped
+    # lists may lack (record their source in a comment beside them).
+    free_text_places: tuple[str, ...] = ()
+    free_text_organisations: tuple[str, ...] = ()
     national_data_opt_out: OptOutOptions = OptOutOptions()
     # Governance reads this many scrubbed free-text cells before a new version is released.
     review_sample: int | None = Field(default=None, ge=1, le=1000)
     columns: dict[str, ColumnPolicy] = Field(min_length=1)
+
+    @field_validator("free_text_places", "free_text_organisations")
+    @classmethod
+    def _entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for i, entry in enumerate(value):
+            if len(entry.strip()) < 3:
+                raise ValueError(f"entry {i + 1} must have at least 3 characters")
+            if not any(c.isalpha() for c in entry):
+                raise ValueError(f"entry {i + 1} must contain a letter")
+        return tuple(" ".join(e.split()) for e in value)
 
     @field_validator("hospital_number_patterns")
     @classmethod
@@ -204,9 +218,12 @@ class Policy(_Strict):
         audit events carry it so that an output can be traced to the exact rules applied.
         """
         content = self.model_dump(mode="json")
+        # Absent means absent: policies written before these keys existed keep their hash.
         if content["review_sample"] is None:
-            # Absent means absent: policies written before the key existed keep their hash.
             del content["review_sample"]
+        for key in ("free_text_places", "free_text_organisations"):
+            if not content[key]:
+                del content[key]
         canonical = rfc8785.dumps(content)
         return hashlib.sha256(canonical).hexdigest()
 

@@ -128,7 +128,12 @@ class FreeTextScrubber:
             config.extra_allow_terms, english_words=load_english_words(self.nlp_engine.pipeline)
         )
         self.refiner = SpanRefiner(self.allow_list)
-        recognizers = build_recognizers(self.allow_list, config.hospital_number_patterns)
+        recognizers = build_recognizers(
+            self.allow_list,
+            config.hospital_number_patterns,
+            config.extra_places,
+            config.extra_organisations,
+        )
         recognizers.append(
             SpacyRecognizer(
                 supported_language=LANGUAGE,

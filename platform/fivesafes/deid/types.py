@@ -42,6 +42,9 @@ class ScrubberConfig:
     hospital_number_patterns: tuple[str, ...] = ()
     date_mode: DateMode = DateMode.TAG
     extra_allow_terms: tuple[str, ...] = ()
+    # The site's own gazetteer entries (catchment villages, practices, care homes).
+    extra_places: tuple[str, ...] = ()
+    extra_organisations: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -18,7 +18,10 @@ from fivesafes.deid.recognizers.hospital_number import HospitalNumberRecognizer
 from fivesafes.deid.recognizers.long_number import LongNumberRecognizer
 from fivesafes.deid.recognizers.nhs_number import NhsNumberRecognizer
 from fivesafes.deid.recognizers.ni_number import NiNumberRecognizer
-from fivesafes.deid.recognizers.organisation import OrganisationRecognizer
+from fivesafes.deid.recognizers.organisation import (
+    OrganisationRecognizer,
+    SiteOrganisationRecognizer,
+)
 from fivesafes.deid.recognizers.reference_number import ReferenceNumberRecognizer
 from fivesafes.deid.recognizers.street_address import StreetAddressRecognizer
 from fivesafes.deid.recognizers.surname_first import SurnameFirstRecognizer
@@ -39,6 +42,7 @@ __all__ = [
     "NiNumberRecognizer",
     "OrganisationRecognizer",
     "ReferenceNumberRecognizer",
+    "SiteOrganisationRecognizer",
     "StreetAddressRecognizer",
     "SurnameFirstRecognizer",
     "TitledNameRecognizer",
@@ -52,10 +56,18 @@ __all__ = [
 
 
 def build_recognizers(
-    allow_list: AllowList, hospital_number_patterns: tuple[str, ...] = ()
+    allow_list: AllowList,
+    hospital_number_patterns: tuple[str, ...] = (),
+    extra_places: tuple[str, ...] = (),
+    extra_organisations: tuple[str, ...] = (),
 ) -> list[EntityRecognizer]:
-    """Every pattern and cue recogniser the scrubber uses (NER is added by the scrubber)."""
-    return [
+    """Every pattern and cue recogniser the scrubber uses (NER is added by the scrubber).
+
+    ``extra_places`` and ``extra_organisations`` are the site's gazetteer from the dataset
+    policy: places join the shipped place list (same case and cue rules); organisations
+    are matched as written, in any case, by Presidio's deny-list recogniser.
+    """
+    recognizers: list[EntityRecognizer] = [
         NhsNumberRecognizer(),
         NiNumberRecognizer(),
         UkPostcodeRecognizer(),
@@ -72,6 +84,9 @@ def build_recognizers(
         CuedNameRecognizer(allow_list),
         SurnameFirstRecognizer(allow_list),
         UncuedNameRecognizer(allow_list),
-        GazetteerRecognizer(allow_list),
+        GazetteerRecognizer(allow_list, extra_places=frozenset(extra_places)),
         OrganisationRecognizer(),
     ]
+    if extra_organisations:
+        recognizers.append(SiteOrganisationRecognizer(extra_organisations))
+    return recognizers

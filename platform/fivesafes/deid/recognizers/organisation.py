@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from presidio_analyzer import Pattern, RecognizerResult
+from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 
 from fivesafes.deid.allowlist import vocabulary
 from fivesafes.deid.gazetteers import load_gazetteers
@@ -121,3 +121,20 @@ class OrganisationRecognizer(UkPatternRecognizer):
             result.start = tokens[0][0]
             kept.append(result)
         return kept
+
+
+class SiteOrganisationRecognizer(PatternRecognizer):
+    """The site's own practices, care homes and schools, as its policy lists them.
+
+    Presidio's deny-list recogniser (whole words, any case); strong, because a governance
+    officer declared each entry.
+    """
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        super().__init__(
+            supported_entity="ORGANISATION",
+            deny_list=sorted(names, key=len, reverse=True),
+            deny_list_score=0.9,
+            supported_language="en",
+            name="SiteOrganisationRecognizer",
+        )
