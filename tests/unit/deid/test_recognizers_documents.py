@@ -71,6 +71,8 @@ GAZETTEER = GazetteerRecognizer(ALLOW)
         ("ODP: R.Leung / Procedure", "R.Leung"),
         ("NOK: ZIELINSKI", "ZIELINSKI"),  # listed without its accent (Zieliński)
         ("seen with mother lewandowska", "lewandowska"),  # a Slavic feminine form
+        ("Seen with Xobanu Telima today.", "Xobanu Telima"),  # in no list: two unknowns
+        ("2. XOBANU TELIMA  81M  H4639066", "XOBANU TELIMA"),  # capitals beside an id
     ],
 )
 def test_names_in_any_case_and_form(text: str, name: str) -> None:
@@ -88,6 +90,8 @@ def test_names_in_any_case_and_form(text: str, name: str) -> None:
         "Plan: home\nobs stable",
         "A Good day overall",
         "May need review in March",
+        "CTPA NAD today",
+        "Staphylococcus Aureus grown",
     ],
 )
 def test_words_that_only_look_like_names(text: str) -> None:

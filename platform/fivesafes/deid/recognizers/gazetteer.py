@@ -96,6 +96,8 @@ _SUFFIXES = (
     ("ised", "ise"),
     ("ized", "ize"),
 )
+# An identifier on the same line: a long number, a record number, an age and sex ("81M").
+_LINE_ID = re.compile(r"\d{6,}|\b[A-Z]{1,4}\d{5,}|\b\d{1,3}\s?[MF]\b|\b\d{3}[ \-]\d{3}[ \-]\d{4}\b")
 _LOWER, _TITLE, _CAPS, _INITIAL, _OTHER = range(5)
 _NAME_GAPS = frozenset({" ", "  ", "-", " -", "- "})
 
@@ -202,6 +204,8 @@ class GazetteerRecognizer(LocalRecognizer):
             strong.add(i)
         for i in self._initial_and_surname(doc):
             strong.update((i, i + 1))
+        for i in self._unknown_pairs(doc):
+            strong.update((i, i + 1))
         for i in self._name_lines(doc):
             strong.add(i)
         # A listed first name then a listed surname, both capitalised: "John Smith".
@@ -266,6 +270,47 @@ class GazetteerRecognizer(LocalRecognizer):
                 continue
             if self._unknown(doc.bares[i]) and doc.bares[i] not in _NOT_AFTER_CUE:
                 yield i
+
+    def _unknown_pairs(self, doc: _Doc) -> Iterator[int]:
+        """Two capitalised words side by side that no list knows: a name nobody listed.
+
+        Drugs, organisms and eponyms are single listed words; two unknown capitalised words
+        together are a person (or a place) far more often than not. In capitals the words
+        could be abbreviations, so there the line must also hold an identifier (a long
+        number, a record number or an age and sex such as "81M"), as patient lists do.
+        """
+        for i in range(len(doc.tokens) - 1):
+            shape = doc.shape(i)
+            if shape not in (_TITLE, _CAPS) or doc.shape(i + 1) != shape:
+                continue
+            if not doc.adjacent(i, i + 1):
+                continue
+            a, b = doc.bares[i], doc.bares[i + 1]
+            listed_a = a in self.names and a not in self.common
+            if shape == _TITLE:
+                if (self._unknown(a) and (self._unknown(b) or b in self.names)) or (
+                    listed_a and self._unknown(b)
+                ):
+                    yield i
+            elif self._unknown_caps(a) and self._unknown_caps(b) and self._line_has_id(doc, i):
+                yield i
+
+    def _unknown_caps(self, bare: str) -> bool:
+        """A word in capitals that is no English word and no clinical abbreviation."""
+        return (
+            len(bare) >= 3
+            and bare.isalpha()
+            and bare not in self.common
+            and bare not in self.allow_list.english
+            and not self.allow_list.is_not_name(bare)
+            and not self.allow_list.is_allowed_text(bare)
+        )
+
+    def _line_has_id(self, doc: _Doc, i: int) -> bool:
+        text = doc.text
+        start = text.rfind("\n", 0, doc.starts[i]) + 1
+        end = text.find("\n", doc.ends[i])
+        return _LINE_ID.search(text, start, len(text) if end < 0 else end) is not None
 
     def _initial_and_surname(self, doc: _Doc) -> Iterator[int]:
         """An initial then a capitalised surname: "R.Leung", "J. Okafor", "P Moldovan".
