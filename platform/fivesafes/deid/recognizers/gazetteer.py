@@ -26,6 +26,7 @@ stays.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -98,6 +99,7 @@ _SUFFIXES = (
 )
 # An identifier on the same line: a long number, a record number, an age and sex ("81M").
 _LINE_ID = re.compile(r"\d{6,}|\b[A-Z]{1,4}\d{5,}|\b\d{1,3}\s?[MF]\b|\b\d{3}[ \-]\d{3}[ \-]\d{4}\b")
+_SHORT_LINE = re.compile(r"^[ \t]*\S[^\n]{0,59}$", re.MULTILINE)
 _LOWER, _TITLE, _CAPS, _INITIAL, _OTHER = range(5)
 _NAME_GAPS = frozenset({" ", "  ", "-", " -", "- "})
 
@@ -279,9 +281,10 @@ class GazetteerRecognizer(LocalRecognizer):
         could be abbreviations, so there the line must also hold an identifier (a long
         number, a record number or an age and sex such as "81M"), as patient lists do.
         """
+        shapes = doc.shapes
         for i in range(len(doc.tokens) - 1):
-            shape = doc.shape(i)
-            if shape not in (_TITLE, _CAPS) or doc.shape(i + 1) != shape:
+            shape = shapes[i]
+            if shape not in (_TITLE, _CAPS) or shapes[i + 1] != shape:
                 continue
             if not doc.adjacent(i, i + 1):
                 continue
@@ -318,8 +321,9 @@ class GazetteerRecognizer(LocalRecognizer):
         A bare "A" or "I" is more often an article or a pronoun, so after one of those the
         surname must be a listed one that is not an English word.
         """
+        shapes = doc.shapes
         for i in range(len(doc.tokens) - 1):
-            if doc.shape(i) != _INITIAL or doc.shape(i + 1) != _TITLE:
+            if shapes[i] != _INITIAL or shapes[i + 1] != _TITLE:
                 continue
             gap = doc.text[doc.ends[i] : doc.starts[i + 1]]
             if gap not in {"", " "}:
@@ -340,17 +344,18 @@ class GazetteerRecognizer(LocalRecognizer):
         """A line holding only a name, as sign-offs and lists write them ("tiago silva")."""
         text = doc.text
         n = len(doc.tokens)
-        i = 0
-        while i < n:
-            j = i
-            while j + 1 < n and "\n" not in text[doc.ends[j] : doc.starts[j + 1]]:
-                j += 1
+        for line in _SHORT_LINE.finditer(text):
+            if len(line.group().split()) > 3:
+                continue
+            i = bisect.bisect_left(doc.starts, line.start())
+            j = bisect.bisect_left(doc.starts, line.end()) - 1
+            if i > j:
+                continue
             # The last line of a note is its sign-off: there a listed name that is also a
             # word ("may", "cooper", "blessing") is the writer.
             last = j == n - 1 and i > 0
-            if j - i < 3 and self._all_name_words(doc, range(i, j + 1), last):
+            if self._all_name_words(doc, range(i, j + 1), last):
                 yield from range(i, j + 1)
-            i = j + 1
 
     def _all_name_words(self, doc: _Doc, line: range, sign_off: bool = False) -> bool:
         listed = 0
@@ -463,7 +468,7 @@ def _shape(token: str) -> int:
 class _Doc:
     """A note's words with lazily computed properties (most words are never looked at)."""
 
-    __slots__ = ("bares", "ends", "starts", "text", "tokens")
+    __slots__ = ("bares", "ends", "shapes", "starts", "text", "tokens")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -472,12 +477,13 @@ class _Doc:
         self.starts = [m.start() for m in matches]
         self.ends = [m.end() for m in matches]
         self.bares = [_bare(t) for t in self.tokens]
+        self.shapes = [_shape(t) for t in self.tokens]
 
     def bare(self, i: int) -> str:
         return self.bares[i]
 
     def shape(self, i: int) -> int:
-        return _shape(self.tokens[i])
+        return self.shapes[i]
 
     def sentence_start(self, i: int) -> bool:
         if i == 0:
@@ -492,12 +498,8 @@ class _Doc:
         if gap in _NAME_GAPS:
             return True
         if gap == "":
-            return _shape(self.tokens[a]) == _INITIAL
-        return (
-            gap in {", ", ","}
-            and _shape(self.tokens[a]) == _CAPS
-            and _shape(self.tokens[b]) == _TITLE
-        )
+            return self.shapes[a] == _INITIAL
+        return gap in {", ", ","} and self.shapes[a] == _CAPS and self.shapes[b] == _TITLE
 
     def match_phrase(self, i: int, phrase: tuple[str, ...]) -> int | None:
         """Last index of ``phrase`` written word for word from ``i`` (single spaces)."""
