@@ -20,6 +20,7 @@ wheel instead.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -150,8 +151,7 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
     def pipe_artifacts(self, texts: Iterable[str], batch_size: int = 256) -> Iterator[NlpArtifacts]:
         """Run the pipeline over a batch with ``nlp.pipe`` and yield one artifact per text.
 
-        NER reads each text with its line breaks as spaces (:func:`ner_view`): same length,
-        so every offset holds, and a tenth fewer tokens in letters and lists.
+        NER reads each text through :func:`ner_view` (same length, so every offset holds).
         """
         for doc in self.pipeline.pipe((ner_view(t) for t in texts), batch_size=batch_size):
             yield self.doc_to_artifacts(doc)
@@ -185,14 +185,25 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
 _LINE_BREAKS = str.maketrans({"\n": " ", "\r": " "})
 
 
-def ner_view(text: str) -> str:
-    """``text`` with line breaks as spaces, for NER only.
+# A word with digits and no letter ("14/03/2023", "01206", "500mg" keeps its letters).
+_NUMBER_WORD = re.compile(r"(?<!\S)(?:[^\s\w]|[\d_])*\d(?:[^\s\w]|[\d_])*(?!\S)")
 
-    spaCy makes every line break a token of its own; the network then spends a tenth of
-    its time on letters and lists reading blank tokens. Detections never cross a line
-    anyway: the scrubber splits weak ones at the breaks of the original text.
+
+def ner_view(text: str) -> str:
+    """``text`` as NER reads it: line breaks as spaces, numbers blanked; same length.
+
+    spaCy makes every line break a token of its own, and numbers (dates, phone numbers,
+    results, codes) are a third of the tokens of a clinical letter; the network spends
+    its time on them for nothing, since the names, places and organisations it is asked
+    for have no digits and the patterns find every number. Blanked to spaces, every
+    offset still holds. Detections never cross a line anyway: the scrubber splits weak
+    ones at the breaks of the original text.
     """
-    return text.translate(_LINE_BREAKS)
+    return _NUMBER_WORD.sub(_blank, text.translate(_LINE_BREAKS))
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * (match.end() - match.start())
 
 
 def load_english_words(nlp: Language) -> frozenset[str]:

@@ -73,6 +73,7 @@ GAZETTEER = GazetteerRecognizer(ALLOW)
         ("seen with mother lewandowska", "lewandowska"),  # a Slavic feminine form
         ("Seen with Xobanu Telima today.", "Xobanu Telima"),  # in no list: two unknowns
         ("2. XOBANU TELIMA  81M  H4639066", "XOBANU TELIMA"),  # capitals beside an id
+        ("3. Will Church  67F  H1234567", "Will Church"),  # English-word names beside an id
     ],
 )
 def test_names_in_any_case_and_form(text: str, name: str) -> None:

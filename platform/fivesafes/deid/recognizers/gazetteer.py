@@ -279,7 +279,8 @@ class GazetteerRecognizer(LocalRecognizer):
         Drugs, organisms and eponyms are single listed words; two unknown capitalised words
         together are a person (or a place) far more often than not. In capitals the words
         could be abbreviations, so there the line must also hold an identifier (a long
-        number, a record number or an age and sex such as "81M"), as patient lists do.
+        number, a record number or an age and sex such as "81M"), as patient lists do; so
+        must a listed first name and surname that are both English words ("Will Church").
         """
         shapes = doc.shapes
         for i in range(len(doc.tokens) - 1):
@@ -290,7 +291,15 @@ class GazetteerRecognizer(LocalRecognizer):
                 continue
             a, b = doc.bares[i], doc.bares[i + 1]
             listed_a = a in self.names and a not in self.common
-            if shape == _TITLE:
+            if (
+                a in self.first_names
+                and b in self.names
+                and a not in _NEVER
+                and b not in _STRUCTURE_WORDS
+                and self._line_has_id(doc, i)
+            ):
+                yield i  # "3. Will Church 67F": listed first name and surname beside an id
+            elif shape == _TITLE:
                 if (self._unknown(a) and (self._unknown(b) or b in self.names)) or (
                     listed_a and self._unknown(b)
                 ):
