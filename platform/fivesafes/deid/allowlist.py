@@ -59,7 +59,7 @@ parkinson perthes peyronie raynaud reiter reye sjogren sjögren stevens johnson 
 sydenham takayasu tay sachs tourette turner wegener wernicke whipple willebrand wilms
 wilson wolff white zollinger ellison down baker bowen brown sequard cheyne stokes
 glasgow apgar gleason breslow child pugh wells framingham trendelenburg babinski romberg
-lewy meniere ménière takotsubo colles bell graves hartmann whipple nissen billroth roux
+lewy meniere ménière takotsubo rockwood colles bell graves hartmann whipple nissen billroth roux
 barthel braden waterlow norton rockall blatchford clostridium hoffmann tinel phalen murphy
 rovsing mcburney kernig brudzinski lachman thomas hawkins neer kocher pfannenstiel
 seldinger hickman foley swan ganz korotkoff epley dix hallpike weber rinne snellen
@@ -75,7 +75,8 @@ DISEASE_WORDS = (
     r"|encephalopathy|thyroiditis|contracture|criteria|classification|grade|stage|reflex"
     r"|triad|law|procedure|operation|catheter|tube|position|breathing|body|bodies|cell|cells"
     r"|virus|infection|reaction|anomaly|aneurysm|hernia|node|nodes|duct|gland|frame|line"
-    r"|colitis|arthritis|nephropathy|neuropathy|myopathy|anaemia|anemia|lymphoma|leukaemia)"
+    r"|colitis|arthritis|nephropathy|neuropathy|myopathy|anaemia|anemia|lymphoma|leukaemia|foot"
+    r"|joint|arthropathy|neuroarthropathy|index|scale|frailty)"
 )
 
 COMMON_DRUGS = vocabulary(

@@ -50,6 +50,7 @@ EDGE_WORDS = vocabulary(
     investigations investigation results management summary history examination
     assessment impression procedure findings report comparison clinical details
     indication technique conclusion medications medication allergies follow up
-    bay bays bed beds cubicle side room sr acc no ref mrn nhs dob d.o.b macmillan
+    bay bays bed beds cubicle side room sr acc no ref mrn nhs dob d.o.b macmillan snomed sct
+    icd icd-10 opcs code coded
     """
 )

@@ -29,7 +29,10 @@ from fivesafes.deid.recognizers.cued_name import STRONG_CUES
 from fivesafes.deid.service_words import EDGE_WORDS, GENERIC_SERVICE_WORDS
 
 _WORD = re.compile(r"[^\s,;:()\[\]/|]+")
-_LINE = re.compile(r"[^\n]+")
+# Where a detection is cut in pieces: line breaks, colons and bars (a name never spans
+# them), and for anything but an address a word with digits ("SNOMED 22298006 - Hope").
+_PLACE_SEPARATORS = re.compile(r"[\n:;|]")
+_SEPARATORS = re.compile(r"[\n:;|]|(?<!\S)\S*\d\S*(?!\S)")
 
 
 _JOINING = vocabulary(
@@ -52,21 +55,27 @@ class SpanRefiner:
     def refine(
         self, text: str, start: int, end: int, label: str, from_ner: bool = False
     ) -> Iterator[tuple[int, int]]:
-        """The identifying pieces of ``text[start:end]``: one per line, edges trimmed.
+        """The identifying pieces of ``text[start:end]``, cut at separators, edges trimmed.
 
         ``from_ner``: an organisation or place made only of service words is dropped only
         when NER proposed it; the cue recognisers judge that themselves, with the names
         ("Ward Medical Practice") that a generic list cannot tell apart.
         """
-        if "\n" not in text[start:end]:
+        separators = _PLACE_SEPARATORS if label == "ADDRESS" else _SEPARATORS
+        if separators.search(text, start, end) is None:
             piece = self._trim(text, start, end, label, from_ner)
             if piece is not None:
                 yield piece
             return
-        for line in _LINE.finditer(text, start, end):
-            piece = self._trim(text, line.start(), line.end(), label, from_ner)
-            if piece is not None:
-                yield piece
+        at = start
+        for cut in [*separators.finditer(text, start, end), None]:
+            stop = end if cut is None else cut.start()
+            if stop > at:
+                piece = self._trim(text, at, stop, label, from_ner)
+                if piece is not None:
+                    yield piece
+            if cut is not None:
+                at = cut.end()
 
     def _trim(
         self, text: str, start: int, end: int, label: str, from_ner: bool
