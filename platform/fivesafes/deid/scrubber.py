@@ -6,9 +6,11 @@ and then called with chunks of notes. Per chunk, spaCy runs once over all notes 
 plus an ad-hoc :class:`PatientRecognizer` built from that row's structured identifiers,
 using the precomputed ``nlp_artifacts``. Detections are then reconciled:
 
-1. weak detections (spaCy NER) are dropped when they are clinical vocabulary ("Hb 121",
-   "TDS", "Parkinson's"), and cue-based names when they sit inside a clinical phrase;
-   pattern, checksum and patient-specific detections are never dropped;
+1. weak detections (spaCy NER, cues, gazetteers, address blocks) are cut at line
+   breaks, colons and number words and trimmed of roles, headings and service words
+   (:mod:`fivesafes.deid.span_refine`), then dropped when they are clinical vocabulary
+   ("Hb 121", "TDS", "Parkinson's"); pattern, checksum and patient-specific detections
+   are never dropped;
 2. overlapping detections merge into one span (the strongest detection names it);
 3. a word found as part of a name anywhere in the note is removed wherever else it
    appears capitalised in the same note ("Natalie Price ... Natalie said");
