@@ -128,7 +128,7 @@ class GazetteerRecognizer(LocalRecognizer):
         places = g.places | {p.lower() for p in extra_places}
         self.places = frozenset(p for p in places if " " not in p) - _NEVER
         self.place_phrases = (
-            g.place_phrases if not extra_places else _phrases(places, g.place_phrases)
+            g.place_phrases if not extra_places else index_phrases(frozenset(places))
         )
         self.place_starts = self.places | frozenset(self.place_phrases)
         super().__init__(
@@ -520,12 +520,3 @@ class _Doc:
                 return None
             j += 1
         return j - 1
-
-
-def _phrases(
-    places: frozenset[str], base: dict[str, tuple[tuple[str, ...], ...]]
-) -> dict[str, tuple[tuple[str, ...], ...]]:
-    merged = dict(index_phrases(places))
-    for key, value in base.items():
-        merged[key] = tuple(sorted(set(merged.get(key, ())) | set(value), key=len, reverse=True))
-    return merged

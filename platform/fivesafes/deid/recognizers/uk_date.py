@@ -57,8 +57,6 @@ TIME = (
     r"(?!\s*(?:mg|mcg|g|ml|units?|iu|mmol|kg|%|/))"
 )
 AFTER_TIME = r"(?:,\s*|\s+|\s*[@\-]\s*)(?:at\s+)?" + TIME + r"(?![\w:])"
-AFTER = r"(?:" + AFTER_TIME + r")?"
-BEFORE = r"(?:\b" + WEEKDAY + r")?(?:(?<![\w:.])" + TIME + r"(?:\s+on\s+|\s*,\s*|\s+))?"
 DAY_MONTH = r"(?<![\w/.\-])" + DAY + r"/(?:0?[1-9]|1[0-2])(?![\w/]|[.\-]\d)"
 # A day/month with no year ("25/12") is a date only after a word that introduces one;
 # "GCS 14/15", "power 4/5", "3/12 history" (three months) stay.
@@ -70,7 +68,6 @@ DM_CUES = (
 # After a review cue "6/12" and "5/7" are durations (six months, five days): there only
 # day/month pairs that cannot be read so are dates ("r/v 28/04").
 REVIEW_CUES = r"r/v|rv|review|f/u|fu|follow[\s\-]up|recall|repeat|recheck|re-check"
-_NOT_DURATION = r"(?!(?:0?[1-9]|1[0-2])/12(?!\d)|0?[1-7]/7(?!\d))"
 
 _NUMERIC = re.compile(r"(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})")
 _ISO = re.compile(r"(\d{4})([/.\-])(\d{1,2})\2(\d{1,2})")
