@@ -1,0 +1,23 @@
+"""Credentials that end: sessions and tokens know what opened or minted them (issue 13).
+
+Reserved for the issue-13 hardening work; filled in by the change that needs it.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-02 04:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
