@@ -4,6 +4,8 @@ Starlette's form parser spools large parts to a temporary file in clear; an NHS 
 must not touch the disk that way, so the request body is parsed here, chunk by chunk,
 with python-multipart's push parser, and every byte of the file part is encrypted before
 it is written. The size limit is enforced while streaming (413 as soon as it is crossed).
+A body that stops before its closing boundary is refused: a dropped connection or a
+client that gave up must not become a complete-looking, truncated dataset version.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class _PartState:
     is_file: bool = False
     filename: str | None = None
     files_seen: int = 0
+    ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ async def receive_file(
                 raw_name.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
             )
 
+    def on_end() -> None:
+        state.ended = True
+
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if not state.is_file or problems:
             return
@@ -101,6 +107,7 @@ async def receive_file(
             "on_header_end": on_header_end,
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
+            "on_end": on_end,
         },
     )
     try:
@@ -112,7 +119,15 @@ async def receive_file(
     except (InvalidInputError, PayloadTooLargeError):
         raise
     except Exception as exc:  # python-multipart's own parse errors
-        raise InvalidInputError(f"malformed multipart body: {exc}", code="invalid_upload") from None
+        raise InvalidInputError(
+            f"malformed multipart body ({type(exc).__name__})", code="invalid_upload"
+        ) from None
+    if not state.ended:
+        raise InvalidInputError(
+            "the multipart body ended before its closing boundary (the upload was cut "
+            "short): nothing was stored, send the file again",
+            code="truncated_upload",
+        )
     if state.files_seen != 1 or not state.filename:
         raise InvalidInputError(
             "the body must hold exactly one file, in a field named 'file', with a file name",
