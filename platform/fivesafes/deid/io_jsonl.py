@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 from fivesafes.deid.io_control import control_reason, find_control
 from fivesafes.deid.io_readers import Cell, Chunk
+from fivesafes.deid.redact import safe_header_name, value_shape
 from fivesafes.errors import InputFileError
 
 
@@ -104,7 +105,7 @@ class JsonLinesSource:
                             "key not among the columns of the first record (undeclared)",
                             file=self.file,
                             line=line,
-                            column=key,
+                            column=_key_label(key, self.header),
                         )
                     values[at] = _json_cell(value, self.file, line, key)
                 for i, value in enumerate(values):
@@ -121,6 +122,13 @@ class JsonLinesSource:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _key_label(key: str, header: list[str]) -> str:
+    """An undeclared key as errors name it: its text only if column-shaped (redact)."""
+    if safe_header_name(key, header) is not None:
+        return key
+    return f"(a key: {value_shape(key)})"
 
 
 def _json_cell(value: Any, file: str, line: int, column: str) -> Cell:

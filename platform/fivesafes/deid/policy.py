@@ -22,6 +22,7 @@ import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fivesafes.deid.optout import OPTED_OUT_COLUMN
+from fivesafes.deid.redact import describe_header_field
 from fivesafes.deid.types import DateMode
 from fivesafes.errors import InputFileError, PolicyError
 from fivesafes.policy_yaml import read_policy_yaml
@@ -349,24 +350,51 @@ def load_policy(path: Path) -> Policy:
 def check_columns(policy: Policy, header: Sequence[str], file: str) -> None:
     """Fail closed: refuse undeclared columns and report declared ones that are missing.
 
-    One error lists every problem so an uploader fixes the extract in one go. Column names
-    are structure, not data, so naming them is safe.
+    One error lists every problem so an uploader fixes the extract in one go. A header
+    name is quoted only when the policy declares it or it is a column-shaped typo of a
+    declared name (:mod:`fivesafes.deid.redact`): a file without its header row makes
+    the first patient's values the "column names", and those are described by position
+    and shape ("field 1 (10 digits)"), never quoted.
     """
+    declared = policy.columns
     seen: set[str] = set()
-    duplicates = sorted({name for name in header if name in seen or seen.add(name)})  # type: ignore[func-returns-value]
-    unknown = [name for name in header if name not in policy.columns]
-    missing = [name for name in policy.columns if name not in seen]
+    repeated: list[int] = []
+    for index, name in enumerate(header):
+        if name in seen:
+            repeated.append(index)
+        seen.add(name)
+    unknown = [i for i, name in enumerate(header) if name not in declared]
+    missing = [name for name in declared if name not in seen]
     problems = []
-    if duplicates:
-        problems.append(f"duplicate column names: {', '.join(map(repr, duplicates))}")
+    if repeated:
+        named = [describe_header_field(i, header[i], declared) for i in repeated[:_LISTED]]
+        problems.append(f"duplicate column names: {', '.join(named)}{_more(repeated)}")
     if unknown:
+        named = [describe_header_field(i, header[i], declared) for i in unknown[:_LISTED]]
         problems.append(
             f"{len(unknown)} column(s) not declared in policy {policy.dataset!r} "
-            f"(refused: every column must be described): {', '.join(map(repr, unknown))}"
+            f"(refused: every column must be described): {', '.join(named)}{_more(unknown)}"
         )
+        if len(unknown) == len(header):
+            problems.append(_header_hint(header))
     if missing:
         problems.append(
             f"column(s) declared in the policy but missing: {', '.join(map(repr, missing))}"
         )
     if problems:
         raise InputFileError("; ".join(problems), file=file, line=1)
+
+
+#: Undeclared or repeated header fields described one by one; the rest are counted.
+_LISTED = 20
+
+
+def _more(items: Sequence[object]) -> str:
+    return f" and {len(items) - _LISTED} more" if len(items) > _LISTED else ""
+
+
+def _header_hint(header: Sequence[str]) -> str:
+    """Why no header name matched: most often the file has no header row at all."""
+    if header and header[0].lstrip().startswith("{"):
+        return "the file looks like JSON Lines: name it .jsonl, not .csv"
+    return "no column name matches the policy: does the file lack its header row?"
