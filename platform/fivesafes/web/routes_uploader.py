@@ -7,13 +7,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from fivesafes.api.deps import DbSession, require_role
 from fivesafes.api.routes import datasets as dataset_routes
 from fivesafes.datasets import service as datasets
-from fivesafes.datasets.models import Upload
+from fivesafes.datasets import uploads
 from fivesafes.datasets.schemas import UploadOut
 from fivesafes.identity.models import Role, User
 from fivesafes.web import charts
@@ -28,7 +27,7 @@ ACCEPTED_TYPES = ".csv,.xlsx,.parquet,.jsonl,.ndjson"
 @router.get("/web/upload", name="web.upload")
 def upload_page(request: Request, session: DbSession, user: Uploader) -> Response:
     names = [d.name for d in datasets.list_datasets(session)]
-    recent = list(session.scalars(select(Upload).order_by(Upload.created_at.desc()).limit(10)))
+    recent = uploads.visible_uploads(session, user, limit=10)  # their own, nobody else's
     return render(
         request,
         "uploader/upload.html",

@@ -1,11 +1,12 @@
-"""Datasets and uploads: trust staff send extracts in; anyone signed in may see what exists."""
+"""Datasets and uploads: trust staff send extracts in; anyone signed in may see what
+datasets exist, but an upload only its uploader and governance (datasets/uploads.py)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from fivesafes.api.deps import (
@@ -19,7 +20,7 @@ from fivesafes.api.deps import (
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
-from fivesafes.datasets import service, views
+from fivesafes.datasets import service, uploads, views
 from fivesafes.datasets.schemas import DatasetOut, UploadAccepted, UploadOut
 from fivesafes.db import session_scope
 from fivesafes.deid.io_readers import StreamInput
@@ -145,10 +146,24 @@ def _accept(
     )
 
 
+@router.get("/uploads", response_model=list[UploadOut], name="upload.list")
+def list_uploads(
+    request: Request,
+    session: DbSession,
+    user: UploadReaders,
+    limit: Annotated[int, Query(ge=1, le=500, description="How many, newest first")] = 50,
+) -> list[UploadOut]:
+    """The caller's own uploads (governance: everyone's), newest first."""
+    runner: IngestionRunner = request.app.state.ingestion_runner
+    found = uploads.visible_uploads(session, user, limit=limit)
+    return [views.upload_view(u, runner.rows_processed(u)) for u in found]
+
+
 @router.get("/uploads/{upload_id}", response_model=UploadOut, name="upload.view")
 def get_upload(
-    upload_id: uuid.UUID, request: Request, session: DbSession, _: UploadReaders
+    upload_id: uuid.UUID, request: Request, session: DbSession, user: UploadReaders
 ) -> UploadOut:
-    upload = ingestion.get_upload(session, upload_id)
+    """One upload, to its uploader or governance; anyone else is told it does not exist."""
+    upload = uploads.visible_upload(session, user, upload_id)
     runner: IngestionRunner = request.app.state.ingestion_runner
     return views.upload_view(upload, runner.rows_processed(upload))
