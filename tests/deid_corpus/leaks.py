@@ -1,6 +1,7 @@
 """Print what the scrubber leaks and over-scrubs on the corpus (tuning seeds only).
 
     python -m tests.deid_corpus.leaks [--seeds tuning] [--per-seed 150] [--show 40]
+    python -m tests.deid_corpus.leaks --tuning-seeds 4,5,6   # fresh tuning-mode seeds
 
 Runs the same engine path as ``fivesafes bench deid`` and prints, per label, how many
 identifiers leaked with a few examples in context (``<<`` ``>>`` mark the identifier), the
@@ -33,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-seed", type=int, default=DOCS_PER_SEED)
     parser.add_argument("--show", type=int, default=15, help="examples per label")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--tuning-seeds",
+        type=lambda v: tuple(int(x) for x in v.split(",")),
+        help="other tuning-mode seeds (comma-separated, each below 100) instead of 1,2,3",
+    )
     args = parser.parse_args(argv)
     if args.seeds == "heldout" and not args.i_know_this_is_heldout:
         print(
@@ -42,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     seeds = deid_corpus.TUNING_SEEDS if args.seeds == "tuning" else deid_corpus.HELDOUT_SEEDS
+    if args.tuning_seeds:
+        if args.seeds != "tuning" or any(deid_corpus.is_heldout(s) for s in args.tuning_seeds):
+            print(
+                "refused: --tuning-seeds takes tuning-mode seeds only (below 100)", file=sys.stderr
+            )
+            return 2
+        seeds = args.tuning_seeds
     corpus = build_corpus(deid_corpus, args.seeds, seeds, args.per_seed)
     config = ScrubberConfig(hospital_number_patterns=(r"\b[A-Z]\d{7}\b",))
     score, outputs, via = score_corpus(corpus, args.workers, config)

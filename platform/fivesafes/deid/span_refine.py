@@ -114,9 +114,17 @@ class SpanRefiner:
         return bare in _JOINING or not any(c.isalnum() for c in bare)
 
     def _surname_after_name(self, text: str, words: list[tuple[int, int]]) -> bool:
-        last = _bare(text[words[-1][0] : words[-1][1]])
+        """A word after a listed first name is a surname unless it names a service: "Jake
+        Ward", "GLEN GOSLING" (a capitalised surname nobody listed that is also a word), not
+        "Rose Clinic" or "Anh present"."""
+        word = text[words[-1][0] : words[-1][1]]
+        last = _bare(word)
         previous = _bare(text[words[-2][0] : words[-2][1]])
-        return last in self.surnames and previous in self.first_names and previous not in self.edge
+        if previous not in self.first_names or previous in self.edge or not word[0].isupper():
+            return False
+        return last in self.surnames or (
+            last not in self.generic and not self.allow_list.is_allowed_text(last)
+        )
 
     def _edge(self, word: str, label: str) -> bool:
         bare = _bare(word)

@@ -212,6 +212,8 @@ def test_street_address(text: str, expected: list[str]) -> None:
         ("seen by Dr Patel Cardiology", ["Patel"]),
         ("Sr Mary-Kate O'Donoghue", ["Mary-Kate O'Donoghue"]),
         ("Dr Siobhán Ní Bhriain", ["Siobhán Ní Bhriain"]),
+        ("Dr G King MBBS FRCS", ["G King"]),  # an initial that is also an abbreviation
+        ("Anaesthetist: Dr NA WU", ["NA WU"]),
     ],
 )
 def test_titled_name(text: str, expected: list[str]) -> None:
@@ -229,6 +231,8 @@ def test_titled_name(text: str, expected: list[str]) -> None:
         ("referred to Cardiology", []),
         ("transferred to Ward 7", []),
         ("with Parkinson's disease", []),
+        ("Results reviewed by FY2 Yonas", ["Yonas"]),  # "FY2" is the cue, not a name
+        ("Assistant: Florin Alemu", ["Florin Alemu"]),
     ],
 )
 def test_cued_name(text: str, expected: list[str]) -> None:

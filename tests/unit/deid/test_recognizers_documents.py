@@ -74,6 +74,18 @@ GAZETTEER = GazetteerRecognizer(ALLOW)
         ("Seen with Xobanu Telima today.", "Xobanu Telima"),  # in no list: two unknowns
         ("2. XOBANU TELIMA  81M  H4639066", "XOBANU TELIMA"),  # capitals beside an id
         ("3. Will Church  67F  H1234567", "Will Church"),  # English-word names beside an id
+        # Names WordNet lists as proper nouns are still names nobody else listed.
+        ("Discharging doctor: FY1 FAISAL MALIK, bleep 1854", "FAISAL MALIK"),
+        ("triage nurse macleod", "macleod"),
+        ("Assistant: FLORIN ALEMU", "FLORIN ALEMU"),
+        # A list entry: whatever the words, a name stands between number and age/sex.
+        ("2. GLEN GOSLING  81M  H4639066", "GLEN GOSLING"),
+        ("4. LI WARSAME  31M  O2751674", "LI WARSAME"),
+        ("NOK wife nyambura al-sayed 07819 477395", "nyambura al-sayed"),
+        ("Crew Jing Cheung / Glen, call sign Delta 4", "Glen"),  # coordinated with a name
+        ("Pharmacist review (S Shah) 23/04", "S Shah"),  # an initial makes "Shah" a name
+        ("Lives with her father will. Moved in 1979.", "will"),  # "will" ends the clause
+        ("District nurses will visit.\neilidh", "eilidh"),  # a sign-off nobody listed
     ],
 )
 def test_names_in_any_case_and_form(text: str, name: str) -> None:
@@ -93,6 +105,9 @@ def test_names_in_any_case_and_form(text: str, name: str) -> None:
         "May need review in March",
         "CTPA NAD today",
         "Staphylococcus Aureus grown",
+        "her father will visit tomorrow",
+        "Bloods and Obs / Fluids reviewed",
+        "3. Hip fracture  81M",
     ],
 )
 def test_words_that_only_look_like_names(text: str) -> None:
@@ -310,6 +325,8 @@ REFINER = SpanRefiner(ALLOW)
         ("PMH Meniere's disease", "PERSON", True, ["Meniere's"]),
         ("DIAGNOSIS\nLewy", "PERSON", True, ["Lewy"]),
         ("review by Jake Ward today", "PERSON", True, ["Jake Ward"]),
+        ("GLEN GOSLING", "PERSON", False, ["GLEN GOSLING"]),  # a surname that is a word
+        ("Rose Clinic", "PERSON", True, ["Rose"]),
         ("J44.1 - Slept", "PERSON", True, []),
         ("Bay 2 Bed 6", "ORGANISATION", True, []),
         ("Community Mental Health Team", "ORGANISATION", True, []),

@@ -32,7 +32,7 @@ STRONG_CUES = vocabulary(
     receptionist secretary locum fy3 ct3 sas staff-grade lead cnm cnc nok np nurse-in-charge
     nic cm rm hcp podiatrist optometrist dentist orthoptist pharmacy-technician
     ambulance-technician emt tech driver husband's wife's son's daughter's mum's dad's
-    reviewer requester referrer author by: cn nights
+    reviewer requester referrer author by: cn nights assistant
     """
 )
 # Relationship words as a regex alternation (for "Kemi (sister)" in uncued_name).
@@ -54,9 +54,11 @@ VERBS_BEFORE_WEAK = vocabulary(
     prescribed performed handed told explained updated
     """
 )
-_CUE_WORD = re.compile(r"[A-Za-z][A-Za-z/\-éè]*")
+# Cue words keep their digits ("FY2", "ST3"); a name ends at a word boundary, so the
+# letters of "FY2" are never read as a name after "by".
+_CUE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9/\-éè]*")
 _AFTER_CUE = re.compile(
-    r"(?:['’]s)?\s*(?:[:,(\-–]\s*|\s+(?:is|was|called|named)\s+)?(?P<id>" + NAME + ")"
+    r"(?:['’]s)?\s*(?:[:,(\-–]\s*|\s+(?:is|was|called|named)\s+)?(?P<id>" + NAME + r")(?!\w)"
 )
 
 

@@ -99,6 +99,12 @@ _SUFFIXES = (
 )
 # An identifier on the same line: a long number, a record number, an age and sex ("81M").
 _LINE_ID = re.compile(r"\d{6,}|\b[A-Z]{1,4}\d{5,}|\b\d{1,3}\s?[MF]\b|\b\d{3}[ \-]\d{3}[ \-]\d{4}\b")
+# A numbered list entry: number, one to four words (a name), then an age and sex ("81M").
+_LIST_ENTRY = re.compile(
+    rf"^[ \t]*(?:\d{{1,2}}[.)]|[-*•])[ \t]+(?P<who>[{LETTER}][{LETTER}'’\-]*"
+    rf"(?:,?[ \t][{LETTER}][{LETTER}'’\-.]*){{0,3}}),?[ \t]+\d{{1,3}}[ \t]?[MF]\b",
+    re.MULTILINE,
+)
 _SHORT_LINE = re.compile(r"^[ \t]*\S[^\n]{0,59}$", re.MULTILINE)
 _LOWER, _TITLE, _CAPS, _INITIAL, _OTHER = range(5)
 _NAME_GAPS = frozenset({" ", "  ", "-", " -", "- "})
@@ -197,7 +203,9 @@ class GazetteerRecognizer(LocalRecognizer):
                     strong.add(i)
                 else:
                     weak.add(i)
-            elif bare not in _NOT_AFTER_CUE:
+            elif bare not in _NOT_AFTER_CUE or (
+                bare in self.first_names and doc.ends_clause(i) and self._cued(doc, i)
+            ):
                 if self._cued(doc, i):
                     strong.add(i)  # "husband dave", "daughter rose"
                 else:
@@ -209,6 +217,8 @@ class GazetteerRecognizer(LocalRecognizer):
         for i in self._unknown_pairs(doc):
             strong.update((i, i + 1))
         for i in self._name_lines(doc):
+            strong.add(i)
+        for i in self._patient_list_names(doc):
             strong.add(i)
         # A listed first name then a listed surname, both capitalised: "John Smith".
         for i in sorted(weak):
@@ -242,25 +252,67 @@ class GazetteerRecognizer(LocalRecognizer):
                         marks.add(k)
                         grown.append(k)
             frontier = grown
+            if not frontier:
+                frontier = [k for k in self._coordinated(doc, marks) if k not in marks]
+                marks.update(frontier)
         return marks
 
+    def _coordinated(self, doc: _Doc, marks: set[int]) -> Iterator[int]:
+        """A name joined to a found one by "/", "&" or "and": "Crew Jing Cheung / Glen".
+
+        Coordination pairs like with like, so a listed name that is also a word ("Glen",
+        "Hunter") counts there.
+        """
+        for k in range(2, len(doc.tokens)):
+            if k in marks or doc.shape(k) not in (_TITLE, _CAPS) or k - 2 not in marks:
+                continue
+            if doc.bares[k - 1] not in {"/", "&", "and"}:
+                continue
+            bare = doc.bares[k]
+            if bare in _STRUCTURE_WORDS or bare in _NEVER or self.allow_list.is_not_name(bare):
+                continue
+            if bare in self.names or self._unknown(bare):
+                yield k
+
     def _unknown(self, bare: str) -> bool:
-        """Not English, not clinical, not in any list: probably a name nobody listed."""
+        """Not English, not clinical, not in any list: probably a name nobody listed.
+
+        English is SCOWL's lower-case list (``common``), not the WordNet index the
+        allow-list also knows: WordNet holds proper nouns ("Faisal", "MacLeod", "Gosling")
+        that are names, not words. Hyphenated words are unknown when every part is
+        ("al-sayed", "abu-bakr"), a family-name particle counting as unknown.
+        """
+        if "-" in bare:
+            parts = [p for p in bare.split("-") if p]
+            return (
+                len(parts) > 1
+                and any(len(p) >= 3 for p in parts)
+                and all(p in _PARTICLES or (p.isalpha() and self._unknown(p)) for p in parts)
+            )
         return (
             len(bare) >= 3
             and bare.isalpha()
             and bare not in self.common
             and bare not in _NEVER
             and not self.allow_list.is_not_name(bare)
-            and not self.allow_list.is_known_word(bare)
-            and not any(
-                bare.endswith(suffix) and bare[: -len(suffix)] + tail in self.common
-                for suffix, tail in _SUFFIXES
-            )
+            and not self._english(bare)
+        )
+
+    def _english(self, bare: str) -> bool:
+        """A SCOWL word or an inflection of one ("fundraising", "mobilised", "bloods").
+
+        The stem must have four letters: "Sayed" is no inflection of "say".
+        """
+        return bare in self.common or any(
+            bare.endswith(suffix)
+            and len(bare) - len(suffix) >= 4
+            and bare[: -len(suffix)] + tail in self.common
+            for suffix, tail in _SUFFIXES
         )
 
     def _unlisted_after_cue(self, doc: _Doc) -> Iterator[int]:
-        """An unknown word right after a kinship or role cue, in any case: "grandson tobenna"."""
+        """An unknown word right after a kinship or role cue, in lower case or capitals:
+        "grandson tobenna", "FY1 FAISAL MALIK" (title case is the cue recognisers' job)."""
         cues = STRONG_CUES
         for j, cue in enumerate(doc.bares[:-1]):
             if cue not in cues:
@@ -268,9 +320,13 @@ class GazetteerRecognizer(LocalRecognizer):
             i = j + 1
             while i < len(doc.tokens) and doc.tokens[i] in ":(-":
                 i += 1
-            if i >= len(doc.tokens) or doc.shape(i) != _LOWER:
+            if i >= len(doc.tokens):
                 continue
-            if self._unknown(doc.bares[i]) and doc.bares[i] not in _NOT_AFTER_CUE:
+            shape, bare = doc.shape(i), doc.bares[i]
+            if shape == _LOWER:
+                if self._unknown(bare) and bare not in _NOT_AFTER_CUE:
+                    yield i
+            elif shape == _CAPS and self._unknown_caps(bare):
                 yield i
 
     def _unknown_pairs(self, doc: _Doc) -> Iterator[int]:
@@ -312,8 +368,8 @@ class GazetteerRecognizer(LocalRecognizer):
         return (
             len(bare) >= 3
             and bare.isalpha()
-            and bare not in self.common
-            and bare not in self.allow_list.english
+            and bare not in _NEVER
+            and not self._english(bare)
             and not self.allow_list.is_not_name(bare)
             and not self.allow_list.is_allowed_text(bare)
         )
@@ -344,10 +400,29 @@ class GazetteerRecognizer(LocalRecognizer):
             if not dotted and doc.tokens[i] in {"A", "I"}:
                 if bare in self.names and bare not in self.common:
                     yield i
-            elif (bare in self.names and (dotted or bare not in self.common)) or self._unknown(
-                bare
-            ):
+            elif bare in self.names or self._unknown(bare):
+                # "G King", "T Marsh": an initial makes a surname that is also a word a name.
                 yield i
+
+    def _patient_list_names(self, doc: _Doc) -> Iterator[int]:
+        """The words between a list number and an age and sex: "2. GLEN GOSLING  81M".
+
+        Patient lists (MDT, handover, theatre and bed lists) write one patient per line
+        in this order whatever the names are, so the structure decides, not the lists.
+        """
+        for line in _LIST_ENTRY.finditer(doc.text):
+            i = bisect.bisect_left(doc.starts, line.start("who"))
+            j = bisect.bisect_left(doc.starts, line.end("who")) - 1
+            words = range(i, j + 1)
+            if not words or any(doc.shape(k) == _LOWER for k in words):
+                continue
+            if all(self.allow_list.is_allowed_text(doc.tokens[k]) for k in words):
+                continue
+            yield from (
+                k
+                for k in words
+                if doc.shape(k) != _OTHER and not self.allow_list.is_not_name(doc.tokens[k])
+            )
 
     def _name_lines(self, doc: _Doc) -> Iterator[int]:
         """A line holding only a name, as sign-offs and lists write them ("tiago silva")."""
@@ -378,7 +453,8 @@ class GazetteerRecognizer(LocalRecognizer):
                 listed += 1
             elif not self._unknown(bare):
                 return False
-        return listed >= 1
+        # A sign-off is a name even when no list knows it ("eilidh", "Alemu").
+        return listed >= 1 or sign_off
 
     def _compound(self, bare: str) -> bool:
         """ "Smith-Jones", "O'Neill": every part listed, one of them a real (non-English) name."""
@@ -401,7 +477,7 @@ class GazetteerRecognizer(LocalRecognizer):
             )
         if shape == _OTHER or bare in self.common or bare in _STRUCTURE_WORDS:
             return False
-        if self.allow_list.is_not_name(bare) or self.allow_list.is_known_word(bare):
+        if self.allow_list.is_not_name(bare) or self._english(bare):
             return False
         return not (shape == _CAPS and len(bare) <= 3)
 
@@ -499,6 +575,15 @@ class _Doc:
             return True
         gap = self.text[self.ends[i - 1] : self.starts[i]]
         return self.tokens[i - 1] in _SENTENCE_END or "\n" in gap
+
+    def ends_clause(self, i: int) -> bool:
+        """Word ``i`` closes its clause: a full stop, comma or bracket, or the line ends."""
+        if i + 1 >= len(self.tokens):
+            return True
+        return (
+            self.tokens[i + 1] in {".", ",", ";", ")"}
+            or "\n" in self.text[self.ends[i] : self.starts[i + 1]]
+        )
 
     def adjacent(self, a: int, b: int) -> bool:
         """Words of one name: a space, a hyphen, nothing after an initial ("J.Okafor"), or

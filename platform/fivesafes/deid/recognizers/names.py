@@ -69,6 +69,12 @@ NAME = (
 NAME_TOKEN = rf"(?:{WORD}|{INITIAL})"
 
 _TOKEN = re.compile(r"[^\s,;:()]+")
+# Qualifications after a name ("Dr G King MBBS FRCS"): capitalised, but no part of it.
+_POST_NOMINAL = re.compile(
+    r"(?:MBBS|MBChB|MBBCh|BM|BMBS|MD|MRCP|MRCGP|MRCS|MRCPsych|MRCOG|MRCPCH|FRCS|FRCP|FRCA"
+    r"|FRCR|FRCOG|FRCPath|FRCPsych|RGN|RMN|RN|RNLD|RM|BSc|MSc|PhD|MPhil|DPhil|PGCert|PGDip"
+    r"|MCSP|HCPC)\.?(?:\([^)]*\))?"
+)
 _NOT_NAME_SUFFIX = re.compile(r"(?:ologist|ology|iatrist|iatry|ician|ics|ist|ment|tion|ness)$")
 
 
@@ -82,6 +88,19 @@ def is_name_like(word: str, allow_list: AllowList) -> bool:
     return not (len(bare) >= 7 and _NOT_NAME_SUFFIX.search(bare.lower()))
 
 
+def _initial_before_name(text: str, tokens: list[tuple[int, int]], allow_list: AllowList) -> bool:
+    """An initial ("G", "G.") or a two-letter name in capitals ("NA", "LI") is not
+    name-like alone (both are also abbreviations) but leads a name: "Dr G King",
+    "Dr NA WU"."""
+    first = text[tokens[0][0] : tokens[0][1]].rstrip(".")
+    return (
+        len(first) <= 2
+        and first.isupper()
+        and len(tokens) > 1
+        and is_name_like(text[tokens[1][0] : tokens[1][1]], allow_list)
+    )
+
+
 def trim_name(
     results: list[RecognizerResult], text: str, allow_list: AllowList
 ) -> list[RecognizerResult]:
@@ -93,9 +112,15 @@ def trim_name(
     kept: list[RecognizerResult] = []
     for result in results:
         tokens = [m.span() for m in _TOKEN.finditer(text, result.start, result.end)]
-        while tokens and not is_name_like(text[tokens[-1][0] : tokens[-1][1]], allow_list):
+        while tokens and (
+            not is_name_like(last := text[tokens[-1][0] : tokens[-1][1]], allow_list)
+            or _POST_NOMINAL.fullmatch(last)
+        ):
             tokens.pop()
-        if not tokens or not is_name_like(text[tokens[0][0] : tokens[0][1]], allow_list):
+        if not tokens or not (
+            is_name_like(text[tokens[0][0] : tokens[0][1]], allow_list)
+            or _initial_before_name(text, tokens, allow_list)
+        ):
             continue
         result.start, result.end = tokens[0][0], tokens[-1][1]
         kept.append(result)
