@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         le=365,
         description="Default lifetime of newly issued API tokens, in days.",
     )
+    token_max_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Longest lifetime any API token may be issued with, in days, whoever "
+        "issues it (API, CLI, web, first-run set-up, demo); a longer request is refused.",
+    )
     upload_max_bytes: int = Field(
         default=2 * 1024**3, ge=1024, description="Largest accepted upload, in bytes."
     )
@@ -98,7 +105,13 @@ class Settings(BaseSettings):
 
     @property
     def token_lifetime(self) -> timedelta:
-        return timedelta(days=self.token_lifetime_days)
+        """The default lifetime of a new token: never longer than the cap."""
+        return timedelta(days=min(self.token_lifetime_days, self.token_max_days))
+
+    @property
+    def token_max_lifetime(self) -> timedelta:
+        """The cap on every token's lifetime (``FIVESAFES_TOKEN_MAX_DAYS``)."""
+        return timedelta(days=self.token_max_days)
 
 
 def load_settings(**overrides: object) -> Settings:

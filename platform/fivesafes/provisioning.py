@@ -63,7 +63,14 @@ def initialise(settings: Settings, admin_username: str = "admin") -> InitResult:
             admin = service.create_user(
                 session, trail, admin_username, Role.ADMIN, full_name="Platform administrator"
             )
-            issued = service.issue_token(session, trail, admin, "init", settings.token_lifetime)
+            issued = service.issue_token(
+                session,
+                trail,
+                admin,
+                "init",
+                settings.token_lifetime,
+                max_lifetime=settings.token_max_lifetime,
+            )
             return InitResult(admin_username=admin.username, admin_token=issued.secret)
     finally:
         engine.dispose()

@@ -59,18 +59,31 @@ def authenticate_request(session: Session, request: Request) -> User:
 
     A cookie-authenticated unsafe request (POST, DELETE...) must carry the session's CSRF
     token (``X-CSRF-Token`` header or the form's field), else 403: browsers attach cookies
-    by themselves, never bearer tokens.
+    by themselves, never bearer tokens. The credential used is left on
+    ``request.state.minter``, so a token minted by this request is bound to it.
     """
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and secret.strip():
-        user = identity.authenticate(session, secret.strip())
+        token = identity.authenticate_token(session, secret.strip())
+        user = token.user
+        request.state.minter = identity.Minter.from_token(token)
     else:
         found = web_session.user_from_cookie(session, request)
         if found is None:
             raise AuthenticationError("missing bearer token", code="missing_token")
         user = found
+        request.state.minter = web_session.minter_of(request.state.web_session)
     request.state.actor = identity.actor_of(user)
     return user
+
+
+def minter_of(request: Request) -> identity.Minter:
+    """The credential that authenticated this request, which a token minted by it may
+    not outlive (set by :func:`authenticate_request`; deny by default if it was not)."""
+    minter = getattr(request.state, "minter", None)
+    if not isinstance(minter, identity.Minter):
+        raise AuthenticationError("missing bearer token", code="missing_token")
+    return minter
 
 
 def current_user(

@@ -68,6 +68,22 @@ def disable_user(username: str) -> None:
         console.print(f"disabled {username}")
 
 
+@users_app.command("set-role")
+@handle_errors
+def set_role(
+    username: str,
+    role: Annotated[Role, typer.Option(help="uploader, researcher, governance or admin")],
+) -> None:
+    """Change a user's role; their open web sessions end at once."""
+    with transaction() as session:
+        before = service.get_user(session, username).role
+        service.change_role(session, TRAIL(), username, role)
+        if before == role:
+            console.print(f"{username} already has the role {role.value}")
+            return
+        console.print(f"{username}: {before.value} -> {role.value} (web sessions ended)")
+
+
 @tokens_app.command("issue")
 @handle_errors
 def issue_token(
@@ -78,12 +94,17 @@ def issue_token(
     ] = None,
 ) -> None:
     """Issue a token; the secret is printed once and cannot be shown again."""
-    if days is not None and days < 1:
-        raise InvalidInputError("--days must be at least 1")
-    lifetime = timedelta(days=days) if days else get_settings().token_lifetime
+    settings = get_settings()
+    if days is not None and not 1 <= days <= settings.token_max_days:
+        raise InvalidInputError(
+            f"--days must be from 1 to {settings.token_max_days} (FIVESAFES_TOKEN_MAX_DAYS)"
+        )
+    lifetime = timedelta(days=days) if days else settings.token_lifetime
     with transaction() as session:
         user = service.get_user(session, username)
-        issued = service.issue_token(session, TRAIL(), user, name, lifetime)
+        issued = service.issue_token(
+            session, TRAIL(), user, name, lifetime, max_lifetime=settings.token_max_lifetime
+        )
         console.print(f"token for {username} (expires {_when(issued.token.expires_at)}):")
         console.print(issued.secret, highlight=False, soft_wrap=True)
 
@@ -114,7 +135,7 @@ def list_tokens(
 @tokens_app.command("revoke")
 @handle_errors
 def revoke_token(token_id: str) -> None:
-    """Revoke a token by id, with immediate effect."""
+    """Revoke a token by id, with immediate effect (and the tokens minted from it)."""
     try:
         parsed = uuid.UUID(token_id)
     except ValueError:

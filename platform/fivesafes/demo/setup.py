@@ -60,7 +60,14 @@ def prepare_demo(settings: Settings) -> DemoState:
                     user = service.get_user(session, username)
                 except NotFoundError:
                     user = service.create_user(session, trail, username, role, full_name=full_name)
-                issued = service.issue_token(session, trail, user, "demo", timedelta(days=1))
+                issued = service.issue_token(
+                    session,
+                    trail,
+                    user,
+                    "demo",
+                    min(timedelta(days=1), settings.token_max_lifetime),
+                    max_lifetime=settings.token_max_lifetime,
+                )
                 state.tokens[username] = issued.secret
                 state.passwords[username] = passwords.generate_password()
                 passwords.set_password(session, trail, user, state.passwords[username])

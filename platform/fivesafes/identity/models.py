@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -42,8 +42,14 @@ class User(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # argon2id hash for the web log-in (identity/passwords.py); None: token log-in only.
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Bumped whenever the user's password is set or cleared or their role is changed:
+    # every web session (and token minted from one) records the value it was opened
+    # under and dies when it no longer matches, so old credentials really end.
+    credentials_epoch: Mapped[int] = mapped_column(Integer, default=0)
 
-    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", foreign_keys="ApiToken.user_id"
+    )
 
 
 class ApiToken(Base):
@@ -60,5 +66,18 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The token this one was minted with (API call authenticated by a token, or a web
+    # session opened with one): revoking or expiry of the parent ends this token too.
+    parent_token_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_tokens.id"), default=None, index=True
+    )
+    # The web session this token was minted from (no foreign key: sessions are deleted
+    # when they end); log-out revokes the tokens it minted.
+    parent_session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None, index=True)
+    # The user's credentials_epoch the token was minted under, when minted from a web
+    # session (or from a token that is bound so): a password change or role change ends
+    # it. None for tokens issued by an operator or the first-run set-up.
+    credentials_epoch: Mapped[int | None] = mapped_column(Integer, default=None)
 
-    user: Mapped[User] = relationship(back_populates="tokens")
+    user: Mapped[User] = relationship(back_populates="tokens", foreign_keys=[user_id])
+    parent: Mapped[ApiToken | None] = relationship(remote_side=[id])

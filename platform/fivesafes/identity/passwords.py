@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.errors import AuthenticationError, InvalidInputError
 from fivesafes.identity.models import User
+from fivesafes.identity.service import end_credentials
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
@@ -64,18 +65,39 @@ def needs_rehash(stored_hash: str) -> bool:
 
 
 def set_password(session: Session, trail: AuditTrail, user: User, password: str) -> None:
-    """Store a new hash for ``user``; audited, without any trace of the password."""
+    """Store a new hash for ``user``; audited, without any trace of the password.
+
+    Every web session the user has open ends (whoever knew the old password may be the
+    reason for the change), and so do the tokens those sessions minted.
+    """
     user.password_hash = hash_password(password)
+    end_credentials(user)
     session.flush()
-    trail.record(session, "user.set_password", target_type="user", target_id=str(user.id))
+    trail.record(
+        session,
+        "user.set_password",
+        target_type="user",
+        target_id=str(user.id),
+        details={"sessions_ended": True},
+    )
 
 
 def clear_password(session: Session, trail: AuditTrail, user: User) -> None:
-    """Remove the password: the user can then log in on the web only with a token."""
+    """Remove the password: the user can then log in on the web only with a token.
+
+    Like a change, it ends the user's web sessions and the tokens they minted.
+    """
     if user.password_hash is not None:
         user.password_hash = None
+        end_credentials(user)
         session.flush()
-        trail.record(session, "user.clear_password", target_type="user", target_id=str(user.id))
+        trail.record(
+            session,
+            "user.clear_password",
+            target_type="user",
+            target_id=str(user.id),
+            details={"sessions_ended": True},
+        )
 
 
 def find_user(session: Session, username: str) -> User | None:

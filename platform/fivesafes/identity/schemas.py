@@ -30,6 +30,12 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
+class RoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+
+
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -2,6 +2,14 @@
 
 Services flush and never commit: the caller's transaction scope owns the commit, so a
 change and its audit event land together.
+
+Credentials really end. Every token's lifetime is capped (``FIVESAFES_TOKEN_MAX_DAYS``)
+here, the one place tokens are made, so no path can exceed it. A token minted with
+another credential records it (:class:`Minter`): it cannot outlive it, and it dies with
+it — a child of a revoked or expired token is refused (the chain is checked on every
+authentication, and revocation cascades), and a token minted from a web session is
+bound to the user's ``credentials_epoch`` as that session was, so a password or role
+change ends it along with the session.
 """
 
 from __future__ import annotations
@@ -14,11 +22,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.context import Actor
 from fivesafes.audit.trail import AuditTrail
+from fivesafes.config import get_settings
 from fivesafes.db import utcnow
 from fivesafes.errors import (
     AuthenticationError,
@@ -33,6 +42,33 @@ _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
 # An unknown token gets one generic message; the holder of a real token is told whether
 # it expired or was revoked, since that tells them nothing they could not already know.
 _BAD_TOKEN = "invalid, expired or revoked token"  # noqa: S105 - a message, not a secret
+# How long a chain of tokens minted from tokens may grow; checked at mint and bounding
+# the walk made at every authentication.
+MAX_CHAIN_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Minter:
+    """The credential a new token is minted with; the token may not outlive it.
+
+    ``parent_token_id``: the token behind the request (a bearer token, or the token a web
+    session was opened with). ``session_id``: the web session, if minted from one.
+    ``credentials_epoch``: the user's epoch the parent is bound to (a session always is).
+    ``not_after``: the parent's own expiry, which caps the new token's.
+    """
+
+    parent_token_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    credentials_epoch: int | None = None
+    not_after: datetime | None = None
+
+    @classmethod
+    def from_token(cls, token: ApiToken) -> Minter:
+        return cls(
+            parent_token_id=token.id,
+            credentials_epoch=token.credentials_epoch,
+            not_after=token.expires_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +142,47 @@ def disable_user(session: Session, trail: AuditTrail, username: str) -> User:
     return user
 
 
+def end_credentials(user: User) -> None:
+    """Move the user's credentials epoch on: their web sessions, and the tokens minted
+    from them, stop working at their next use (checked on every lookup)."""
+    user.credentials_epoch = (user.credentials_epoch or 0) + 1
+
+
+def change_role(session: Session, trail: AuditTrail, username: str, role: Role) -> User:
+    """Give ``username`` the role ``role`` in place of their current one.
+
+    Removing a role ends every web session the user has open (and the tokens minted from
+    them): what was opened with the old role's rights does not carry on. The last active
+    admin cannot be demoted, so the platform always keeps someone able to manage it.
+    """
+    user = get_user(session, username)
+    if user.role == role:
+        return user
+    if user.role == Role.ADMIN and user.is_active:
+        admins = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.ADMIN, User.is_active.is_(True))
+        )
+        if int(admins or 0) <= 1:
+            raise ConflictError(
+                f"{username!r} is the last active admin: make another admin first",
+                code="last_admin",
+            )
+    previous = user.role
+    user.role = role
+    end_credentials(user)
+    session.flush()
+    trail.record(
+        session,
+        "user.change_role",
+        target_type="user",
+        target_id=str(user.id),
+        details={"from": previous.value, "to": role.value, "sessions_ended": True},
+    )
+    return user
+
+
 def issue_token(
     session: Session,
     trail: AuditTrail,
@@ -114,32 +191,130 @@ def issue_token(
     lifetime: timedelta,
     *,
     now: datetime | None = None,
+    minted_from: Minter | None = None,
+    max_lifetime: timedelta | None = None,
 ) -> IssuedToken:
-    """Create a token for ``user``; the secret is returned once and only its hash is kept."""
+    """Create a token for ``user``; the secret is returned once and only its hash is kept.
+
+    ``lifetime`` beyond ``max_lifetime`` (default: the ``FIVESAFES_TOKEN_MAX_DAYS``
+    setting, read here so that no caller can forget it) is refused. A token minted with
+    another credential (``minted_from``) expires no later than it and is linked to it.
+    """
     if not name.strip() or len(name) > 100:
         raise InvalidInputError("token name must be 1-100 characters", code="invalid_token_name")
     if lifetime <= timedelta(0):
         raise InvalidInputError("token lifetime must be positive", code="invalid_lifetime")
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    cap = max_lifetime if max_lifetime is not None else get_settings().token_max_lifetime
+    if lifetime > cap:
+        raise InvalidInputError(
+            f"token lifetime must be at most {_days(cap)} (FIVESAFES_TOKEN_MAX_DAYS)",
+            code="lifetime_too_long",
+        )
     issued_at = now or utcnow()
+    parent = minted_from or Minter()
+    expires_at = issued_at + lifetime
+    if parent.parent_token_id is not None:
+        _require_live_parent(session, parent.parent_token_id, user, issued_at)
+    if parent.not_after is not None:
+        if parent.not_after <= issued_at:
+            raise AuthenticationError("the credential minting this token has expired")
+        expires_at = min(expires_at, parent.not_after)
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,
         name=name.strip(),
         token_hash=hash_token(secret),
         prefix=secret[: len(TOKEN_PREFIX) + 6],
         created_at=issued_at,
-        expires_at=issued_at + lifetime,
+        expires_at=expires_at,
+        parent_token_id=parent.parent_token_id,
+        parent_session_id=parent.session_id,
+        credentials_epoch=parent.credentials_epoch,
     )
     session.add(token)
     session.flush()
+    details: dict[str, object] = {
+        "user_id": str(user.id),
+        "expires_at": token.expires_at.isoformat(),
+    }
+    if parent.parent_token_id is not None:
+        details["parent_token_id"] = str(parent.parent_token_id)
+    if parent.session_id is not None:
+        details["parent_session_id"] = str(parent.session_id)
+    if expires_at < issued_at + lifetime:
+        details["capped_by_parent"] = True
     trail.record(
-        session,
-        "token.issue",
-        target_type="token",
-        target_id=str(token.id),
-        details={"user_id": str(user.id), "expires_at": token.expires_at.isoformat()},
+        session, "token.issue", target_type="token", target_id=str(token.id), details=details
     )
     return IssuedToken(token=token, secret=secret)
+
+
+def _days(span: timedelta) -> str:
+    days = span.days
+    return f"{days} day" if days == 1 else f"{days} days"
+
+
+def _require_live_parent(
+    session: Session, parent_id: uuid.UUID, user: User, moment: datetime
+) -> None:
+    """Refuse to mint from a dead parent, another user's, or at the end of a long chain."""
+    parent = session.get(ApiToken, parent_id)
+    if parent is None or parent.user_id != user.id:
+        raise AuthenticationError(_BAD_TOKEN, code="invalid_token")
+    refusal = token_refusal(session, parent, moment)
+    if refusal is not None:
+        raise AuthenticationError(refusal[1], code=refusal[0])
+    depth = len(_ancestors(session, parent))
+    if depth >= MAX_CHAIN_DEPTH:
+        raise InvalidInputError(
+            f"tokens may be minted from tokens at most {MAX_CHAIN_DEPTH} deep: "
+            "ask an administrator for a fresh token instead",
+            code="token_chain_too_deep",
+        )
+
+
+def _ancestors(session: Session, token: ApiToken) -> list[ApiToken]:
+    """The tokens ``token`` was minted from, nearest first (bounded; a cycle ends it)."""
+    chain: list[ApiToken] = []
+    seen = {token.id}
+    current = token
+    while current.parent_token_id is not None and len(chain) <= MAX_CHAIN_DEPTH:
+        parent = session.get(ApiToken, current.parent_token_id)
+        if parent is None or parent.id in seen:
+            break
+        chain.append(parent)
+        seen.add(parent.id)
+        current = parent
+    return chain
+
+
+def token_refusal(session: Session, token: ApiToken, moment: datetime) -> tuple[str, str] | None:
+    """Why ``token`` no longer authenticates (code, message), or None if it is live.
+
+    Checks the token, then every token it was minted from: revoked, expired, or bound to
+    a credentials epoch the user has moved past (password or role changed). The user's
+    own state (disabled) is the caller's check.
+    """
+    chain = [token, *_ancestors(session, token)]
+    if len(chain) > MAX_CHAIN_DEPTH + 1:
+        return "token_revoked", "token chain is too long"
+    if token.parent_token_id is not None and chain[-1].parent_token_id is not None:
+        # A parent is missing: the lineage cannot be shown to be alive.
+        return "token_revoked", "a token this one was minted from no longer exists"
+    epoch = token.user.credentials_epoch
+    for index, link in enumerate(chain):
+        whose = "token" if index == 0 else "a token this one was minted from"
+        if link.revoked_at is not None:
+            return "token_revoked", f"{whose} has been revoked"
+        if link.expires_at <= moment:
+            return "token_expired", f"{whose} has expired"
+        if link.credentials_epoch is not None and link.credentials_epoch != epoch:
+            return (
+                "token_revoked",
+                f"{whose} was minted from a web session that has ended "
+                "(the password or role changed)",
+            )
+    return None
 
 
 def list_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
@@ -152,12 +327,17 @@ def list_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
 def revoke_token(
     session: Session, trail: AuditTrail, token_id: uuid.UUID, *, owner: User | None = None
 ) -> ApiToken:
-    """Revoke a token with immediate effect. ``owner`` limits it to that user's tokens."""
+    """Revoke a token with immediate effect, and every token minted from it.
+
+    ``owner`` limits it to that user's tokens. The web sessions opened with any of them
+    end at their next request (``web/session.find_session`` checks the token).
+    """
     token = session.get(ApiToken, token_id)
     if token is None or (owner is not None and token.user_id != owner.id):
         raise NotFoundError(f"no token {token_id}", code="token_not_found")
+    moment = utcnow()
     if token.revoked_at is None:
-        token.revoked_at = utcnow()
+        token.revoked_at = moment
         session.flush()
         trail.record(
             session,
@@ -166,15 +346,81 @@ def revoke_token(
             target_id=str(token.id),
             details={"user_id": str(token.user_id)},
         )
+    _revoke_descendants(session, trail, [token.id], moment, cause=str(token.id))
     return token
 
 
-def authenticate(session: Session, secret: str, *, now: datetime | None = None) -> User:
-    """The active user a bearer token belongs to, or AuthenticationError.
+def revoke_minted_by_session(session: Session, trail: AuditTrail, session_id: uuid.UUID) -> int:
+    """At log-out: revoke the tokens a web session minted (and theirs); returns how many."""
+    children = list(
+        session.scalars(
+            select(ApiToken).where(
+                ApiToken.parent_session_id == session_id, ApiToken.revoked_at.is_(None)
+            )
+        )
+    )
+    moment = utcnow()
+    for child in children:
+        child.revoked_at = moment
+        session.flush()
+        trail.record(
+            session,
+            "token.revoke",
+            target_type="token",
+            target_id=str(child.id),
+            details={"user_id": str(child.user_id), "reason": "session_ended"},
+        )
+    return len(children) + _revoke_descendants(
+        session, trail, [c.id for c in children], moment, cause=str(session_id)
+    )
+
+
+def _revoke_descendants(
+    session: Session,
+    trail: AuditTrail,
+    roots: list[uuid.UUID],
+    moment: datetime,
+    *,
+    cause: str,
+) -> int:
+    """Revoke every live token minted (directly or not) from ``roots``; each is audited."""
+    revoked = 0
+    frontier = list(roots)
+    seen = set(roots)
+    while frontier:
+        children = list(
+            session.scalars(select(ApiToken).where(ApiToken.parent_token_id.in_(frontier)))
+        )
+        frontier = []
+        for child in children:
+            if child.id in seen:
+                continue
+            seen.add(child.id)
+            frontier.append(child.id)
+            if child.revoked_at is None:
+                child.revoked_at = moment
+                revoked += 1
+                session.flush()
+                trail.record(
+                    session,
+                    "token.revoke",
+                    target_type="token",
+                    target_id=str(child.id),
+                    details={
+                        "user_id": str(child.user_id),
+                        "reason": "parent_revoked",
+                        "cause": cause,
+                    },
+                )
+    return revoked
+
+
+def authenticate_token(session: Session, secret: str, *, now: datetime | None = None) -> ApiToken:
+    """The live token a bearer secret belongs to (its user active), or AuthenticationError.
 
     The lookup is by hash (an index read that reveals nothing about the secret); the final
     equality check is constant-time all the same, so no timing difference depends on how
-    much of a guessed hash matched.
+    much of a guessed hash matched. The token's whole lineage must be live.
     """
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise AuthenticationError(_BAD_TOKEN, code="invalid_token")
@@ -183,13 +429,16 @@ def authenticate(session: Session, secret: str, *, now: datetime | None = None) 
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         raise AuthenticationError(_BAD_TOKEN, code="invalid_token")
     moment = now or utcnow()
-    if token.revoked_at is not None:
-        raise AuthenticationError("token has been revoked", code="token_revoked")
-    if token.expires_at <= moment:
-        raise AuthenticationError("token has expired", code="token_expired")
-    user = token.user
-    if not user.is_active:
+    refusal = token_refusal(session, token, moment)
+    if refusal is not None:
+        raise AuthenticationError(refusal[1], code=refusal[0])
+    if not token.user.is_active:
         raise AuthenticationError("user account is disabled", code="user_disabled")
     token.last_used_at = moment
     session.flush()
-    return user
+    return token
+
+
+def authenticate(session: Session, secret: str, *, now: datetime | None = None) -> User:
+    """The active user a bearer token belongs to, or AuthenticationError."""
+    return authenticate_token(session, secret, now=now).user

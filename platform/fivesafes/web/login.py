@@ -107,13 +107,16 @@ def log_in_with_password(
 def log_in_with_token(
     session: Session, trail: AuditTrail, token: str, client: str | None
 ) -> OpenedSession:
-    """Open a session for the holder of a valid API token, or raise (after auditing)."""
+    """Open a session for the holder of a valid API token, or raise (after auditing).
+
+    The session is linked to the token: revoking it (or its expiry) ends the session.
+    """
     keys = (_key("token", client), _key("client", client))
     _check_limits(session, trail, keys, None, "token")
     try:
-        user = identity.authenticate(session, token.strip())
+        found = identity.authenticate_token(session, token.strip())
     except AuthenticationError as exc:
         _note_failures(session, list(keys), utcnow())
         _audit_denied(session, trail, None, "token", exc.code)
         raise
-    return open_session(session, trail, user, "token")
+    return open_session(session, trail, found.user, "token", token=found)

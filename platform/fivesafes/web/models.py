@@ -15,7 +15,7 @@ from sqlalchemy import ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fivesafes.db import Base, UTCDateTime, utcnow
-from fivesafes.identity.models import User
+from fivesafes.identity.models import ApiToken, User
 
 
 class WebSession(Base):
@@ -32,8 +32,14 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The API token a "token" session was opened with: revoking or expiry ends the session.
+    token_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_tokens.id"), default=None)
+    # The user's credentials_epoch at log-in; a password or role change bumps it and so
+    # ends this session at its next lookup.
+    credentials_epoch: Mapped[int] = mapped_column(Integer, default=0)
 
     user: Mapped[User] = relationship()
+    token: Mapped[ApiToken | None] = relationship()
 
 
 class LoginFailure(Base):

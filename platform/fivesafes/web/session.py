@@ -4,6 +4,12 @@ The cookie carries a random secret and nothing else; the session (its user, CSRF
 expiry) is a row in ``web_sessions`` found by the secret's SHA-256. A session ends after
 30 idle minutes or 12 hours, at log-out, or at once when its user is disabled.
 
+It also ends at once when what opened it ends: every lookup checks that the user's
+``credentials_epoch`` is still the one recorded at log-in (a password set or cleared, or
+a role changed, moves it on) and, for a session opened with an API token, that the token
+and every token it was minted from are still live (not revoked, not expired). A token
+session never lasts beyond its token's expiry.
+
 The cookie is ``Secure`` (browsers treat http://127.0.0.1 and http://localhost as secure
 contexts, so this holds in local tests too), ``HttpOnly`` (no script reads it) and
 ``SameSite=Strict`` (no other site's page can make the browser send it).
@@ -24,7 +30,7 @@ from starlette.responses import Response
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.db import utcnow
 from fivesafes.identity import service as identity
-from fivesafes.identity.models import Role, User
+from fivesafes.identity.models import ApiToken, Role, User
 from fivesafes.web import csrf
 from fivesafes.web.models import WebSession
 
@@ -52,11 +58,21 @@ class OpenedSession:
 
 
 def open_session(
-    session: Session, trail: AuditTrail, user: User, method: str, *, now: datetime | None = None
+    session: Session,
+    trail: AuditTrail,
+    user: User,
+    method: str,
+    *,
+    token: ApiToken | None = None,
+    now: datetime | None = None,
 ) -> OpenedSession:
-    """Start a session for ``user`` (audited as ``web.login``)."""
+    """Start a session for ``user`` (audited as ``web.login``), opened with ``token`` if
+    given: the session then ends with it, and never outlives it."""
     moment = now or utcnow()
     secret = secrets.token_urlsafe(32)
+    expires_at = moment + MAX_AGE
+    if token is not None:
+        expires_at = min(expires_at, token.expires_at)
     row = WebSession(
         token_hash=identity.hash_token(secret),
         user_id=user.id,
@@ -64,24 +80,45 @@ def open_session(
         method=method,
         created_at=moment,
         last_seen_at=moment,
-        expires_at=moment + MAX_AGE,
+        expires_at=expires_at,
+        token_id=token.id if token is not None else None,
+        credentials_epoch=user.credentials_epoch,
     )
     session.add(row)
     session.flush()
+    details: dict[str, object] = {"method": method}
+    if token is not None:
+        details["token_id"] = str(token.id)
     trail.acting_as(identity.actor_of(user)).record(
         session,
         "web.login",
         target_type="user",
         target_id=str(user.id),
-        details={"method": method},
+        details=details,
     )
     return OpenedSession(row, secret)
+
+
+def _is_live(session: Session, row: WebSession, moment: datetime) -> bool:
+    """Whether ``row`` may still be used: not expired or idle, its user active, its
+    credentials unchanged since log-in, and (token sessions) its token lineage live."""
+    if moment >= row.expires_at or moment - row.last_seen_at >= IDLE_TIMEOUT:
+        return False
+    user = row.user
+    if not user.is_active or row.credentials_epoch != user.credentials_epoch:
+        return False
+    if row.method == "token":
+        token = row.token
+        if token is None or token.user_id != user.id:
+            return False
+        return identity.token_refusal(session, token, moment) is None
+    return row.token_id is None
 
 
 def find_session(
     session: Session, secret: str | None, *, now: datetime | None = None
 ) -> WebSession | None:
-    """The live session whose cookie secret is ``secret``, or None (expired ones are removed)."""
+    """The live session whose cookie secret is ``secret``, or None (dead ones are removed)."""
     if not secret or len(secret) > 100:
         return None
     row = session.scalar(
@@ -90,11 +127,7 @@ def find_session(
     if row is None:
         return None
     moment = now or utcnow()
-    if (
-        moment >= row.expires_at
-        or moment - row.last_seen_at >= IDLE_TIMEOUT
-        or not row.user.is_active
-    ):
+    if not _is_live(session, row, moment):
         session.delete(row)
         session.flush()
         return None
@@ -104,12 +137,31 @@ def find_session(
     return row
 
 
+def minter_of(row: WebSession) -> identity.Minter:
+    """What a token minted through this session is bound to: the session's end, its
+    credentials epoch and (token sessions) the token it was opened with."""
+    return identity.Minter(
+        parent_token_id=row.token_id,
+        session_id=row.id,
+        credentials_epoch=row.credentials_epoch,
+        not_after=row.expires_at,
+    )
+
+
 def close_session(session: Session, trail: AuditTrail, row: WebSession) -> None:
-    """End a session (audited as ``web.logout``)."""
+    """End a session (audited as ``web.logout``), and the tokens it minted with it."""
     user_id = str(row.user_id)
+    session_id = row.id
     session.delete(row)
     session.flush()
-    trail.record(session, "web.logout", target_type="user", target_id=user_id)
+    revoked = identity.revoke_minted_by_session(session, trail, session_id)
+    trail.record(
+        session,
+        "web.logout",
+        target_type="user",
+        target_id=user_id,
+        details={"tokens_revoked": revoked},
+    )
 
 
 def purge_expired(session: Session, *, now: datetime | None = None) -> int:

@@ -6,12 +6,26 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Path, Request, status
 
-from fivesafes.api.deps import AppSettings, CurrentUser, DbSession, Trail, require_role
+from fivesafes.api.deps import (
+    AppSettings,
+    CurrentUser,
+    DbSession,
+    Trail,
+    minter_of,
+    require_role,
+)
 from fivesafes.identity import service
 from fivesafes.identity.models import Role, User
-from fivesafes.identity.schemas import IssuedTokenOut, TokenCreate, TokenOut, UserCreate, UserOut
+from fivesafes.identity.schemas import (
+    IssuedTokenOut,
+    RoleChange,
+    TokenCreate,
+    TokenOut,
+    UserCreate,
+    UserOut,
+)
 
 router = APIRouter(tags=["identity"])
 Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
@@ -50,6 +64,22 @@ def disable_user(username: str, session: DbSession, _: Admin, trail: Trail) -> U
     return service.disable_user(session, trail, username)
 
 
+@router.post(
+    "/users/{username}/role",
+    name="user.change_role",
+    response_model=UserOut,
+    summary="Change a user's role (admin); ends their web sessions",
+)
+def change_role(
+    username: Annotated[str, Path(max_length=64)],
+    body: RoleChange,
+    session: DbSession,
+    _: Admin,
+    trail: Trail,
+) -> User:
+    return service.change_role(session, trail, username, body.role)
+
+
 @router.get(
     "/tokens", name="token.list", response_model=list[TokenOut], summary="The caller's tokens"
 )
@@ -65,10 +95,26 @@ def list_my_tokens(session: DbSession, user: CurrentUser) -> list[TokenOut]:
     summary="Issue a token for the caller (the secret is shown once)",
 )
 def issue_token(
-    body: TokenCreate, session: DbSession, user: CurrentUser, settings: AppSettings, trail: Trail
+    body: TokenCreate,
+    *,
+    request: Request,
+    session: DbSession,
+    user: CurrentUser,
+    settings: AppSettings,
+    trail: Trail,
 ) -> IssuedTokenOut:
+    """A token minted with a token or a web session expires no later than it, dies with
+    it, and never lives beyond ``FIVESAFES_TOKEN_MAX_DAYS`` (a longer request: 422)."""
     lifetime = timedelta(days=body.lifetime_days) if body.lifetime_days else settings.token_lifetime
-    issued = service.issue_token(session, trail, user, body.name, lifetime)
+    issued = service.issue_token(
+        session,
+        trail,
+        user,
+        body.name,
+        lifetime,
+        minted_from=minter_of(request),
+        max_lifetime=settings.token_max_lifetime,
+    )
     return IssuedTokenOut(**TokenOut.model_validate(issued.token).model_dump(), token=issued.secret)
 
 
