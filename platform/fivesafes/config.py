@@ -81,6 +81,42 @@ class Settings(BaseSettings):
     deid_workers: int = Field(
         default=2, ge=1, le=64, description="Worker processes for de-identification."
     )
+    max_field_bytes: int = Field(
+        default=8 * 1024**2,
+        ge=1024,
+        description="Longest cell an extract may hold, in bytes (any format); a longer one "
+        "is refused naming its line and column (a clinical note is rarely over 100 KB).",
+    )
+    max_line_bytes: int = Field(
+        default=16 * 1024**2,
+        ge=1024,
+        description="Longest record (CSV record, JSON Lines line) an extract may hold, in "
+        "bytes; refused as soon as the reader has read that much of it.",
+    )
+    max_cells_per_row: int = Field(
+        default=4096,
+        ge=8,
+        le=16384,
+        description="Most cells a header or row may have (any format).",
+    )
+    xlsx_max_uncompressed_bytes: int = Field(
+        default=256 * 1024**2,
+        ge=1024**2,
+        description="Largest uncompressed size of any one part (zip member) of an XLSX "
+        "workbook, checked before openpyxl reads it.",
+    )
+    xlsx_max_ratio: int = Field(
+        default=200,
+        ge=10,
+        description="Highest compression ratio of an XLSX part over 1 MiB uncompressed "
+        "(ordinary workbooks compress 5-50x; a decompression bomb thousands of times).",
+    )
+    xlsx_max_shared_strings: int = Field(
+        default=2_000_000,
+        ge=1000,
+        description="Most shared strings an XLSX workbook may hold (openpyxl keeps them "
+        "all in memory), counted while streaming before the workbook is opened.",
+    )
     audit_checkpoint_interval_seconds: int = Field(
         default=3600,
         ge=10,

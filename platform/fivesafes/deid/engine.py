@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from fivesafes.config import get_settings
+from fivesafes.deid.io_limits import ReaderLimits
 from fivesafes.deid.io_readers import Cell, CellProblem, Source, StreamInput, open_source
 from fivesafes.deid.io_writers import AtomicOutput, ChunkWriter, output_format
 from fivesafes.deid.optout import OptOutFilter
@@ -100,6 +102,7 @@ class DeidRun:
         output_format: str = "columns",
         optouts: OptOutFilter | None = None,
         start_method: str = "fork",
+        limits: ReaderLimits | None = None,
     ) -> None:
         if workers < 1:
             raise InvalidInputError("workers must be at least 1")
@@ -109,7 +112,11 @@ class DeidRun:
         self._start_method = start_method
         self._started = time.perf_counter()
         source_input = input_path if isinstance(input_path, StreamInput) else Path(input_path)
-        self.source: Source = open_source(source_input, encoding=policy.input.encoding)
+        if limits is None:  # the operator's limits (FIVESAFES_MAX_FIELD_BYTES...)
+            limits = ReaderLimits.from_settings(get_settings())
+        self.source: Source = open_source(
+            source_input, encoding=policy.input.encoding, limits=limits
+        )
         self._stack.callback(self.source.close)
         try:
             check_columns(policy, self.source.header, self.source.file)
@@ -125,6 +132,7 @@ class DeidRun:
             output=encoding,
             scrubber_config=scrubber_config,
             scrubber_factory=scrubber_factory,
+            limits=limits,
         )
         self._chunk_rows = chunk_rows or (
             FREE_TEXT_CHUNK_ROWS if scrubber_config is not None else STRUCTURED_CHUNK_ROWS
@@ -180,7 +188,11 @@ class DeidRun:
                 yield result
         except CellProblem as problem:
             raise InputFileError(
-                problem.reason, file=self.source.file, line=problem.line, column=problem.column
+                problem.reason,
+                file=self.source.file,
+                line=problem.line,
+                column=problem.column,
+                code=problem.code,
             ) from None
         self.report.finish(time.perf_counter() - self._started, self.source.sha256())
 

@@ -12,7 +12,16 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from fivesafes.deid.io_control import control_reason, first_control_in_column
+from fivesafes.deid.io_limits import (
+    DEFAULT_LIMITS,
+    LIMIT_CODE,
+    ReaderLimits,
+    field_too_long,
+    limit_error,
+    over_field_limit,
+)
 from fivesafes.deid.io_readers import Cell, Chunk, cell_text
+from fivesafes.deid.io_xlsx_guard import check_workbook
 from fivesafes.errors import InputFileError
 
 
@@ -25,12 +34,41 @@ def _refuse_controls(
             raise InputFileError(control_reason(hit[1]), file=file, line=lines[hit[0]], column=name)
 
 
+def _refuse_long_cells(
+    file: str, header: list[str], columns: list[list[Cell]], lines: list[int], limits: ReaderLimits
+) -> None:
+    """:class:`InputFileError` at the first cell over the field limit in a parsed chunk."""
+    quick = limits.max_field_bytes // 4
+    for name, values in zip(header, columns, strict=True):
+        if max(map(len, filter(None, values)), default=0) <= quick:
+            continue  # no cell can pass the limit: one C-speed pass over the lengths
+        for row, value in enumerate(values):
+            if value and over_field_limit(value, limits):
+                raise InputFileError(
+                    field_too_long(limits), file=file, line=lines[row], column=name, code=LIMIT_CODE
+                )
+
+
+def _too_many_cells(file: str, line: int, count: int, limits: ReaderLimits) -> InputFileError:
+    return limit_error(
+        f"row has {count} cells, more than the limit of {limits.max_cells_per_row}",
+        "max_cells_per_row",
+        file=file,
+        line=line,
+    )
+
+
 def _refuse_control_in_header(file: str, header: list[str], line: int) -> None:
     """Column names are checked like cells, and named by position (they hold the char)."""
     if hit := first_control_in_column(header):
         raise InputFileError(
             control_reason(hit[1]), file=file, line=line, column=f"(field {hit[0] + 1})"
         )
+
+
+#: What pyarrow raises for a damaged file (OSError covers its ArrowIOError; names in the
+#: metadata that are not UTF-8 raise UnicodeDecodeError, a ValueError).
+_PARQUET_ERRORS = (OSError, ValueError, KeyError, IndexError, EOFError, NotImplementedError)
 
 
 def _sha256(handle: BinaryIO) -> str:
@@ -49,12 +87,14 @@ class XlsxSource:
 
     format = "xlsx"
 
-    def __init__(self, handle: BinaryIO, label: str) -> None:
+    def __init__(self, handle: BinaryIO, label: str, limits: ReaderLimits = DEFAULT_LIMITS) -> None:
         import openpyxl  # noqa: PLC0415
         from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
 
         self.file = label
+        self.limits = limits
         self._handle = handle
+        check_workbook(handle, label, limits)  # before openpyxl reads a byte of it
         try:
             self._book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
         except (InvalidFileException, OSError, KeyError, ValueError) as exc:
@@ -67,11 +107,17 @@ class XlsxSource:
             ) from None
         sheet = self._book.worksheets[0]
         self.total_units: int | None = sheet.max_row
+        # The <dimension> element is the file's claim, not a fact: a forged A1:XFD1048576
+        # would pad every row to 16,384 cells and add a million empty rows. Rows are
+        # taken as they are (a short row's missing cells are empty, as before).
+        sheet.reset_dimensions()
         self._rows: Iterator[tuple[Any, ...]] = self._checked(sheet.iter_rows(values_only=True))
         self._row_number = 0
         header: list[str] | None = None
         for values in self._rows:
             self._row_number += 1
+            if len(values) > limits.max_cells_per_row:
+                raise _too_many_cells(self.file, self._row_number, len(values), limits)
             if any(v is not None for v in values):
                 header = [("" if v is None else str(v)) for v in values]
                 break
@@ -110,6 +156,8 @@ class XlsxSource:
             lines: list[int] = []
             for values in self._rows:
                 self._row_number += 1
+                if len(values) > self.limits.max_cells_per_row:
+                    raise _too_many_cells(self.file, self._row_number, len(values), self.limits)
                 if all(v is None for v in values):
                     continue
                 if len(values) > width and any(v is not None for v in values[width:]):
@@ -127,6 +175,7 @@ class XlsxSource:
             if not lines:
                 break
             _refuse_controls(self.file, self.header, columns, lines)
+            _refuse_long_cells(self.file, self.header, columns, lines, self.limits)
             yield Chunk(index, lines[0], self._row_number, columns=columns, lines=lines)
             index += 1
 
@@ -139,28 +188,41 @@ class XlsxSource:
 
 
 class ParquetSource:
-    """A Parquet file read record batch by record batch; line = 1-based record number."""
+    """A Parquet file read record batch by record batch; line = 1-based record number.
+
+    pyarrow reports damage as ``OSError`` (a page that does not decompress, thrift that
+    does not deserialise), ``ArrowException`` or ``UnicodeDecodeError`` (names in the
+    metadata): each is an :class:`InputFileError` naming the row group, its records and,
+    found by reading that row group again column by column, the damaged column. Only the
+    exception's type is kept: pyarrow's messages can quote data.
+    """
 
     format = "parquet"
 
-    def __init__(self, handle: BinaryIO, label: str) -> None:
+    def __init__(self, handle: BinaryIO, label: str, limits: ReaderLimits = DEFAULT_LIMITS) -> None:
         import pyarrow as pa  # noqa: PLC0415
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         self.file = label
+        self.limits = limits
         self._handle = handle
         self._pa = pa
+        self._errors = (*_PARQUET_ERRORS, pa.ArrowException)
         try:
             self._parquet = pq.ParquetFile(handle)
-        except (pa.ArrowException, OSError) as exc:
+            self.header: list[str] = list(self._parquet.schema_arrow.names)
+            self.total_units: int | None = self._parquet.metadata.num_rows
+            metadata = self._parquet.metadata
+            self._group_rows = [
+                metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)
+            ]
+        except self._errors as exc:
             raise InputFileError(
                 f"not a readable Parquet file ({type(exc).__name__})", file=self.file
             ) from None
-        self.header: list[str] = list(self._parquet.schema_arrow.names)
         if not self.header:
             raise InputFileError("Parquet file has no columns", file=self.file, line=1)
         _refuse_control_in_header(self.file, self.header, 1)
-        self.total_units: int | None = self._parquet.metadata.num_rows
 
     def chunks(self, rows_hint: int) -> Iterator[Chunk]:
         pa = self._pa
@@ -181,12 +243,33 @@ class ParquetSource:
                 count = batch.num_rows
                 lines = list(range(done + 1, done + count + 1))
                 _refuse_controls(self.file, self.header, columns, lines)
+                _refuse_long_cells(self.file, self.header, columns, lines, self.limits)
                 done += count
                 yield Chunk(index, done - count + 1, done, columns=columns, lines=lines)
-        except pa.ArrowException as exc:
-            raise InputFileError(
-                f"corrupt Parquet data ({type(exc).__name__})", file=self.file, line=done + 1
-            ) from None
+        except self._errors as exc:
+            raise self._corrupt(done, exc) from None
+
+    def _corrupt(self, done: int, exc: BaseException) -> InputFileError:
+        """Where the damage is: the row group after ``done`` records, and its column."""
+        group, first = 0, 0
+        while group < len(self._group_rows) - 1 and first + self._group_rows[group] <= done:
+            first += self._group_rows[group]
+            group += 1
+        last = first + (self._group_rows[group] if self._group_rows else 0)
+        where = f"row group {group + 1} (records {first + 1}-{last})" if self._group_rows else ""
+        column = None
+        for name in self.header:
+            try:
+                self._parquet.read_row_group(group, columns=[name])
+            except self._errors:
+                column = name
+                break
+        return InputFileError(
+            f"corrupt Parquet data{' in ' + where if where else ''} ({type(exc).__name__})",
+            file=self.file,
+            line=done + 1,
+            column=column,
+        )
 
     def sha256(self) -> str | None:
         return _sha256(self._handle)

@@ -14,6 +14,15 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from fivesafes.deid.io_control import control_reason, find_control
+from fivesafes.deid.io_limits import (
+    DEFAULT_LIMITS,
+    LIMIT_CODE,
+    ReaderLimits,
+    field_too_long,
+    limit_error,
+    over_field_limit,
+    size_text,
+)
 from fivesafes.deid.io_readers import Cell, Chunk
 from fivesafes.deid.redact import safe_header_name, value_shape
 from fivesafes.errors import InputFileError
@@ -24,8 +33,16 @@ class JsonLinesSource:
 
     format = "jsonl"
 
-    def __init__(self, handle: BinaryIO, label: str, size: int | None, encoding: str) -> None:
+    def __init__(
+        self,
+        handle: BinaryIO,
+        label: str,
+        size: int | None,
+        encoding: str,
+        limits: ReaderLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.file = label
+        self.limits = limits
         self.encoding = codecs.lookup(encoding).name
         self.total_units: int | None = size
         self._handle: BinaryIO = handle
@@ -38,6 +55,8 @@ class JsonLinesSource:
             raise InputFileError("file is empty (no records)", file=self.file, line=1)
         self._first: tuple[int, dict[str, Any]] | None = first
         self.header = list(first[1])
+        if len(self.header) > limits.max_cells_per_row:
+            raise self._too_many_keys(first[0], len(self.header))
         for index, name in enumerate(self.header):
             if (at := find_control(name)) >= 0:
                 raise InputFileError(
@@ -47,8 +66,29 @@ class JsonLinesSource:
                     column=f"(key {index + 1})",
                 )
 
+    def _too_many_keys(self, line: int, count: int) -> InputFileError:
+        return limit_error(
+            f"record has {count} keys, more than the limit of {self.limits.max_cells_per_row}",
+            "max_cells_per_row",
+            file=self.file,
+            line=line,
+        )
+
+    def _lines(self) -> Iterator[bytes]:
+        """Lines of the input, refused as soon as one passes the line limit."""
+        most = self.limits.max_line_bytes
+        while line_bytes := self._handle.readline(most + 1):
+            if len(line_bytes) > most and not line_bytes.endswith(b"\n"):
+                raise limit_error(
+                    f"a line longer than the limit of {size_text(most)}",
+                    "max_line_bytes",
+                    file=self.file,
+                    line=self._line + 1,
+                )
+            yield line_bytes
+
     def _next_record(self) -> tuple[int, dict[str, Any]] | None:
-        for line_bytes in self._handle:
+        for line_bytes in self._lines():
             self._hash.update(line_bytes)
             self._consumed += len(line_bytes)
             self._line += 1
@@ -97,6 +137,8 @@ class JsonLinesSource:
                 if item is None:
                     break
                 line, record = item
+                if len(record) > width and len(record) > self.limits.max_cells_per_row:
+                    raise self._too_many_keys(line, len(record))
                 values: list[Cell] = [None] * width
                 for key, value in record.items():
                     at = position.get(key)
@@ -107,7 +149,15 @@ class JsonLinesSource:
                             line=line,
                             column=_key_label(key, self.header),
                         )
-                    values[at] = _json_cell(value, self.file, line, key)
+                    cell = values[at] = _json_cell(value, self.file, line, key)
+                    if cell is not None and over_field_limit(cell, self.limits):
+                        raise InputFileError(
+                            field_too_long(self.limits),
+                            file=self.file,
+                            line=line,
+                            column=key,
+                            code=LIMIT_CODE,
+                        )
                 for i, value in enumerate(values):
                     columns[i].append(value)
                 lines.append(line)

@@ -27,12 +27,21 @@ from fivesafes.deid.io_control import (
     first_control_in_rows,
     may_hold_control,
 )
+from fivesafes.deid.io_limits import (
+    DEFAULT_LIMITS,
+    LIMIT_CODE,
+    ReaderLimits,
+    field_too_long,
+    limit_error,
+    over_field_limit,
+    size_text,
+)
 from fivesafes.errors import InputFileError
 
-csv.field_size_limit(16 * 1024 * 1024)  # long clinical notes; the default is 128 KiB
+# Long clinical notes: the default is 128 KiB. Set again per chunk from the run's limits.
+csv.field_size_limit(DEFAULT_LIMITS.max_line_bytes)
 
 _BLOCK = 256 * 1024
-_MAX_RECORD_BYTES = 64 * 1024 * 1024
 _BOM = codecs.BOM_UTF8
 Cell = str | None
 
@@ -44,11 +53,18 @@ class CellProblem(Exception):  # noqa: N818 - a value crossing process boundarie
     """A problem at a position, raised in workers (picklable) and turned into
     :class:`~fivesafes.errors.InputFileError` by the engine, which knows the file."""
 
-    def __init__(self, reason: str, line: int | None = None, column: str | None = None) -> None:
-        super().__init__(reason, line, column)
+    def __init__(
+        self,
+        reason: str,
+        line: int | None = None,
+        column: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(reason, line, column, code)
         self.reason = reason
         self.line = line
         self.column = column
+        self.code = code
 
 
 @dataclass(slots=True)
@@ -124,8 +140,13 @@ def input_format(name: str) -> str:
     return fmt
 
 
-def open_source(path: Path | StreamInput, *, encoding: str = "utf-8") -> Source:
-    """Open an extract by its extension; :class:`InputFileError` if unsupported or unreadable."""
+def open_source(
+    path: Path | StreamInput, *, encoding: str = "utf-8", limits: ReaderLimits = DEFAULT_LIMITS
+) -> Source:
+    """Open an extract by its extension; :class:`InputFileError` if unsupported or unreadable.
+
+    ``limits`` bound what one extract may make the reader hold (:mod:`.io_limits`).
+    """
     if isinstance(path, StreamInput):
         label, fmt, size, open_bytes = path.name, input_format(path.name), path.size, path.opener
     else:
@@ -139,11 +160,11 @@ def open_source(path: Path | StreamInput, *, encoding: str = "utf-8") -> Source:
             return file_path.open("rb")
 
     if fmt == "csv":
-        return CsvSource(open_bytes(), label, size, encoding)
+        return CsvSource(open_bytes(), label, size, encoding, limits)
     if fmt == "jsonl":
         from fivesafes.deid.io_jsonl import JsonLinesSource  # noqa: PLC0415 - import cycle
 
-        return JsonLinesSource(open_bytes(), label, size, encoding)
+        return JsonLinesSource(open_bytes(), label, size, encoding, limits)
     from fivesafes.deid import io_columnar  # noqa: PLC0415 - pyarrow/openpyxl only when needed
 
     # Workbooks and Parquet need random access: a spooled upload is read into memory
@@ -153,8 +174,8 @@ def open_source(path: Path | StreamInput, *, encoding: str = "utf-8") -> Source:
         with handle:
             handle = io.BytesIO(handle.read())
     if fmt == "xlsx":
-        return io_columnar.XlsxSource(handle, label)
-    return io_columnar.ParquetSource(handle, label)
+        return io_columnar.XlsxSource(handle, label, limits)
+    return io_columnar.ParquetSource(handle, label, limits)
 
 
 # --------------------------------------------------------------------------------- CSV
@@ -170,8 +191,16 @@ class CsvSource:
 
     format = "csv"
 
-    def __init__(self, handle: BinaryIO, label: str, size: int | None, encoding: str) -> None:
+    def __init__(
+        self,
+        handle: BinaryIO,
+        label: str,
+        size: int | None,
+        encoding: str,
+        limits: ReaderLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.file = label
+        self.limits = limits
         self.encoding = codecs.lookup(encoding).name
         self.total_units: int | None = size
         self._handle: BinaryIO = handle
@@ -180,8 +209,8 @@ class CsvSource:
         self._done = False
         self.header, self._carry, self._next_line = self._read_header()
 
-    def _read(self) -> bytes:
-        block = self._handle.read(_BLOCK)
+    def _read(self, size: int = _BLOCK) -> bytes:
+        block = self._handle.read(size)
         self._hash.update(block)
         return block
 
@@ -200,8 +229,8 @@ class CsvSource:
             if not more:
                 end = len(buffer) - 1
                 break
-            if len(buffer) > _MAX_RECORD_BYTES:
-                raise InputFileError("header row never ends", file=self.file, line=1)
+            if len(buffer) > self.limits.max_line_bytes:
+                raise self._record_too_long(1)
             buffer += more
         raw, rest = buffer[: end + 1], buffer[end + 1 :]
         self._consumed += len(raw)
@@ -222,7 +251,24 @@ class CsvSource:
             )
         if not header or any(not name.strip() for name in header):
             raise InputFileError("header row has an empty column name", file=self.file, line=1)
+        if len(header) > self.limits.max_cells_per_row:
+            raise limit_error(
+                f"header row has {len(header)} columns, more than the limit of "
+                f"{self.limits.max_cells_per_row}",
+                "max_cells_per_row",
+                file=self.file,
+                line=1,
+            )
         return header, rest, 1 + raw.count(b"\n")
+
+    def _record_too_long(self, line: int) -> InputFileError:
+        return limit_error(
+            f"a record longer than the limit of {size_text(self.limits.max_line_bytes)} "
+            "(or a stray quote character that makes the rest of the file one field)",
+            "max_line_bytes",
+            file=self.file,
+            line=line,
+        )
 
     def _encoding_error(self, line: int, column: str | None) -> InputFileError:
         hint = (
@@ -238,22 +284,27 @@ class CsvSource:
         buffer = self._carry
         self._carry = b""
         eof = False
+        most = self.limits.max_line_bytes
         while True:
-            # Read until the buffer holds about rows_hint lines (or the file ends).
-            while not eof and buffer.count(b"\n") < rows_hint:
+            # Read until the buffer holds about rows_hint lines, or as many bytes as one
+            # record may hold (so a chunk is bounded however long its lines), or the end.
+            newlines, size, parts = buffer.count(b"\n"), len(buffer), [buffer]
+            while not eof and newlines < rows_hint and size <= most:
                 block = self._read()
                 eof = not block
-                buffer += block
+                parts.append(block)
+                size += len(block)
+                newlines += block.count(b"\n")
+            buffer = b"".join(parts) if len(parts) > 1 else buffer
             cut = _cut_point(buffer, rows_hint)
+            if cut < 0 and len(buffer) > most:
+                # The buffer is one unfinished record, already past the limit: refuse it
+                # before reading any more of it.
+                raise self._record_too_long(self._next_line)
             if cut < 0 and not eof:
-                # One record longer than everything read so far: read on, within reason.
-                if len(buffer) > _MAX_RECORD_BYTES:
-                    raise InputFileError(
-                        "no record boundary within 64 MiB (a stray quote character?)",
-                        file=self.file,
-                        line=self._next_line,
-                    )
-                block = self._read()
+                # One record longer than the lines read so far: read as much again (so a
+                # long record costs linear time), never far past the limit.
+                block = self._read(max(_BLOCK, min(len(buffer), most + 1 - len(buffer))))
                 eof = not block
                 buffer += block
                 continue
@@ -320,10 +371,18 @@ def _first_record_end(buffer: bytes) -> int:
     return -1
 
 
-def parse_csv_chunk(chunk: Chunk, header: Sequence[str], encoding: str) -> ParsedChunk:
-    """Decode and parse one raw CSV chunk (in a worker); :class:`CellProblem` on bad input."""
+def parse_csv_chunk(
+    chunk: Chunk, header: Sequence[str], encoding: str, limits: ReaderLimits = DEFAULT_LIMITS
+) -> ParsedChunk:
+    """Decode and parse one raw CSV chunk (in a worker); :class:`CellProblem` on bad input.
+
+    The parser's own field limit is the record limit (the chunker has bounded records);
+    fields are then measured against ``limits.max_field_bytes`` only in a chunk long
+    enough to hold one that is too long.
+    """
     data = chunk.csv_bytes
     assert data is not None
+    csv.field_size_limit(max(limits.max_line_bytes, limits.max_field_bytes))
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -355,8 +414,23 @@ def parse_csv_chunk(chunk: Chunk, header: Sequence[str], encoding: str) -> Parse
         raise CellProblem(
             f"ragged row: {found} fields, the header has {width}", parsed.line_of(bad), column
         )
+    if len(data) > limits.max_field_bytes and (long := _long_field(rows, encoding, limits)):
+        raise CellProblem(
+            field_too_long(limits), parsed.line_of(long[0]), header[long[1]], LIMIT_CODE
+        )
     parsed.columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
     return parsed
+
+
+def _long_field(
+    rows: Sequence[Sequence[str]], encoding: str, limits: ReaderLimits
+) -> tuple[int, int] | None:
+    """``(row, field)`` of the first field over the field limit, or None."""
+    for row, fields in enumerate(rows):
+        for index, value in enumerate(fields):
+            if over_field_limit(value, limits, encoding):
+                return row, index
+    return None
 
 
 def _beyond(index: int, where: str = ", beyond the header") -> str:

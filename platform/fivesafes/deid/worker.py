@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from fivesafes.deid.io_limits import DEFAULT_LIMITS, ReaderLimits
 from fivesafes.deid.io_readers import Cell, Chunk, ParsedChunk, parse_csv_chunk
 from fivesafes.deid.io_writers import encode_csv, encode_jsonl, encode_pgcopy
 from fivesafes.deid.plan import ChunkStats, RowPlan, Scrubber
@@ -43,6 +44,7 @@ class WorkerSpec:
     output: Encoding
     scrubber_config: ScrubberConfig | None
     scrubber_factory: ScrubberFactory | None = None
+    limits: ReaderLimits = DEFAULT_LIMITS
 
 
 @dataclass(slots=True)
@@ -69,7 +71,7 @@ class WorkerState:
     def process(self, chunk: Chunk) -> ChunkResult:
         spec = self.spec
         if chunk.csv_bytes is not None:
-            parsed = parse_csv_chunk(chunk, spec.header, spec.encoding)
+            parsed = parse_csv_chunk(chunk, spec.header, spec.encoding, spec.limits)
         else:
             assert chunk.columns is not None
             rows = len(chunk.columns[0]) if chunk.columns else 0

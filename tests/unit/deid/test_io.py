@@ -192,7 +192,8 @@ def test_jsonl_reader(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("second", "column", "message"),
     [
-        (b'{"a": 1, "zz": 2}', "zz", "undeclared"),
+        (b'{"a": 1, "zz": 2}', "(a key: text of 2 characters)", "undeclared"),
+        (b'{"a": 1, "gp_name": 2}', "gp_name", "undeclared"),
         (b'{"a": [1]}', "a", "nested"),
         (b"[1, 2]", None, "JSON object"),
         (b'{"a": ', None, "not valid JSON"),
