@@ -269,6 +269,8 @@ def test_urls_without_a_scheme(text: str, expected: list[str]) -> None:
         ("PC Kaminski (collar 2596) attended", "2596"),
         ("Their ref: NNUH 290 3117", "NNUH 290 3117"),
         ("GMC: 0230090", "0230090"),
+        ("Macmillan CNS, NMC 27N4111G", "27N4111G"),  # a final G is no gram
+        ("attended Thu 28 Jan. Ref CAD 4051. Other driver", "CAD 4051"),  # "Ref" is the cue
     ],
 )
 def test_references_of_other_shapes(text: str, expected: str) -> None:
@@ -277,7 +279,18 @@ def test_references_of_other_shapes(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["HbA1c 48", "COVID19 swab", "CA19-9 raised", "E11.9", "B12 low", "1000mg", "T2DM", "NEWS2 3"],
+    [
+        "HbA1c 48",
+        "COVID19 swab",
+        "CA19-9 raised",
+        "E11.9",
+        "B12 low",
+        "1000mg",
+        "T2DM",
+        "NEWS2 3",
+        "paracetamol 1g QDS",
+        "heparin 10000units",
+    ],
 )
 def test_clinical_codes_and_values_are_not_references(text: str) -> None:
     assert found(ReferenceNumberRecognizer(), text) == []
@@ -294,6 +307,8 @@ def test_clinical_codes_and_values_are_not_references(text: str) -> None:
         ("employed by Colchester Borough Council", "Colchester Borough Council"),
         ("attends Greenfields Primary School", "Greenfields Primary School"),
         ("Ross-on-Wye Community Mental Health Team", "Ross-on-Wye Community Mental Health Team"),
+        ("Partner Oisin (chef at Morrisons).", "Morrisons"),  # an employer after a job
+        ("ex-postman at DHL. FH: nil.", "DHL"),
     ],
 )
 def test_organisations(text: str, expected: str) -> None:
@@ -308,6 +323,8 @@ def test_organisations(text: str, expected: str) -> None:
         "Community Mental Health Team",
         "Adult Social Care",
         "Department of Cardiology",
+        "seen again later at Home",  # "later" is no job
+        "member of staff at Reception",  # an English word names no employer
     ],
 )
 def test_services_that_name_nobody(text: str) -> None:

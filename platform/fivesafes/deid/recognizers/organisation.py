@@ -9,7 +9,7 @@ from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 
 from fivesafes.deid.allowlist import vocabulary
 from fivesafes.deid.gazetteers import load_gazetteers
-from fivesafes.deid.recognizers.base import UkPatternRecognizer
+from fivesafes.deid.recognizers.base import UkPatternRecognizer, make_result
 from fivesafes.deid.recognizers.names import LETTER, UPPER
 from fivesafes.deid.service_words import EDGE_WORDS, GENERIC_SERVICE_WORDS
 
@@ -38,6 +38,21 @@ national private local primary care family group new old saint st hospital pract
 surgery centre center clinic and & services service adult adults social team support uk aid
 advice action project housing association society council lodge manor care homecare partners
 associates school primary secondary high infants juniors nursery college academy
+    """
+)
+# An employer after a job: "chef at Morrisons", "ex-postman at DHL", "porter for Tesco".
+# Jobs are told by their endings (-er, -or, -ist, -man, -ian) or a few names; the employer
+# must hold a word that is no English word (or an acronym), so "later at Home" stays.
+_EMPLOYER = re.compile(
+    r"(?i:\b(?P<job>(?:ex-)?[a-z]*(?:er|or|ist|man|woman|ian|chef|cook|clerk|nurse|cashier"
+    r"|carer|guard|hand|staff|temp|intern|apprentice|trainee)s?))"
+    rf"[ \t]+(?:at|for)[ \t]+(?:the[ \t]+)?(?P<id>{_ORG_WORD}(?:[ \t]+{_ORG_WORD}){{0,3}})"
+)
+_NOT_JOBS = vocabulary(
+    """
+    later after over under never ever other either neither rather further earlier former
+    together whether water sooner longer better lower upper inner outer order prior
+    anterior posterior superior inferior major minor error door floor for or per her
     """
 )
 _LEADING_NOISE = vocabulary(
@@ -98,6 +113,7 @@ class OrganisationRecognizer(UkPatternRecognizer):
         # Service words that are nobody's name ("Specialist", "Palliative"); those that are
         # also surnames ("Ward", "Day") can name a practice and are left out.
         names = load_gazetteers()
+        self._english = names.common_words
         self._generic = _GENERIC | (
             (GENERIC_SERVICE_WORDS | EDGE_WORDS) - names.surnames - names.first_names
         )
@@ -120,7 +136,25 @@ class OrganisationRecognizer(UkPatternRecognizer):
                 continue
             result.start = tokens[0][0]
             kept.append(result)
+        kept.extend(self._employers(text))
         return kept
+
+    def _employers(self, text: str) -> list[RecognizerResult]:
+        found: list[RecognizerResult] = []
+        for match in _EMPLOYER.finditer(text):
+            if match["job"].lower().removeprefix("ex-") in _NOT_JOBS:
+                continue
+            words = match["id"].split()
+            if any(
+                (w.isupper() and len(w) >= 2) or w.lower().strip("'’") not in self._english
+                for w in words
+            ) and not all(w.lower() in self._generic for w in words):
+                found.append(
+                    make_result(
+                        self.ENTITY, match.start("id"), match.end("id"), 0.7, self._metadata
+                    )
+                )
+        return found
 
 
 class SiteOrganisationRecognizer(PatternRecognizer):

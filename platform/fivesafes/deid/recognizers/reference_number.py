@@ -70,7 +70,9 @@ class ReferenceNumberRecognizer(UkPatternRecognizer):
         r"|\d{1,5}/\d{3,8}/\d{2,5}"
         r"|(?=[A-Za-z]*\d)(?=\d*[A-Za-z])(?=(?:[A-Za-z]*\d){5})[A-Za-z0-9]{6,20}"
     )
-    _UNIT = re.compile(r"(?i)\d(?:mg|mcg|ml|units?|iu|mmol|kg|g|mm|cm|hrs?|am|pm)$")
+    # A dose or a measure is a number and its unit, nothing else: "10000units", "2x500mg";
+    # "27N4111G" (an NMC PIN) ends in a letter that is no gram.
+    _UNIT = re.compile(r"(?i)\d+(?:[.,/x\-]\d+)*(?:mg|mcg|ml|units?|iu|mmol|kg|g|mm|cm|hrs?|am|pm)")
     _REACH = 60
 
     def analyze(
@@ -97,7 +99,7 @@ class ReferenceNumberRecognizer(UkPatternRecognizer):
                 start += 1
             seen_end = end
             token = text[start:end]
-            if len(token) < 2 or self._UNIT.search(token):
+            if len(token) < 2 or self._UNIT.fullmatch(token):
                 continue
             begin = self._cued_start(text, start)
             if begin is not None and sum(c.isdigit() for c in token) >= 2 and len(token) <= 26:
@@ -126,10 +128,14 @@ class ReferenceNumberRecognizer(UkPatternRecognizer):
     @staticmethod
     def _is_cue(words: list[str]) -> bool:
         lowered = [w.lower() for w in words]
+        # Link words are dropped ("crime ref no."), unless nothing before them is a cue:
+        # then "Ref" is the cue itself ("Jan. Ref CAD 4051").
         while len(lowered) > 1 and lowered[-1] in _LINKS:
+            if lowered[-1] in CUE_WORDS and lowered[-2] not in CUE_WORDS | _LINKS:
+                break
             lowered.pop()
         return bool(lowered) and lowered[-1] in CUE_WORDS
 
     def invalidate_result(self, pattern_text: str) -> bool | None:
         # "10000units" is a dose, not a reference.
-        return bool(self._UNIT.search(pattern_text))
+        return bool(self._UNIT.fullmatch(pattern_text))
