@@ -128,6 +128,30 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `fivesafes serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `fivesafes serve` binds to.")
+    public_url: str = Field(
+        default="",
+        description="The address users reach the platform at (e.g. https://data.trust.nhs.uk); "
+        "when it is https, every response carries Strict-Transport-Security.",
+    )
+    form_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=16 * 1024**2,
+        description="Largest request body other than an upload (web forms, JSON), in bytes; "
+        "a larger one is refused with 413 before it is read.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Comma-separated addresses (or CIDR ranges) of the reverse proxies whose "
+        "X-Forwarded-For header is believed; empty: none (the peer address is the client).",
+    )
+    header_read_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long `fivesafes serve` waits for a request's headers to arrive in "
+        "full before closing the connection (against slowloris).",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -138,6 +162,22 @@ class Settings(BaseSettings):
             # Plain postgresql:// would pick psycopg2, which is not installed.
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http:// or https:// address, or nothing")
+        return value.rstrip("/")
+
+    @property
+    def is_https(self) -> bool:
+        """True when users reach the platform over https (so HSTS is sent)."""
+        return self.public_url.startswith("https://")
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return [p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip()]
 
     @property
     def token_lifetime(self) -> timedelta:

@@ -98,6 +98,12 @@ class PayloadTooLargeError(FivesafesError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(InvalidInputError):
+    """A body of a type the route does not take (a file posted to a page form)."""
+
+    code = "unsupported_media_type"
+
+
 class ServiceUnavailableError(FivesafesError):
     """A dependency (the database) cannot be reached."""
 

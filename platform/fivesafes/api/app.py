@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fivesafes import __version__
 from fivesafes.access.policy import load_access_policy
 from fivesafes.api.errors import install_error_handlers
 from fivesafes.api.lifespan import lifespan
-from fivesafes.api.middleware import RequestIdMiddleware
+from fivesafes.api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from fivesafes.api.routes import access, audit, datasets, health, identity, releases, reviews
 from fivesafes.api.safe_errors import SafeErrorMiddleware
 from fivesafes.audit.recorder import AuditRecorder, record
@@ -42,7 +47,15 @@ def create_app(
     app.state.audit_recorder = audit_recorder
     app.state.keystore = LocalFileKeyStore(settings.keystore_path)
     app.state.access_policy = load_access_policy(settings.access_policy_path)
+    # Outermost last: request id, security headers, the proxy's client address, the body
+    # cap, then the catch-all that turns a crash into a bare 500 (or 503: database down).
     app.add_middleware(SafeErrorMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.form_max_bytes)
+    if settings.trusted_proxies:
+        # X-Forwarded-For is believed from these peers only, so the log-in throttle sees
+        # each user's own address behind the proxy, and a client elsewhere cannot pick one.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_https)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)

@@ -23,6 +23,7 @@ STATUS_BY_ERROR: dict[type[errors.FivesafesError], int] = {
     errors.NotFoundError: 404,
     errors.ConflictError: 409,
     errors.PayloadTooLargeError: 413,
+    errors.UnsupportedMediaTypeError: 415,
     errors.InvalidInputError: 422,
     errors.ServiceUnavailableError: 503,
     errors.ConfigurationError: 500,

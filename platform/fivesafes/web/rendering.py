@@ -3,8 +3,9 @@
 :func:`install_error_pages` is the web's counterpart of ``api/errors.py``: the same
 status for each error (``status_for``) and the same audit record of every refusal
 (``audit_refusal``), but an HTML page instead of JSON, and a redirect to the log-in page
-when nobody is logged in. :class:`WebRoute` reads a posted form's CSRF field before the
-dependencies run, so the one CSRF check (``web.session.user_from_cookie``) sees it.
+when nobody is logged in. :class:`WebRoute` admits a posted form (``web.forms``: sender
+authenticated and CSRF checked before the body is read, body capped, never a file) before
+the dependencies run, and leaves its CSRF field for ``web.session.user_from_cookie``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from fivesafes import errors
 from fivesafes.api.errors import audit_refusal, status_for
 from fivesafes.identity.models import Role
-from fivesafes.web import csrf
+from fivesafes.web import csrf, forms
 from fivesafes.web.session import Viewer
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -120,17 +121,16 @@ ExceptionHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
 class WebRoute(APIRoute):
-    """A page route: reads a posted form's CSRF field first; adds the security headers."""
+    """A page route: admits a posted form first (``web.forms``); adds the security headers."""
 
     def get_route_handler(self) -> Handler:
         original = super().get_route_handler()
 
+        name = self.name
+
         async def handler(request: Request) -> Response:
             if request.method not in csrf.SAFE_METHODS:
-                kind = request.headers.get("content-type", "")
-                if kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-                    form = await request.form()
-                    request.state.csrf_form_token = form.get(csrf.FIELD)
+                await forms.admit_form(request, name)
             return with_security_headers(await original(request))
 
         return handler

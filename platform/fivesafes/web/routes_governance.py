@@ -24,6 +24,7 @@ from starlette.responses import Response
 from fivesafes.access import grants, service
 from fivesafes.access.models import RequestState
 from fivesafes.api.deps import DbSession, Trail, require_role
+from fivesafes.api.params import MAX_SEQ, PathId
 from fivesafes.api.routes import audit as audit_routes
 from fivesafes.api.routes.access import grant_out, request_out
 from fivesafes.audit import queries
@@ -84,7 +85,7 @@ def queue(request: Request, session: DbSession, user: Officer) -> Response:
 
 @router.get("/web/governance/versions/{name}/{number}/review", name="web.governance.version")
 def version_sample(
-    *, name: str, number: int, request: Request, session: DbSession, trail: Trail, user: Officer
+    *, name: str, number: PathId, request: Request, session: DbSession, trail: Trail, user: Officer
 ) -> Response:
     """The sampled scrubbed cells, tags highlighted; viewing is recorded and audited."""
     shown = version_review.show_sample(session, trail, user, dataset=name, number=number)
@@ -103,7 +104,7 @@ def version_sample(
 def version_decision(
     *,
     name: str,
-    number: int,
+    number: PathId,
     session: DbSession,
     trail: Trail,
     user: Officer,
@@ -128,7 +129,7 @@ def version_decision(
 @router.post("/web/governance/requests/{request_id}/review", name="web.governance.review")
 def review(
     *,
-    request_id: int,
+    request_id: PathId,
     request: Request,
     session: DbSession,
     trail: Trail,
@@ -192,7 +193,7 @@ def audit_trail(
     target_id: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = None,
     until: Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
 ) -> Response:
     if since is None and until is None:
         since = (utcnow() - timedelta(days=7)).date().isoformat()
@@ -247,7 +248,7 @@ def _looks_like_id(value: str) -> bool:
 
 @router.get("/web/governance/integrity", name="web.governance.integrity")
 def integrity(request: Request, session: DbSession, trail: Trail, user: Officer) -> Response:
-    result = audit_routes.verify(session, user, trail)
+    result = audit_routes.verify(request, session, user, trail)
     return render(
         request,
         "governance/integrity.html",

@@ -16,6 +16,7 @@ from fivesafes.access.policy import Action
 from fivesafes.access.schemas import RequestIn
 from fivesafes.api.deps import DbSession, Trail, require_role
 from fivesafes.api.errors import audit_refusal
+from fivesafes.api.params import PathId
 from fivesafes.api.routes.access import Permit, grant_out, permit, project_out, request_out
 from fivesafes.datasets import service as datasets
 from fivesafes.db import utcnow
@@ -79,7 +80,7 @@ RequestPermit = Annotated[Permit, permit(Action.REQUEST_CREATE, "project")]
 @router.get("/web/research/projects/{project_id}/request", name="web.request_form")
 def request_form(
     *,
-    project_id: int,
+    project_id: PathId,
     request: Request,
     session: DbSession,
     user: Researcher,
@@ -97,7 +98,7 @@ def request_form(
 @router.post("/web/research/projects/{project_id}/request", name="web.request_create")
 def request_create(
     *,
-    project_id: int,
+    project_id: PathId,
     request: Request,
     session: DbSession,
     trail: Trail,

@@ -38,6 +38,7 @@ from fivesafes.access.schemas import (
     RevokeIn,
 )
 from fivesafes.api.deps import CurrentUser, DbSession, Trail
+from fivesafes.api.params import MAX_ID, PathId, QueryId
 from fivesafes.db import utcnow
 from fivesafes.identity.models import User
 
@@ -86,21 +87,21 @@ def permit(action: Action, on: str | None = None) -> Any:
     if on == "project":
 
         def dependency(
-            project_id: int, session: DbSession, user: CurrentUser, policy: Policy
+            project_id: PathId, session: DbSession, user: CurrentUser, policy: Policy
         ) -> Permit:
             return _decide(session, user, policy, project_id=project_id)
 
     elif on == "request":
 
         def dependency(
-            request_id: int, session: DbSession, user: CurrentUser, policy: Policy
+            request_id: PathId, session: DbSession, user: CurrentUser, policy: Policy
         ) -> Permit:
             return _decide(session, user, policy, request_id=request_id)
 
     elif on == "grant":
 
         def dependency(
-            grant_id: int, session: DbSession, user: CurrentUser, policy: Policy
+            grant_id: PathId, session: DbSession, user: CurrentUser, policy: Policy
         ) -> Permit:
             return _decide(session, user, policy, grant_id=grant_id)
 
@@ -113,7 +114,7 @@ def permit(action: Action, on: str | None = None) -> Any:
 
 
 def active_grant(
-    grant_id: int, session: DbSession, user: CurrentUser, trail: Trail, policy: Policy
+    grant_id: PathId, session: DbSession, user: CurrentUser, trail: Trail, policy: Policy
 ) -> Grant:
     """For data routes (release): the grant if the caller may use it now, else 403.
 
@@ -254,7 +255,7 @@ def list_projects(
 
 @router.get("/projects/{project_id}", name="project.view", response_model=ProjectOut)
 def get_project(
-    project_id: int, ok: Annotated[Permit, permit(Action.PROJECT_VIEW, "project")]
+    project_id: PathId, ok: Annotated[Permit, permit(Action.PROJECT_VIEW, "project")]
 ) -> ProjectOut:
     assert ok.target.project is not None
     return project_out(ok.target.project)
@@ -262,7 +263,7 @@ def get_project(
 
 @router.post("/projects/{project_id}/approve", name="project.approve", response_model=ProjectOut)
 def approve_project(
-    project_id: int,
+    project_id: PathId,
     body: ProjectDecisionIn,
     session: DbSession,
     trail: Trail,
@@ -283,7 +284,7 @@ def approve_project(
 
 @router.post("/projects/{project_id}/reject", name="project.reject", response_model=ProjectOut)
 def reject_project(
-    project_id: int,
+    project_id: PathId,
     body: ProjectDecisionIn,
     session: DbSession,
     trail: Trail,
@@ -309,7 +310,7 @@ def reject_project(
     summary="Add a researcher to a project (governance)",
 )
 def add_member(
-    project_id: int,
+    project_id: PathId,
     body: MemberIn,
     session: DbSession,
     trail: Trail,
@@ -334,7 +335,7 @@ def add_member(
     summary="Remove a member (their use of the project's grants stops at once)",
 )
 def remove_member(
-    project_id: int,
+    project_id: PathId,
     username: str,
     session: DbSession,
     trail: Trail,
@@ -363,7 +364,7 @@ def remove_member(
     summary="Ask for columns (and rows) of a dataset for a project (member)",
 )
 def create_request(
-    project_id: int,
+    project_id: PathId,
     body: RequestIn,
     session: DbSession,
     trail: Trail,
@@ -377,7 +378,7 @@ def create_request(
 
 @router.get("/projects/{project_id}/requests", name="request.list", response_model=list[RequestOut])
 def list_project_requests(
-    project_id: int,
+    project_id: PathId,
     session: DbSession,
     ok: Annotated[Permit, permit(Action.REQUEST_LIST, "project")],
 ) -> list[RequestOut]:
@@ -402,7 +403,7 @@ def request_queue(
 
 @router.get("/requests/{request_id}", name="request.view", response_model=RequestOut)
 def get_request(
-    request_id: int,
+    request_id: PathId,
     session: DbSession,
     ok: Annotated[Permit, permit(Action.REQUEST_VIEW, "request")],
 ) -> RequestOut:
@@ -412,7 +413,7 @@ def get_request(
 
 @router.post("/requests/{request_id}/approve", name="request.approve", response_model=RequestOut)
 def approve_request(
-    request_id: int,
+    request_id: PathId,
     body: ReviewIn,
     session: DbSession,
     trail: Trail,
@@ -433,7 +434,7 @@ def approve_request(
 
 @router.post("/requests/{request_id}/reject", name="request.reject", response_model=RequestOut)
 def reject_request(
-    request_id: int,
+    request_id: PathId,
     body: ReviewIn,
     session: DbSession,
     trail: Trail,
@@ -459,21 +460,25 @@ def reject_request(
 def list_grants(
     session: DbSession,
     ok: Annotated[Permit, permit(Action.GRANT_LIST)],
-    project: Annotated[int | None, Query(description="Only this project's grants")] = None,
+    project: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only this project's grants")
+    ] = None,
 ) -> list[GrantOut]:
     found = grants.list_grants(session, ok.policy, ok.user, ok.now, project_id=project)
     return [grant_out(g, ok.now) for g in found]
 
 
 @router.get("/grants/{grant_id}", name="grant.view", response_model=GrantOut)
-def get_grant(grant_id: int, ok: Annotated[Permit, permit(Action.GRANT_VIEW, "grant")]) -> GrantOut:
+def get_grant(
+    grant_id: PathId, ok: Annotated[Permit, permit(Action.GRANT_VIEW, "grant")]
+) -> GrantOut:
     assert ok.target.grant is not None
     return grant_out(ok.target.grant, ok.now)
 
 
 @router.post("/grants/{grant_id}/revoke", name="grant.revoke", response_model=GrantOut)
 def revoke_grant(
-    grant_id: int,
+    grant_id: PathId,
     body: RevokeIn,
     session: DbSession,
     trail: Trail,
@@ -491,7 +496,7 @@ def revoke_grant(
     response_model=GrantOut,
     summary="Whether you may use this grant now (the check every data call makes)",
 )
-def check_grant(grant_id: int, grant: ActiveGrant) -> GrantOut:
+def check_grant(grant_id: PathId, grant: ActiveGrant) -> GrantOut:
     return grant_out(grant, utcnow())
 
 
@@ -511,9 +516,9 @@ def explain(
     ok: Annotated[Permit, permit(Action.ACCESS_EXPLAIN)],
     user: Annotated[str, Query(min_length=1, max_length=64, description="Username")],
     action: Annotated[Action, Query()],
-    project: Annotated[int | None, Query()] = None,
-    request: Annotated[int | None, Query()] = None,
-    grant: Annotated[int | None, Query()] = None,
+    project: QueryId = None,
+    request: QueryId = None,
+    grant: QueryId = None,
 ) -> ExplainOut:
     decision = grants.explain(
         session,

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from fivesafes.api.deps import DbSession, Trail, require_role
+from fivesafes.api.params import MAX_SEQ
 from fivesafes.audit import queries
 from fivesafes.audit.checkpoints import make_checkpoint
 from fivesafes.audit.schemas import AuditEventOut, AuditPage, CheckpointOut, VerifyOut
@@ -47,7 +48,9 @@ def list_events(
     _: Governance,
     trail: Trail,
     flt: Filter,
-    after: Annotated[int, Query(ge=0, description="Cursor: the last seq already seen")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_SEQ, description="Cursor: the last seq already seen")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     events, cursor = queries.page(session, flt, after=after, limit=limit)

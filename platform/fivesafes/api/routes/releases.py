@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.access.policy import Action
 from fivesafes.api.deps import CurrentUser, DbSession, Trail
+from fivesafes.api.params import PathId
 from fivesafes.api.routes.access import ActiveGrant, Permit, Policy, permit
 from fivesafes.config import Settings
 from fivesafes.db import utcnow
@@ -90,7 +91,7 @@ def download(
     summary="Releases made under a grant",
 )
 def list_releases(
-    grant_id: int, session: DbSession, ok: Annotated[Permit, permit(Action.GRANT_VIEW, "grant")]
+    grant_id: PathId, session: DbSession, ok: Annotated[Permit, permit(Action.GRANT_VIEW, "grant")]
 ) -> list[ReleaseOut]:
     return [ReleaseOut.model_validate(r) for r in service.list_releases(session, grant_id)]
 

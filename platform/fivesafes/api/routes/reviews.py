@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from fivesafes.api.deps import DbSession, Trail, require_role
+from fivesafes.api.params import PathId
 from fivesafes.datasets import review
 from fivesafes.datasets.review_schemas import (
     ReviewDecisionIn,
@@ -36,7 +37,7 @@ def list_pending(session: DbSession, user: Officer) -> list[ReviewOut]:
 
 @router.get(PATH, name="dataset_version.review.view", response_model=ReviewSampleOut)
 def view_sample(
-    name: str, number: int, session: DbSession, trail: Trail, user: Officer
+    name: str, number: PathId, session: DbSession, trail: Trail, user: Officer
 ) -> ReviewSampleOut:
     """The stored sample of scrubbed cells (recorded as viewed) and the token to decide."""
     return sample_out(review.show_sample(session, trail, user, dataset=name, number=number))
@@ -46,7 +47,7 @@ def view_sample(
 def decide(
     *,
     name: str,
-    number: int,
+    number: PathId,
     body: ReviewDecisionIn,
     session: DbSession,
     trail: Trail,
