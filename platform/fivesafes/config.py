@@ -122,6 +122,23 @@ class Settings(BaseSettings):
         ge=10,
         description="How often the server signs a checkpoint of the audit chain head.",
     )
+    audit_checkpoint_dir: Path = Field(
+        default=Path("var/audit-checkpoints"),
+        description="Append-only folder each signed audit checkpoint is published to as it "
+        "is signed (one file each, never rewritten); verification checks the chain against "
+        "every file there. Put it on storage the database's users cannot write.",
+    )
+    audit_checkpoint_syslog: str | None = Field(
+        default=None,
+        description="Also send each signed checkpoint to syslog: a socket path (/dev/log) "
+        "or host:port (UDP), so a copy lives on another machine. Unset: no syslog copy.",
+    )
+    audit_public_key: str | None = Field(
+        default=None,
+        description="Base64 raw Ed25519 public key audit checkpoints must be signed with. "
+        "Unset: the public half of the key store's audit_signing key. Never read from the "
+        "database.",
+    )
     access_policy_path: Path = Field(
         default=Path("policies/access.yaml"),
         description="The access policy (roles, approvers per sensitivity tier, grant limits).",

@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from fivesafes.db import make_engine
+from fivesafes.ingestion.storage import qualified_name, version_table_names
 from tests.e2e.server import environment, run_cli, running_server, server_process
 from tests.integration.ingestion.extracts import (
     dev_rows,
@@ -120,10 +121,12 @@ def test_upload_to_version_and_every_refusal(empty_database_url: str, tmp_path: 
         )
     engine = make_engine(empty_database_url)
     try:
-        tables = [t for t in inspect(engine).get_table_names() if t.startswith("dsv_")]
+        tables = version_table_names(engine)
         assert len(tables) == 1
         with engine.connect() as connection:
-            stored = connection.execute(text(f'SELECT * FROM "{tables[0]}"')).all()
+            stored = connection.execute(
+                text(f"SELECT * FROM {qualified_name(connection, tables[0])}")
+            ).all()
     finally:
         engine.dispose()
     assert len(stored) == 119
@@ -163,7 +166,7 @@ def test_kill_9_mid_ingestion_leaves_no_version_and_fails_on_restart(
         assert state["dataset_version"] is None
     engine = make_engine(empty_database_url)
     try:
-        assert [t for t in inspect(engine).get_table_names() if t.startswith("dsv_")] == []
+        assert version_table_names(engine) == []
         with engine.connect() as connection:
             assert (
                 connection.execute(text("SELECT count(*) FROM dataset_versions")).scalar_one() == 0

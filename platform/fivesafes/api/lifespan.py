@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
-from fivesafes.audit.checkpoints import checkpoint_if_advanced
+from fivesafes.audit.publish import CheckpointPublisher
+from fivesafes.audit.signing import checkpoint_if_advanced
 from fivesafes.db import session_scope
 from fivesafes.errors import ConfigurationError
 from fivesafes.ingestion.runner import IngestionRunner
@@ -22,7 +23,8 @@ log = logging.getLogger("fivesafes.audit")
 
 def _checkpoint_once(app: FastAPI) -> None:
     with session_scope(app.state.session_factory) as session:
-        made = checkpoint_if_advanced(session, app.state.keystore)
+        publisher = CheckpointPublisher.from_settings(app.state.settings)
+        made = checkpoint_if_advanced(session, app.state.keystore, publisher)
     if made is not None:
         log.info("audit checkpoint signed at seq %d", made.seq)
 

@@ -2,8 +2,13 @@
 
 A hash chain alone cannot show that its tail was cut off, or that the whole chain was
 rebuilt by someone who can write to the database. A checkpoint — the head's sequence
-number and hash, signed with an Ed25519 key the database never holds — exported to a
-file kept elsewhere, can: the chain must still contain that event with that hash.
+number and hash, signed with an Ed25519 key the database never holds — published outside
+the database (``audit.publish``) can: the chain must still contain that event with that
+hash. A checkpoint is believed only if it verifies with the *trusted* public key, from
+configuration or the key store (``audit.trust``); the ``public_key`` it carries is for
+people reading the file, never what it is checked against.
+
+This module is the data and its storage; ``audit.signing`` decides when to sign.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import checkpoint_message, timestamp
 from fivesafes.audit.models import AuditCheckpoint
-from fivesafes.audit.recorder import chain_head
 from fivesafes.db import utcnow
 from fivesafes.errors import InvalidInputError
 from fivesafes.keys.store import KeyStore, signing_key
@@ -43,12 +47,10 @@ class Checkpoint:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
-    def signature_valid(self, trusted_public_key: str | None = None) -> bool:
-        """Whether the signature holds (and, if given, was made by the trusted key)."""
-        if trusted_public_key is not None and trusted_public_key != self.public_key:
-            return False
+    def signature_valid(self, trusted_public_key: str) -> bool:
+        """Whether the signature was made by the trusted key over this seq and hash."""
         try:
-            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(self.public_key))
+            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(trusted_public_key))
             key.verify(base64.b64decode(self.signature), checkpoint_message(self.seq, self.hash))
         except (InvalidSignature, ValueError):
             return False
@@ -60,34 +62,23 @@ def public_key_b64(keystore: KeyStore) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def make_checkpoint(session: Session, keystore: KeyStore) -> Checkpoint:
-    """Sign the current head and store the checkpoint (in the caller's transaction)."""
-    seq, head = chain_head(session)
+def sign_head(session: Session, keystore: KeyStore, seq: int, head: str) -> Checkpoint:
+    """Sign ``seq``/``head`` and store the checkpoint (in the caller's transaction).
+
+    Callers go through ``audit.signing``, which verifies the chain before signing.
+    """
     key = signing_key(keystore)
     signature = base64.b64encode(key.sign(checkpoint_message(seq, head))).decode("ascii")
-    created = utcnow()
     row = AuditCheckpoint(
         seq=seq,
         hash=head,
-        created_at=created,
+        created_at=utcnow(),
         public_key=public_key_b64(keystore),
         signature=signature,
     )
     session.add(row)
     session.flush()
     return from_row(row)
-
-
-def checkpoint_if_advanced(session: Session, keystore: KeyStore) -> Checkpoint | None:
-    """The periodic checkpoint: only when events were appended since the last one.
-
-    It records no audit event of its own, or every period would advance the head again.
-    """
-    seq, _ = chain_head(session)
-    latest = latest_checkpoint(session)
-    if latest is not None and latest.seq >= seq:
-        return None
-    return make_checkpoint(session, keystore)
 
 
 def from_row(row: AuditCheckpoint) -> Checkpoint:
@@ -101,6 +92,7 @@ def from_row(row: AuditCheckpoint) -> Checkpoint:
 
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:
+    """The newest checkpoint stored in the database: for display, never for trust."""
     row = session.scalars(
         select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
     ).first()

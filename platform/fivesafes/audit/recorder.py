@@ -1,15 +1,25 @@
 """Appending to the chain, inside the caller's transaction.
 
-Appends are serialised so concurrent transactions never fork the chain: on PostgreSQL a
-transaction-scoped advisory lock (released at commit or rollback) guards "read the head,
-write the next event"; on SQLite every write transaction already begins IMMEDIATE (see
-``fivesafes.db``), which serialises writers. The sequence number is assigned here, never
-by the database, so it is gapless: a rolled-back action takes its event with it.
+Appends are serialised so concurrent transactions never fork the chain, and the sequence
+number is gapless (a rolled-back action takes its event with it, no database sequence).
+
+- PostgreSQL: the database is the authority. A BEFORE INSERT trigger (migration 0009)
+  takes a transaction-scoped advisory lock, reads the true head and sets ``seq``,
+  ``prev_hash``, ``occurred_at`` and ``hash`` itself, so the application role cannot
+  store an event that does not chain from the head. The recorder sends the fields, reads
+  back what the database computed and recomputes the hash in Python: a disagreement
+  (SQL and Python canonical JSON drifting apart) fails the action loudly instead of
+  leaving a chain that no longer verifies.
+- SQLite: every write transaction begins IMMEDIATE (see ``fivesafes.db``), which
+  serialises writers; the recorder reads the head and computes the hash, and a trigger
+  refuses a row whose ``seq``/``prev_hash`` do not follow the head (SQLite has no SHA-256
+  in SQL, so a wrong hash is left to verification).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, insert, select, text
@@ -29,6 +39,16 @@ from fivesafes.db import utcnow
 _EVENTS = cast(Table, AuditEvent.__table__)
 _HEAD = select(_EVENTS.c.seq, _EVENTS.c.hash)
 _INSERT = insert(_EVENTS)
+_COMPUTED = ("seq", "occurred_at", "prev_hash", "hash")
+_INSERT_PG = insert(_EVENTS).returning(*(_EVENTS.c[name] for name in _COMPUTED))
+
+
+class ChainMismatchError(RuntimeError):
+    """The database and Python computed different hashes for the same event."""
+
+
+#: ``session.info`` key: the transaction that appended an event (see :func:`appended_in`).
+_APPENDED = "fivesafes_audit_appended_in"
 
 # An arbitrary constant naming "the audit chain" among advisory locks.
 ADVISORY_LOCK_KEY = 0x5AFE_A0D1
@@ -51,9 +71,16 @@ class AuditRecorder(Protocol):
     ) -> AuditEvent | None: ...
 
 
-def _lock_chain(session: Session) -> None:
+def lock_chain(session: Session) -> None:
+    """Hold the chain's append lock until the transaction ends (PostgreSQL; SQLite: IMMEDIATE)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+
+
+def appended_in_this_transaction(session: Session) -> bool:
+    """Whether the session's current transaction has appended an audit event."""
+    current = session.get_transaction()
+    return current is not None and session.info.get(_APPENDED) is current
 
 
 def chain_head(session: Session) -> tuple[int, str]:
@@ -84,7 +111,17 @@ def record(
         raise ValueError(f"unknown audit outcome {outcome!r}")
     details = dict(details or {})
     _check_details(details)
-    _lock_chain(session)
+    session.info[_APPENDED] = session.get_transaction()
+    if session.get_bind().dialect.name == "postgresql":
+        return _record_postgres(
+            session,
+            context,
+            action,
+            outcome=outcome,
+            target_type=target_type,
+            target_id=target_id,
+            details=details,
+        )
     last_seq, last_hash = chain_head(session)
     fields = EventFields(
         seq=last_seq + 1,
@@ -99,7 +136,15 @@ def record(
         client_addr=context.client_addr,
         details=canonical_details(details),
     )
-    row = {
+    row = _row(fields, last_hash, event_hash(last_hash, fields))
+    # A Core insert, not the ORM's unit of work: it runs in nearly every transaction, and
+    # an append needs no identity map. The returned object is transient, for callers' use.
+    session.connection().execute(_INSERT, row)
+    return AuditEvent(**row)
+
+
+def _row(fields: EventFields, prev_hash: str, hash_: str) -> dict[str, Any]:
+    return {
         "seq": fields.seq,
         "occurred_at": fields.occurred_at,
         "actor_id": fields.actor_id,
@@ -111,13 +156,43 @@ def record(
         "request_id": fields.request_id,
         "client_addr": fields.client_addr,
         "details": fields.details,
-        "prev_hash": last_hash,
-        "hash": event_hash(last_hash, fields),
+        "prev_hash": prev_hash,
+        "hash": hash_,
     }
-    # A Core insert, not the ORM's unit of work: it runs in nearly every transaction, and
-    # an append needs no identity map. The returned object is transient, for callers' use.
-    session.connection().execute(_INSERT, row)
-    return AuditEvent(**row)
+
+
+def _record_postgres(
+    session: Session,
+    context: AuditContext,
+    action: str,
+    *,
+    outcome: str,
+    target_type: str | None,
+    target_id: str | None,
+    details: Mapping[str, Any],
+) -> AuditEvent:
+    """Insert the fields; the trigger computes seq, time, link and hash (see module doc)."""
+    sent = EventFields(
+        seq=0,  # seq, time, link and hash are placeholders the trigger overwrites
+        occurred_at=utcnow(),
+        actor_id=context.actor.id,
+        actor_role=context.actor.role,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        outcome=outcome,
+        request_id=context.request_id,
+        client_addr=context.client_addr,
+        details=canonical_details(dict(details)),
+    )
+    stored = session.connection().execute(_INSERT_PG, _row(sent, "", "")).one()
+    seq, occurred_at, prev_hash, hash_ = tuple(stored)
+    fields = replace(sent, seq=seq, occurred_at=occurred_at)
+    if event_hash(prev_hash, fields) != hash_:
+        raise ChainMismatchError(
+            f"audit event {seq}: the database's hash differs from the canonical one"
+        )
+    return AuditEvent(**_row(fields, prev_hash, hash_))
 
 
 def no_audit(

@@ -45,6 +45,8 @@ class VerifyOut(BaseModel):
     damage: str | None
     message: str
     checkpoint_seq: int | None
+    checkpoints_checked: int = 0
+    sources: list[str] = []
 
 
 class CheckpointOut(BaseModel):

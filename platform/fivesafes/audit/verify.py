@@ -9,12 +9,17 @@ the trail) and classifies the first problem it meets:
 - ``broken_link``: an event links to a hash that exists nowhere (a rebuilt stretch);
 - ``truncated``: the chain ends before a trusted checkpoint's sequence number;
 - ``rebuilt``: the event at a checkpoint's sequence number has a different hash;
-- ``bad_checkpoint``: a checkpoint's signature does not verify.
+- ``bad_checkpoint``: a checkpoint's signature does not verify with the trusted key.
+
+Checkpoints are believed only when signed by the *trusted* public key, which comes from
+configuration or the key store and never from the database (see ``audit.trust``); which
+checkpoints are checked - the database's, the published folder's, exported files - is the
+caller's choice, and docs/audit.md says what each choice proves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -23,8 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import GENESIS_HASH, EventFields, event_hash
-from fivesafes.audit.checkpoints import Checkpoint, latest_checkpoint
-from fivesafes.audit.models import AuditEvent
+from fivesafes.audit.checkpoints import Checkpoint, from_row
+from fivesafes.audit.models import AuditCheckpoint, AuditEvent
 
 BATCH = 5000
 
@@ -61,6 +66,20 @@ class StoredEvent(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Anchor:
+    """A (seq, hash) the chain must still contain, and where that claim came from.
+
+    Anchors come from signed checkpoints whose signature was checked against the trusted
+    public key (:func:`anchors_from`), or from an external copy of the events the
+    operator kept (:func:`anchors_from_export`).
+    """
+
+    seq: int
+    hash: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyResult:
     ok: bool
     events_verified: int
@@ -69,6 +88,8 @@ class VerifyResult:
     damage: str | None = None
     message: str = ""
     checkpoint_seq: int | None = None
+    checkpoints_checked: int = 0
+    sources: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -79,11 +100,52 @@ class VerifyResult:
             "damage": self.damage,
             "message": self.message,
             "checkpoint_seq": self.checkpoint_seq,
+            "checkpoints_checked": self.checkpoints_checked,
+            "sources": list(self.sources),
         }
 
 
-def _events(session: Session) -> Iterator[AuditEvent]:
-    after = 0
+class BadCheckpointError(Exception):
+    """A checkpoint that is not what the trusted key signed; carries the result to report."""
+
+    def __init__(self, result: VerifyResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+def anchors_from(
+    checkpoints: Iterable[tuple[str, Checkpoint]], trusted_public_key: str
+) -> list[Anchor]:
+    """Anchors of checkpoints signed by the trusted key; :class:`BadCheckpointError` otherwise.
+
+    A checkpoint signed by any other key (re-signed by someone holding the database, who
+    cannot hold the signing key) is damage, not something to skip.
+    """
+    anchors = []
+    for source, checkpoint in checkpoints:
+        if not checkpoint.signature_valid(trusted_public_key):
+            raise BadCheckpointError(
+                VerifyResult(
+                    False,
+                    0,
+                    0,
+                    checkpoint.seq,
+                    "bad_checkpoint",
+                    f"{source}: signature does not verify with the trusted public key",
+                    checkpoint.seq,
+                )
+            )
+        anchors.append(Anchor(checkpoint.seq, checkpoint.hash, source))
+    return anchors
+
+
+def stored_checkpoints(session: Session) -> list[tuple[str, Checkpoint]]:
+    """The checkpoints kept in the database, named by their row id."""
+    rows = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id))
+    return [(f"database checkpoint {row.id}", from_row(row)) for row in rows]
+
+
+def _events(session: Session, after: int = 0) -> Iterator[AuditEvent]:
     while True:
         batch = list(
             session.scalars(
@@ -118,72 +180,102 @@ def fields_of(event: StoredEvent) -> EventFields:
 
 def verify_chain(
     session: Session,
-    checkpoint: Checkpoint | None = None,
+    checkpoints: Sequence[tuple[str, Checkpoint]] = (),
     *,
     trusted_public_key: str | None = None,
-    use_stored_checkpoint: bool = True,
+    include_stored: bool = True,
+    anchors: Sequence[Anchor] = (),
 ) -> VerifyResult:
-    """Walk the whole chain in the database; compare with ``checkpoint`` (or the latest stored)."""
-    if checkpoint is None and use_stored_checkpoint:
-        checkpoint = latest_checkpoint(session)
+    """Walk the whole chain in the database and check it contains every anchor.
+
+    ``checkpoints`` (published files, exported files) and, with ``include_stored``, the
+    checkpoints in the database are checked against ``trusted_public_key`` - never a key
+    read from the database. Without a trusted key no checkpoint can be believed: stored
+    ones are then not used, and given ones are refused (:class:`ValueError`).
+    """
+    wanted = list(checkpoints)
+    if trusted_public_key is None:
+        if wanted:
+            raise ValueError("checkpoints cannot be checked without a trusted public key")
+    elif include_stored:
+        wanted += stored_checkpoints(session)
+    try:
+        trusted = anchors_from(wanted, trusted_public_key) if trusted_public_key else []
+    except BadCheckpointError as bad:
+        return bad.result
 
     def hash_exists(value: str) -> bool:
         found = session.scalar(select(AuditEvent.seq).where(AuditEvent.hash == value).limit(1))
         return found is not None
 
-    return verify_events(_events(session), checkpoint, hash_exists, trusted_public_key)
+    return verify_events(_events(session), [*trusted, *anchors], hash_exists)
+
+
+def verify_since(session: Session, last: Anchor | None) -> VerifyResult:
+    """Verify only what follows a trusted anchor: it must hold, and the chain after it.
+
+    What signing needs before it signs a new head: the stretch up to ``last`` was already
+    checked when ``last`` was signed, so the cost is the new events only.
+    """
+    if last is None:
+        return verify_chain(session)
+    stored = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == last.seq))
+    if stored is None:
+        message = f"{last.source} at {last.seq} is beyond the chain"
+        return VerifyResult(False, 0, 0, last.seq, "truncated", message, last.seq, 1)
+    if stored != last.hash:
+        message = f"event differs from {last.source}"
+        return VerifyResult(False, 0, last.seq, last.seq, "rebuilt", message, last.seq, 1)
+
+    def hash_exists(value: str) -> bool:
+        found = session.scalar(select(AuditEvent.seq).where(AuditEvent.hash == value).limit(1))
+        return found is not None
+
+    return verify_events(_events(session, last.seq), [last], hash_exists, start=last)
 
 
 def verify_events(
     events: Iterable[StoredEvent],
-    checkpoint: Checkpoint | None,
+    anchors: Sequence[Anchor],
     hash_exists: Callable[[str], bool],
-    trusted_public_key: str | None = None,
+    *,
+    start: Anchor | None = None,
 ) -> VerifyResult:
-    """The verification itself, over events in ascending ``seq`` order (no database needed)."""
-    cp_seq = checkpoint.seq if checkpoint else None
-    if checkpoint is not None and not checkpoint.signature_valid(trusted_public_key):
+    """The verification itself, over events in ascending ``seq`` order (no database needed).
+
+    ``start``: the events follow this already-verified event (default: the genesis).
+    """
+    by_seq: dict[int, list[Anchor]] = {}
+    for anchor in anchors:
+        by_seq.setdefault(anchor.seq, []).append(anchor)
+    top = max((a.seq for a in anchors), default=None)
+    sources = tuple(sorted({a.source for a in anchors}))
+
+    def fail(verified: int, head: int, first_bad: int, damage: str, message: str) -> VerifyResult:
         return VerifyResult(
-            False,
-            0,
-            0,
-            checkpoint.seq,
-            "bad_checkpoint",
-            "checkpoint signature does not verify",
-            cp_seq,
+            False, verified, head, first_bad, damage, message, top, len(anchors), sources
         )
+
     previous_hash, expected_seq, verified = GENESIS_HASH, 1, 0
-    checkpoint_seen = False
+    if start is not None:
+        previous_hash, expected_seq = start.hash, start.seq + 1
     for event in events:
         bad = _classify(event, expected_seq, previous_hash, hash_exists)
         if bad is not None:
             damage, seq, message = bad
-            return VerifyResult(False, verified, event.seq, seq, damage, message, cp_seq)
-        if checkpoint is not None and event.seq == checkpoint.seq:
-            checkpoint_seen = True
-            if event.hash != checkpoint.hash:
-                return VerifyResult(
-                    False,
-                    verified,
-                    event.seq,
-                    event.seq,
-                    "rebuilt",
-                    "event differs from the signed checkpoint",
-                    cp_seq,
-                )
+            return fail(verified, event.seq, seq, damage, message)
+        for anchor in by_seq.get(event.seq, ()):
+            if event.hash != anchor.hash:
+                message = f"event differs from {anchor.source}"
+                return fail(verified, event.seq, event.seq, "rebuilt", message)
         previous_hash, expected_seq, verified = event.hash, event.seq + 1, verified + 1
     head = expected_seq - 1
-    if checkpoint is not None and checkpoint.seq > 0 and not checkpoint_seen:
-        return VerifyResult(
-            False,
-            verified,
-            head,
-            head + 1,
-            "truncated",
-            f"chain ends at {head}, before checkpoint {checkpoint.seq}",
-            cp_seq,
-        )
-    return VerifyResult(True, verified, head, message="chain intact", checkpoint_seq=cp_seq)
+    if top is not None and top > head:
+        beyond = next(a for a in anchors if a.seq == top)
+        message = f"chain ends at {head}, before {beyond.source} at {top}"
+        return fail(verified, head, head + 1, "truncated", message)
+    message = "chain intact"
+    return VerifyResult(True, verified, head, None, None, message, top, len(anchors), sources)
 
 
 def _classify(

@@ -45,6 +45,7 @@ from fivesafes.db import make_engine, make_session_factory, session_scope, utcno
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
 from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload, file_sha256
+from fivesafes.ingestion.storage import VERSION_SCHEMA
 from fivesafes.keys.local import LocalFileKeyStore
 
 TARGET_RATIO = 0.5
@@ -195,7 +196,8 @@ def _copy_baseline(url: str, table: str, rows: int) -> Run:
     with psycopg.connect(dsn) as connection, connection.cursor() as cursor:
         start = time.perf_counter()
         size = 0
-        with cursor.copy(f"COPY (SELECT {columns} FROM {table}) TO STDOUT") as copy:  # noqa: S608 - our own names
+        source = f"{VERSION_SCHEMA}.{table}"
+        with cursor.copy(f"COPY (SELECT {columns} FROM {source}) TO STDOUT") as copy:  # noqa: S608 - our own names
             for chunk in copy:
                 size += len(chunk)
         return Run("COPY", rows, time.perf_counter() - start, size)

@@ -11,9 +11,11 @@ import typer
 from rich.table import Table
 
 from fivesafes.audit import queries
-from fivesafes.audit.checkpoints import load_checkpoint, make_checkpoint
+from fivesafes.audit.publish import CheckpointPublisher
+from fivesafes.audit.signing import make_checkpoint
 from fivesafes.audit.trail import AuditTrail
-from fivesafes.audit.verify import verify_chain
+from fivesafes.audit.trust import parse_public_key, trusted_public_key
+from fivesafes.audit.verification import verify_against
 from fivesafes.cli.runtime import EXIT_FAILURE, console, handle_errors, transaction
 from fivesafes.config import get_settings
 from fivesafes.keys.local import LocalFileKeyStore
@@ -25,23 +27,52 @@ audit_app = typer.Typer(help="Review and verify the audit trail.", no_args_is_he
 @handle_errors
 def verify(
     checkpoint: Annotated[
-        Path | None, typer.Option(help="An exported checkpoint to check the chain against")
+        list[Path] | None,
+        typer.Option(help="A checkpoint file kept elsewhere to check the chain against"),
+    ] = None,
+    export: Annotated[
+        list[Path] | None,
+        typer.Option(help="An audit CSV export kept elsewhere: every event must still be there"),
     ] = None,
     trusted_key: Annotated[
-        str | None, typer.Option(help="Base64 public key the checkpoint must be signed with")
+        str | None,
+        typer.Option(
+            help="Base64 public key checkpoints must be signed with "
+            "(default: FIVESAFES_AUDIT_PUBLIC_KEY, else the key store's)"
+        ),
     ] = None,
+    database_only: Annotated[
+        bool,
+        typer.Option(help="Ignore the published checkpoint folder (database checkpoints only)"),
+    ] = False,
 ) -> None:
     """Recompute the whole chain; report events verified or the first damage found."""
-    trusted = load_checkpoint(checkpoint) if checkpoint else None
+    settings = get_settings()
+    if trusted_key is not None:
+        key = parse_public_key(trusted_key, "--trusted-key")
+    else:
+        key = trusted_public_key(settings, LocalFileKeyStore(settings.keystore_path))
     with transaction() as session:
-        result = verify_chain(session, trusted, trusted_public_key=trusted_key)
+        result = verify_against(
+            session,
+            key,
+            settings.audit_checkpoint_dir,
+            against="database" if database_only else "published",
+            files=checkpoint or (),
+            exports=export or (),
+        )
         AuditTrail.for_operator().record(
             session,
             "audit.verify",
             details={"ok": result.ok, "events": result.events_verified, "damage": result.damage},
         )
     if result.ok:
-        against = f" (checkpoint at {result.checkpoint_seq})" if result.checkpoint_seq else ""
+        against = (
+            f" against {result.checkpoints_checked} checkpoints and copies "
+            f"(up to seq {result.checkpoint_seq})"
+            if result.checkpoint_seq
+            else " (no checkpoint to check against)"
+        )
         console.print(f"[green]OK[/]: {result.events_verified} events verified{against}")
         return
     console.print(
@@ -55,14 +86,15 @@ def verify(
 @handle_errors
 def checkpoint(
     out: Annotated[
-        Path | None, typer.Option(help="Write the signed checkpoint to this file")
+        Path | None, typer.Option(help="Also write the signed checkpoint to this file")
     ] = None,
 ) -> None:
-    """Sign the chain head now; keep the exported file somewhere the database cannot reach."""
-    keystore = LocalFileKeyStore(get_settings().keystore_path)
+    """Verify since the last checkpoint, sign the head, publish it to the checkpoint folder."""
+    settings = get_settings()
+    keystore = LocalFileKeyStore(settings.keystore_path)
     with transaction() as session:
-        AuditTrail.for_operator().record(session, "audit.checkpoint")
-        made = make_checkpoint(session, keystore)
+        made = make_checkpoint(session, keystore, CheckpointPublisher.from_settings(settings))
+        AuditTrail.for_operator().record(session, "audit.checkpoint", details={"seq": made.seq})
     if out is not None:
         out.write_text(made.to_json(), encoding="utf-8")
         console.print(f"checkpoint at seq {made.seq} written to {out}")

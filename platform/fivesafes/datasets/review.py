@@ -49,6 +49,7 @@ from fivesafes.db import utcnow
 from fivesafes.deid.policy import Policy
 from fivesafes.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from fivesafes.identity.models import Role, User
+from fivesafes.ingestion.storage import version_schema
 
 #: A replacement tag left by the scrubber: ``[PERSON]``, ``[DATE]``, ``[NHS_NUMBER]`` ...
 TAG = re.compile(r"\[[A-Z][A-Z_]*\]")
@@ -132,6 +133,11 @@ def highlight(text: str) -> list[Segment]:
 # ---------------------------------------------------------------------------- opening
 
 
+def _schema(session: Session) -> str | None:
+    """Where the version tables are on this database (their own schema on PostgreSQL)."""
+    return version_schema(session.get_bind().dialect.name)
+
+
 def _positions(review: VersionReview) -> list[CellPosition]:
     return [CellPosition(c.row_id, c.column_name) for c in review.cells]
 
@@ -146,7 +152,7 @@ def open_review(
     """Put a just-ingested version in ``pending_review`` and draw its sample, once."""
     assert policy.review_sample is not None
     columns = policy.free_text_columns
-    table = review_table(version.table_name, columns)
+    table = review_table(version.table_name, columns, _schema(session))
     positions, available = draw_sample(session, table, columns, policy.review_sample)
     review = VersionReview(
         dataset_version_id=version.id,
@@ -273,7 +279,8 @@ def show_sample(
     check_reviewer(actor, version)
     positions = _positions(review)
     columns = sorted({p.column for p in positions})
-    texts = read_cells(session, review_table(version.table_name, columns), positions)
+    table = review_table(version.table_name, columns, _schema(session))
+    texts = read_cells(session, table, positions)
     cells = [
         SampleCell(i, p.row_id, p.column, texts[p], highlight(texts[p] or ""))
         for i, p in enumerate(positions, start=1)

@@ -33,13 +33,17 @@ class CellPosition:
     column: str
 
 
-def review_table(name: str, columns: Sequence[str]) -> Table:
-    """The row id and the free-text columns of a version's table (all that a review reads)."""
+def review_table(name: str, columns: Sequence[str], schema: str | None = None) -> Table:
+    """The row id and the free-text columns of a version's table (all that a review reads).
+
+    ``schema`` is where version tables live on the dialect (``storage.version_schema``).
+    """
     return Table(
         name,
         MetaData(),
         Column(ROW_ID_COLUMN, BigInteger, primary_key=True),
         *(Column(c, Text) for c in columns),
+        schema=schema,
     )
 
 

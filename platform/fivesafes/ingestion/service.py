@@ -292,7 +292,12 @@ class Ingestor:
                 start_method=self.start_method,
             ) as run:
                 needs_review = policy.review_sample is not None
-                table = storage.data_table(name, run.outputs, row_ids=needs_review)
+                table = storage.data_table(
+                    name,
+                    run.outputs,
+                    row_ids=needs_review,
+                    schema=storage.version_schema(self.engine.dialect.name),
+                )
                 if postgres:
                     connection = session.connection()
                     storage.create_table(connection, table)
@@ -444,11 +449,7 @@ def recover_interrupted(session_factory: sessionmaker[Session], spool_dir: Path)
             failed += 1
         referenced = set(session.scalars(select(DatasetVersion.table_name)))
     engine = session_factory.kw["bind"]
-    names = [
-        n
-        for n in inspect(engine).get_table_names()
-        if n.startswith(DATA_TABLE_PREFIX) and n not in referenced
-    ]
+    names = [n for n in storage.version_table_names(engine) if n not in referenced]
     if names:
         with engine.begin() as connection:
             for name in names:

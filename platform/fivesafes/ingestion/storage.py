@@ -7,6 +7,13 @@ and filter rows in SQL.
 
 PostgreSQL is filled with ``COPY ... FROM STDIN`` from text the workers have already
 encoded; SQLite with ``executemany``.
+
+On PostgreSQL the tables live in their own schema, :data:`VERSION_SCHEMA`, made by
+migration 0009: the application role creates (and so owns and may drop) its version
+tables there, and needs no CREATE on ``public``, where the owner role's governed tables
+and the audit trail live (docs/audit.md). SQLite has no schemas and no roles; a separate
+attached file would split one transaction across two files for no gain in protection, so
+version tables stay in the main file, told apart by their ``dsv_`` prefix.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from sqlalchemy import (
     Numeric,
     Table,
     Text,
+    inspect,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeEngine
 
 from fivesafes.datasets.models import DATA_TABLE_PREFIX, ROW_ID_COLUMN
@@ -41,6 +49,32 @@ SQL_TYPES: dict[str, TypeEngine[Any]] = {
     "datetime": DateTime(timezone=True),
     "boolean": Boolean(),
 }
+
+
+#: The PostgreSQL schema of version tables (SQLite: none).
+VERSION_SCHEMA = "fivesafes_versions"
+
+
+def version_schema(dialect_name: str) -> str | None:
+    """Where version tables live on this dialect."""
+    return VERSION_SCHEMA if dialect_name == "postgresql" else None
+
+
+def qualified_name(bind: Connection | Engine, name: str) -> str:
+    """A version table's name, schema-qualified and quoted, for hand-written SQL."""
+    quote = bind.dialect.identifier_preparer.quote
+    schema = version_schema(bind.dialect.name)
+    return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+
+
+def table_exists(bind: Connection | Engine, name: str) -> bool:
+    return inspect(bind).has_table(name, schema=version_schema(bind.dialect.name))
+
+
+def version_table_names(bind: Connection | Engine) -> list[str]:
+    """Every ``dsv_`` table that exists, referenced by a version or not."""
+    names = inspect(bind).get_table_names(schema=version_schema(bind.dialect.name))
+    return [n for n in names if n.startswith(DATA_TABLE_PREFIX)]
 
 
 def table_name(version_id: int) -> str:
@@ -58,10 +92,17 @@ def row_id_column() -> Column[int]:
     )
 
 
-def data_table(name: str, columns: Sequence[OutputColumn], *, row_ids: bool = False) -> Table:
+def data_table(
+    name: str,
+    columns: Sequence[OutputColumn],
+    *,
+    row_ids: bool = False,
+    schema: str | None = None,
+) -> Table:
     """The SQLAlchemy description of a version's table (names quoted as the policy has them).
 
-    ``row_ids`` adds :data:`ROW_ID_COLUMN`, filled by the database as rows arrive.
+    ``row_ids`` adds :data:`ROW_ID_COLUMN`, filled by the database as rows arrive;
+    ``schema`` is :func:`version_schema` of the dialect the table lives on.
     """
     metadata = MetaData()
     extra = [row_id_column()] if row_ids else []
@@ -70,6 +111,7 @@ def data_table(name: str, columns: Sequence[OutputColumn], *, row_ids: bool = Fa
         metadata,
         *extra,
         *(Column(c.name, SQL_TYPES[c.kind], nullable=True) for c in columns),
+        schema=schema,
     )
 
 
@@ -86,7 +128,8 @@ def drop_table(connection: Connection, name: str) -> None:
     """Drop a data table by name (only ``dsv_`` tables: never anything else)."""
     if not name.startswith(DATA_TABLE_PREFIX):
         raise ValueError(f"refusing to drop {name!r}: not a data table")
-    Table(name, MetaData()).drop(connection, checkfirst=True)
+    schema = version_schema(connection.dialect.name)
+    Table(name, MetaData(), schema=schema).drop(connection, checkfirst=True)
 
 
 def _sqlite_datetime(value: str) -> str:
@@ -125,7 +168,7 @@ def insert_columns_sqlite(
     placeholders = ", ".join("?" for _ in kinds)
     quote = connection.dialect.identifier_preparer.quote
     quoted = ", ".join(quote(c.name) for c in loaded_columns(table))
-    sql = f"INSERT INTO {table.name} ({quoted}) VALUES ({placeholders})"  # noqa: S608 - names from the policy, quoted
+    sql = f"INSERT INTO {qualified_name(connection, table.name)} ({quoted}) VALUES ({placeholders})"  # noqa: S608 - names from the policy, quoted
     connection.exec_driver_sql(sql, list(zip(*converted, strict=True)))
     return len(columns[0])
 
@@ -133,7 +176,7 @@ def insert_columns_sqlite(
 def copy_statement(connection: Connection, table: Table) -> str:
     quote = connection.dialect.identifier_preparer.quote
     quoted = ", ".join(quote(c.name) for c in loaded_columns(table))
-    return f"COPY {table.name} ({quoted}) FROM STDIN"
+    return f"COPY {qualified_name(connection, table.name)} ({quoted}) FROM STDIN"
 
 
 def copy_chunks_postgres(connection: Connection, table: Table, payloads: Iterable[bytes]) -> None:

@@ -30,7 +30,7 @@ from fivesafes.deid.optout import OPTED_OUT_COLUMN
 from fivesafes.deid.plan import OutputColumn, output_columns
 from fivesafes.deid.policy import Policy
 from fivesafes.errors import ConflictError
-from fivesafes.ingestion.storage import data_table
+from fivesafes.ingestion.storage import data_table, version_schema
 
 BATCH_ROWS = 50_000
 #: Name of the stored patient pseudonym when the grant does not release it (never output).
@@ -186,7 +186,9 @@ def build_plan(session: Session, grant: Grant) -> ReleasePlan:
         opt_out_flagged=policy.national_data_opt_out.exempt,
         stored_kinds=available,
         data_table=data_table(
-            version.table_name, [OutputColumn(n, k) for n, k in available.items()]
+            version.table_name,
+            [OutputColumn(n, k) for n, k in available.items()],
+            schema=version_schema(session.get_bind().dialect.name),
         ),
     )
 

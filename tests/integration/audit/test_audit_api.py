@@ -138,7 +138,7 @@ def test_csv_export(client: TestClient, session_factory: sessionmaker[Session]) 
 
 
 def test_verify_and_checkpoint_endpoints(
-    client: TestClient, session_factory: sessionmaker[Session]
+    client: TestClient, session_factory: sessionmaker[Session], settings: Settings
 ) -> None:
     _, officer = _user(session_factory, "gov", Role.GOVERNANCE)
     verified = client.get("/audit/verify", headers=_auth(officer)).json()
@@ -146,6 +146,13 @@ def test_verify_and_checkpoint_endpoints(
     assert verified["events_verified"] == 2
     made = client.post("/audit/checkpoints", headers=_auth(officer))
     assert made.status_code == 201
-    assert made.json()["seq"] == 4  # create, issue, verify, checkpoint
+    # The committed head is signed (create, issue, verify), then the checkpoint recorded.
+    assert made.json()["seq"] == 3
+    assert _events(session_factory)[-1].action == "audit.checkpoint"
+    published = list(settings.audit_checkpoint_dir.glob("checkpoint-*.json"))
+    assert len(published) == 1
+    assert json.loads(published[0].read_text())["signature"] == made.json()["signature"]
     again = client.get("/audit/verify", headers=_auth(officer)).json()
-    assert (again["ok"], again["checkpoint_seq"]) == (True, 4)
+    assert (again["ok"], again["checkpoint_seq"]) == (True, 3)
+    # the published file and the database row, both checked with the key store's key
+    assert again["checkpoints_checked"] == 2

@@ -11,10 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivesafes.audit.checkpoints import load_checkpoint, make_checkpoint
+from fivesafes.audit.checkpoints import load_checkpoint, public_key_b64, sign_head
 from fivesafes.audit.context import Actor, AuditContext
 from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.recorder import record
+from fivesafes.audit.signing import ChainDamagedError, make_checkpoint
 from fivesafes.audit.verify import verify_chain
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.audit.helpers import triggers_disabled
@@ -122,16 +123,21 @@ def test_truncated_tail_is_found_against_a_checkpoint(
     keys = InMemoryKeyStore.generate()
     _append(session_factory, 12)
     with session_factory() as session:
-        exported = make_checkpoint(session, keys)
+        exported = make_checkpoint(session, keys, None)
         session.commit()
     path = tmp_path / "checkpoint.json"
     path.write_text(exported.to_json())
     with triggers_disabled(engine) as connection:
         connection.execute(text("DELETE FROM audit_events WHERE seq > 9"))
     # Without the checkpoint the shortened chain is self-consistent...
-    assert _verify(session_factory, use_stored_checkpoint=False).ok
+    assert _verify(session_factory).ok
     # ...but the exported checkpoint proves events 10-12 existed.
-    result = _verify(session_factory, checkpoint=load_checkpoint(path))
+    result = _verify(
+        session_factory,
+        checkpoints=[("file", load_checkpoint(path))],
+        trusted_public_key=public_key_b64(keys),
+        include_stored=False,
+    )
     assert (result.ok, result.damage, result.first_bad_seq) == (False, "truncated", 10)
 
 
@@ -141,7 +147,7 @@ def test_rebuilt_chain_is_found_against_a_checkpoint(
     keys = InMemoryKeyStore.generate()
     _append(session_factory, 5)
     with session_factory() as session:
-        exported = make_checkpoint(session, keys)
+        exported = make_checkpoint(session, keys, None)
         session.commit()
     with triggers_disabled(engine) as connection:
         connection.execute(text("DELETE FROM audit_events"))
@@ -150,7 +156,12 @@ def test_rebuilt_chain_is_found_against_a_checkpoint(
         for _ in range(5):
             record(session, other, "test.event")
         session.commit()
-    result = _verify(session_factory, checkpoint=exported)
+    result = _verify(
+        session_factory,
+        checkpoints=[("file", exported)],
+        trusted_public_key=public_key_b64(keys),
+        include_stored=False,
+    )
     assert (result.ok, result.damage, result.first_bad_seq) == (False, "rebuilt", 5)
 
 
@@ -158,12 +169,19 @@ def test_forged_checkpoint_is_rejected(session_factory: sessionmaker[Session]) -
     keys, attacker = InMemoryKeyStore.generate(), InMemoryKeyStore.generate()
     _append(session_factory, 3)
     with session_factory() as session:
-        genuine = make_checkpoint(session, keys)
-        forged = make_checkpoint(session, attacker)
+        genuine = make_checkpoint(session, keys, None)
+        # An attacker's own key: signing refuses it (a stored checkpoint it cannot verify),
+        # so the attacker signs the head directly.
+        with pytest.raises(ChainDamagedError, match="bad_checkpoint"):
+            make_checkpoint(session, attacker, None)
+        forged = sign_head(session, attacker, genuine.seq, genuine.hash)
         session.rollback()
-    assert _verify(session_factory, checkpoint=genuine).ok
-    result = _verify(session_factory, checkpoint=forged, trusted_public_key=genuine.public_key)
+    trusted = public_key_b64(keys)
+    assert _verify(session_factory, checkpoints=[("f", genuine)], trusted_public_key=trusted).ok
+    result = _verify(session_factory, checkpoints=[("f", forged)], trusted_public_key=trusted)
     assert (result.ok, result.damage) == (False, "bad_checkpoint")
+    # The forged checkpoint names its own key, which verifies it: that key is not trusted.
+    assert forged.signature_valid(forged.public_key)
 
 
 def test_secrets_are_refused_in_details(session: Session) -> None:

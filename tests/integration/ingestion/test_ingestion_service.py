@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,7 +23,7 @@ from fivesafes.errors import ConflictError
 from fivesafes.ingestion.optouts import load_optouts
 from fivesafes.ingestion.service import create_upload, recover_interrupted, upload_table_name
 from fivesafes.ingestion.spool import SpoolWriter
-from fivesafes.ingestion.storage import data_table
+from fivesafes.ingestion.storage import data_table, qualified_name, table_exists, version_schema
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.ingestion.conftest import TRAIL
 from tests.integration.ingestion.extracts import dev_rows, policy_text, write_csv
@@ -33,7 +33,8 @@ Ingest = Callable[..., Any]
 
 def _rows(engine: Engine, table: str) -> list[dict[str, Any]]:
     with engine.connect() as connection:
-        return [dict(r._mapping) for r in connection.execute(text(f'SELECT * FROM "{table}"'))]
+        name = qualified_name(connection, table)
+        return [dict(r._mapping) for r in connection.execute(text(f"SELECT * FROM {name}"))]
 
 
 def _version(session_factory: sessionmaker[Session], number: int = 1) -> DatasetVersion:
@@ -75,7 +76,10 @@ def test_upload_becomes_a_typed_version_without_raw_identifiers(
     # typed columns: a date range filter runs in SQL
     with engine.connect() as connection:
         recent = connection.execute(
-            text(f'SELECT count(*) FROM "{version.table_name}" WHERE admission_date >= :d'),
+            text(
+                f"SELECT count(*) FROM {qualified_name(connection, version.table_name)} "
+                "WHERE admission_date >= :d"
+            ),
             {"d": date(2023, 1, 1)},
         ).scalar_one()
     assert 0 < recent < 120
@@ -142,7 +146,7 @@ def test_a_bad_row_leaves_no_version_and_no_table(
     assert rows[17]["nhs_number"] not in json.dumps([e.model_dump() for e in view.errors])
     with session_factory() as session:
         assert session.scalars(select(DatasetVersion)).all() == []
-    assert not inspect(engine).has_table(upload_table_name(view.id))
+    assert not table_exists(engine, upload_table_name(view.id))
 
 
 def test_reject_row_policy_keeps_the_rest_and_counts(
@@ -235,7 +239,7 @@ def test_restart_fails_interrupted_uploads_and_removes_their_data(
         upload_id = upload.id
     orphan = upload_table_name(upload_id)
     with engine.begin() as connection:
-        connection.execute(text(f'CREATE TABLE "{orphan}" (x TEXT)'))
+        connection.execute(text(f"CREATE TABLE {qualified_name(connection, orphan)} (x TEXT)"))
     spool_dir = tmp_path / "spool"
     writer = SpoolWriter(spool_dir, upload_id)
     writer.write(b"nhs_number\n9434765919\n")
@@ -247,7 +251,7 @@ def test_restart_fails_interrupted_uploads_and_removes_their_data(
         assert recovered is not None
         assert recovered.state == "failed"
         assert "interrupted" in (recovered.errors or "")
-    assert not inspect(engine).has_table(orphan)
+    assert not table_exists(engine, orphan)
     assert list(spool_dir.iterdir()) == []
 
 
@@ -269,7 +273,9 @@ def test_datetime_columns_compare_in_sql_on_both_dialects(
     with session_factory() as session:
         version = session.scalars(select(DatasetVersion)).one()
     table = data_table(
-        version.table_name, [OutputColumn("seen_at", "datetime"), OutputColumn("ward", "string")]
+        version.table_name,
+        [OutputColumn("seen_at", "datetime"), OutputColumn("ward", "string")],
+        schema=version_schema(engine.dialect.name),
     )
     with engine.connect() as connection:
         wards = (

@@ -19,6 +19,7 @@ from fivesafes.audit.models import AuditEvent
 from fivesafes.datasets.models import DatasetVersion
 from fivesafes.db import session_scope, utcnow
 from fivesafes.ingestion.optouts import load_optouts
+from fivesafes.ingestion.storage import qualified_name
 from tests.integration.access.helpers import TRAIL
 from tests.integration.release.conftest import ALL_OUTPUT, EXEMPT_DATASET, World, extract_rows
 
@@ -315,8 +316,9 @@ def test_opted_out_patients_are_not_released_from_an_exempt_dataset(world: World
     with world.factory() as session:
         version = session.scalars(select(DatasetVersion).order_by(DatasetVersion.id.desc())).first()
         assert version is not None
+        table = qualified_name(session.connection(), version.table_name)
         flagged = session.execute(
-            text(f"SELECT count(*) FROM {version.table_name} WHERE nddo_opted_out")
+            text(f"SELECT count(*) FROM {table} WHERE nddo_opted_out")
         ).scalar_one()
     assert flagged == opted_rows
 

@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fivesafes.audit.chain import GENESIS_HASH, EventFields, canonical_details, event_hash
-from fivesafes.audit.checkpoints import Checkpoint
-from fivesafes.audit.verify import verify_events
+from fivesafes.audit.verify import Anchor, verify_events
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -69,14 +68,15 @@ def build(specs: list[dict[str, object]]) -> list[Row]:
     return rows
 
 
-def run(rows: list[Row], checkpoint: Checkpoint | None = None):  # type: ignore[no-untyped-def]
+def run(rows: list[Row], checkpoint: Anchor | None = None):  # type: ignore[no-untyped-def]
     hashes = {r.hash for r in rows}
-    return verify_events(sorted(rows, key=lambda r: r.seq), checkpoint, hashes.__contains__)
+    anchors = [checkpoint] if checkpoint is not None else []
+    return verify_events(sorted(rows, key=lambda r: r.seq), anchors, hashes.__contains__)
 
 
-class _Unsigned(Checkpoint):
-    def signature_valid(self, trusted_public_key: str | None = None) -> bool:
-        return True  # signatures are tested separately; here only the seq/hash matter
+def _Unsigned(*, seq: int, hash: str, **_: str) -> Anchor:
+    # Signatures are tested separately (integration); here only the seq and hash matter.
+    return Anchor(seq, hash, "checkpoint")
 
 
 chains = st.lists(event_spec, min_size=2, max_size=25)

@@ -15,9 +15,12 @@ from sqlalchemy.orm import Session
 from fivesafes.api.deps import DbSession, Trail, require_role
 from fivesafes.api.params import MAX_SEQ
 from fivesafes.audit import queries
-from fivesafes.audit.checkpoints import make_checkpoint
+from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.schemas import AuditEventOut, AuditPage, CheckpointOut, VerifyOut
-from fivesafes.audit.verify import verify_chain
+from fivesafes.audit.signing import make_checkpoint
+from fivesafes.audit.trust import trusted_public_key
+from fivesafes.audit.verification import verify_against
+from fivesafes.config import Settings
 from fivesafes.db import READ_ONLY
 from fivesafes.identity.models import Role, User
 from fivesafes.keys.store import KeyStore
@@ -79,22 +82,45 @@ def export_events(
 
 
 @router.get("/verify", response_model=VerifyOut, name="audit.verify")
-def verify(session: DbSession, _: Governance, trail: Trail) -> VerifyOut:
-    result = verify_chain(session)
+def verify(
+    request: Request,
+    session: DbSession,
+    _: Governance,
+    trail: Trail,
+    against: Annotated[
+        Literal["published", "database"],
+        Query(
+            description="published: the chain and every checkpoint published outside the "
+            "database and stored in it; database: the chain and the stored checkpoints only"
+        ),
+    ] = "published",
+) -> VerifyOut:
+    """Recompute the chain; checkpoints are checked with the configured public key only."""
+    settings: Settings = request.app.state.settings
+    key = trusted_public_key(settings, request.app.state.keystore)
+    result = verify_against(session, key, settings.audit_checkpoint_dir, against=against)
     trail.record(
         session,
         "audit.verify",
         outcome="success",
-        details={"ok": result.ok, "events": result.events_verified, "damage": result.damage},
+        details={
+            "ok": result.ok,
+            "events": result.events_verified,
+            "damage": result.damage,
+            "against": against,
+        },
     )
     return VerifyOut.model_validate(result.as_dict())
 
 
 @router.post("/checkpoints", response_model=CheckpointOut, status_code=201, name="audit.checkpoint")
 def checkpoint(request: Request, session: DbSession, _: Governance, trail: Trail) -> CheckpointOut:
+    """Verify since the last checkpoint, sign the head, publish it (409 if damaged)."""
     keystore: KeyStore = request.app.state.keystore
-    trail.record(session, "audit.checkpoint")
-    made = make_checkpoint(session, keystore)
+    publisher = CheckpointPublisher.from_settings(request.app.state.settings)
+    # Signed before this request appends its own event: the head signed is committed.
+    made = make_checkpoint(session, keystore, publisher)
+    trail.record(session, "audit.checkpoint", details={"seq": made.seq})
     return CheckpointOut(**asdict(made))
 
 

@@ -1,0 +1,57 @@
+"""The verification modes, put together for the API, the CLI and the web page.
+
+- ``database``: the chain as stored, and the checkpoints stored beside it that verify
+  with the trusted key. Proves the stored events are internally consistent and that no
+  stored checkpoint was forged or contradicted; cannot see checkpoints deleted with the
+  tail they covered.
+- ``published`` (default): the above and every checkpoint in the published folder.
+  Proves, in addition, that the chain still holds every event ever checkpointed there.
+- checkpoint files and CSV exports kept elsewhere (CLI): the same for those copies, and
+  for an export, every event it holds (closing the gap after the last checkpoint).
+
+docs/audit.md has the table of what each mode finds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from fivesafes.audit.checkpoints import Checkpoint, load_checkpoint
+from fivesafes.audit.external import anchors_from_export
+from fivesafes.audit.publish import published_checkpoints
+from fivesafes.audit.verify import VerifyResult, verify_chain
+from fivesafes.errors import InvalidInputError
+
+Against = Literal["published", "database"]
+
+
+def verify_against(
+    session: Session,
+    trusted_public_key: str,
+    checkpoint_dir: Path | None,
+    *,
+    against: Against = "published",
+    files: Sequence[Path] = (),
+    exports: Sequence[Path] = (),
+) -> VerifyResult:
+    """Verify the chain in ``session`` with the checkpoints and copies of the chosen mode.
+
+    A published folder holding something that is not a checkpoint is damage (someone
+    wrote into it); a bad file or export named by the caller is an input error.
+    """
+    checkpoints: list[tuple[str, Checkpoint]] = []
+    if against == "published" and checkpoint_dir is not None:
+        try:
+            published = published_checkpoints(checkpoint_dir)
+        except InvalidInputError as exc:
+            return VerifyResult(False, 0, 0, None, "bad_checkpoint", str(exc))
+        checkpoints += [(f"published {p.path.name}", p.checkpoint) for p in published]
+    checkpoints += [(f"file {path.name}", load_checkpoint(path)) for path in files]
+    anchors = [anchor for path in exports for anchor in anchors_from_export(path)]
+    return verify_chain(
+        session, checkpoints, trusted_public_key=trusted_public_key, anchors=anchors
+    )
