@@ -25,10 +25,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("credentials_epoch", sa.Integer(), server_default="0", nullable=False)
-        )
+    # Plain ALTER TABLE, not batch mode: SQLite can add (and drop) a column in place,
+    # while rebuilding ``users`` would fail on the rows that reference it.
+    op.add_column(
+        "users", sa.Column("credentials_epoch", sa.Integer(), server_default="0", nullable=False)
+    )
 
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("parent_token_id", sa.Uuid(), nullable=True))
@@ -76,5 +77,4 @@ def downgrade() -> None:
         batch_op.drop_column("parent_session_id")
         batch_op.drop_column("parent_token_id")
 
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("credentials_epoch")
+    op.drop_column("users", "credentials_epoch")

@@ -16,17 +16,19 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from fivesafes import schema
 from fivesafes.api.app import create_app
 from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.cli.main import app as cli_app
 from fivesafes.config import Settings, load_settings, reset_settings_cache
-from fivesafes.db import make_engine, make_session_factory, utcnow
+from fivesafes.db import UTCDateTime, make_engine, make_session_factory, utcnow
 from fivesafes.errors import AuthenticationError, ConflictError, InvalidInputError
 from fivesafes.identity import passwords
 from fivesafes.identity import service as identity
@@ -267,6 +269,7 @@ def test_a_token_minted_from_a_token_expires_with_it_and_dies_with_it(
             assert child_row is not None
             assert child_row.parent_token_id == parent_row.id
             assert child_row.expires_at == parent_row.expires_at  # capped, not 5 days
+        assert child["parent_token_id"] == str(parent_row.id)
         for secret in (child["token"], grand.json()["token"], sibling.json()["token"]):
             assert client.get("/me", headers=_bearer(secret)).status_code == 200
 
@@ -491,5 +494,93 @@ def test_the_cli_changes_roles_and_ends_sessions(
         last = runner.invoke(cli_app, ["users", "set-role", "admin", "--role", "researcher"])
         assert last.exit_code != 0
         assert "last active admin" in last.output
+    finally:
+        engine.dispose()
+
+
+# --- the migration ----------------------------------------------------------------------
+
+
+def test_migration_0008_keeps_password_sessions_and_ends_unlinkable_token_sessions(
+    empty_database_url: str,
+) -> None:
+    schema.upgrade(empty_database_url, "0007")
+    engine = make_engine(empty_database_url)
+    user_id, now = uuid.uuid4(), utcnow()
+    stamp = (sa.column(c, UTCDateTime()) for c in ("created_at", "last_seen_at", "expires_at"))
+    users = sa.table(
+        "users",
+        sa.column("id", sa.Uuid()),
+        *(sa.column(c) for c in ("username", "full_name", "role", "is_active")),
+        sa.column("created_at", UTCDateTime()),
+    )
+    sessions = sa.table(
+        "web_sessions",
+        sa.column("id", sa.Uuid()),
+        sa.column("user_id", sa.Uuid()),
+        *(sa.column(c) for c in ("token_hash", "csrf_token", "method")),
+        *stamp,
+    )
+    tokens = sa.table(
+        "api_tokens",
+        sa.column("id", sa.Uuid()),
+        sa.column("user_id", sa.Uuid()),
+        *(sa.column(c) for c in ("name", "token_hash", "prefix")),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("expires_at", UTCDateTime()),
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                users.insert().values(
+                    id=user_id,
+                    username="rita",
+                    full_name="",
+                    role="researcher",
+                    is_active=True,
+                    created_at=now,
+                )
+            )
+            connection.execute(
+                tokens.insert().values(
+                    id=uuid.uuid4(),
+                    user_id=user_id,
+                    name="old",
+                    token_hash="f" * 64,
+                    prefix="fs_old",
+                    created_at=now,
+                    expires_at=now + timedelta(days=1),
+                )
+            )
+            for method in ("password", "token"):
+                connection.execute(
+                    sessions.insert().values(
+                        id=uuid.uuid4(),
+                        token_hash=method.ljust(64, "0"),
+                        user_id=user_id,
+                        csrf_token="c",
+                        method=method,
+                        created_at=now,
+                        last_seen_at=now,
+                        expires_at=now + timedelta(hours=1),
+                    )
+                )
+        schema.upgrade(empty_database_url)
+        with make_session_factory(engine)() as session:
+            (row,) = session.scalars(select(WebSession))
+            assert row.method == "password"
+            assert row.credentials_epoch == 0
+            assert row.user.credentials_epoch == 0
+            (old,) = session.scalars(select(ApiToken))
+            assert old.parent_token_id is None
+            assert old.credentials_epoch is None  # operator tokens are not session-bound
+            assert identity.token_refusal(session, old, now) is None
+            # A session linked to the surviving token, so the downgrade meets real links.
+            web_session.open_session(session, TRAIL, row.user, "token", token=old)
+            session.commit()
+        schema.downgrade(empty_database_url, "0007")
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("api_tokens")}
+        assert "parent_token_id" not in columns
+        schema.upgrade(empty_database_url)
     finally:
         engine.dispose()

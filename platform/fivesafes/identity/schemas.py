@@ -53,6 +53,8 @@ class TokenOut(BaseModel):
     expires_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    # The token this one was minted with; it dies with that one.
+    parent_token_id: uuid.UUID | None = None
 
 
 class IssuedTokenOut(TokenOut):
