@@ -81,6 +81,28 @@ class Settings(BaseSettings):
     deid_workers: int = Field(
         default=2, ge=1, le=64, description="Worker processes for de-identification."
     )
+    ingest_workers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Uploads the server ingests at once (each with deid_workers processes); "
+        "with two or more, one is always kept for small uploads, so a large or slow upload "
+        "never stalls the others.",
+    )
+    ingest_large_upload_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=0,
+        description="Uploads of this size or more are 'large': they queue behind smaller "
+        "ones and may occupy at most ingest_workers - 1 workers at once.",
+    )
+    ingest_lease_seconds: int = Field(
+        default=300,
+        ge=5,
+        le=86_400,
+        description="An unfinished upload whose worker has not renewed its lease (a "
+        "heartbeat every quarter of this) for this long is failed by the watchdog, which "
+        "runs every half of it, so that its file may be uploaded again.",
+    )
     max_field_bytes: int = Field(
         default=8 * 1024**2,
         ge=1024,

@@ -1,4 +1,5 @@
-"""Start-up and shutdown: the periodic audit checkpoint, and releasing the engine."""
+"""Start-up and shutdown: recovery, the ingestion runner and its watchdog, the periodic
+audit checkpoint, and releasing the engine."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from fivesafes.db import session_scope
 from fivesafes.errors import ConfigurationError
 from fivesafes.ingestion.runner import IngestionRunner
 from fivesafes.ingestion.service import Ingestor, recover_interrupted
+from fivesafes.ingestion.watchdog import fail_orphaned
 
 log = logging.getLogger("fivesafes.audit")
+ingest_log = logging.getLogger("fivesafes.ingestion")
 
 
 def _checkpoint_once(app: FastAPI) -> None:
@@ -68,8 +71,38 @@ def _start_ingestion(app: FastAPI) -> IngestionRunner:
         workers=settings.deid_workers,
         spacy_model=settings.spacy_model,
         start_method="spawn",  # the server is multi-threaded: never fork it
+        lease_seconds=settings.ingest_lease_seconds,
     )
-    return IngestionRunner(ingestor)
+    return IngestionRunner(
+        ingestor,
+        workers=settings.ingest_workers,
+        large_bytes=settings.ingest_large_upload_bytes,
+    )
+
+
+def _watch_once(app: FastAPI) -> int:
+    """Fail unfinished uploads whose lease expired (not those this process holds)."""
+    runner: IngestionRunner = app.state.ingestion_runner
+    settings = app.state.settings
+    failed = fail_orphaned(
+        app.state.session_factory,
+        lease_seconds=settings.ingest_lease_seconds,
+        held=runner.held(),
+        spool_dir=settings.spool_path,
+    )
+    if failed:
+        ingest_log.warning("watchdog: %d orphaned uploads marked failed", failed)
+    return failed
+
+
+async def _watch_forever(app: FastAPI, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(_watch_once, app)
+        except SQLAlchemyError as exc:
+            # The database is down: nothing can be marked now; the next round retries.
+            ingest_log.error("ingestion watchdog deferred: %s", type(exc).__name__)
 
 
 @asynccontextmanager
@@ -81,7 +114,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     else:
         tasks = []
     app.state.ingestion_runner = _start_ingestion(app)
-    interval = app.state.settings.audit_checkpoint_interval_seconds
+    settings = app.state.settings
+    tasks.append(asyncio.create_task(_watch_forever(app, settings.ingest_lease_seconds / 2)))
+    interval = settings.audit_checkpoint_interval_seconds
     tasks.append(asyncio.create_task(_checkpoint_forever(app, interval)))
     try:
         yield
@@ -91,4 +126,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with suppress(asyncio.CancelledError):
                 await task
         app.state.ingestion_runner.shutdown()
+        app.state.ingestion_runner.ingestor.close()
         app.state.engine.dispose()

@@ -129,6 +129,9 @@ class Upload(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Renewed while a live process holds the upload (queued or running); the watchdog
+    #: fails an unfinished upload whose heartbeat is older than the ingestion lease.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
 
     dataset: Mapped[Dataset] = relationship()

