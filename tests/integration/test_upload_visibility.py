@@ -67,7 +67,10 @@ def world(settings: Settings, session_factory: sessionmaker[Session]) -> World:
 
 
 def _get(world: World, who: str, path: str) -> httpx.Response:
-    return world.client.get(path, headers=world.people[who].auth, follow_redirects=False)
+    response: httpx.Response = world.client.get(
+        path, headers=world.people[who].auth, follow_redirects=False
+    )
+    return response
 
 
 def test_an_uploader_reads_their_own_upload_and_governance_reads_any(world: World) -> None:

@@ -1,0 +1,336 @@
+"""The world the route matrix acts on: everyone's credentials and two sides of objects.
+
+Side ``a`` belongs to the acting uploader, researcher and governance officer; side ``b``
+to the *other* uploader and the *other* researcher (under another officer). For an actor,
+"own" is its side and "other" the opposite one (admins and anonymous callers own nothing:
+their "own" is side ``a``). Objects a request consumes (a proposal to approve, a grant to
+revoke, a version to decide, a token to revoke) are made fresh for each call, so no case
+depends on the order cases run in.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from fivesafes import schema
+from fivesafes.access import service as access
+from fivesafes.access.models import Grant
+from fivesafes.access.policy import AccessPolicy
+from fivesafes.api.app import create_app
+from fivesafes.audit.models import AuditEvent
+from fivesafes.audit.trail import AuditTrail
+from fivesafes.config import load_settings
+from fivesafes.datasets import service as datasets
+from fivesafes.datasets.models import Dataset
+from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
+from fivesafes.identity import passwords
+from fivesafes.identity import service as identity
+from fivesafes.identity.models import Role, User
+from fivesafes.identity.service import actor_of
+from fivesafes.ingestion.runner import IngestionRunner
+from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload
+from fivesafes.keys.store import InMemoryKeyStore
+from fivesafes.web import session as web_session
+from tests.integration.access.helpers import (
+    TRAIL,
+    make_user,
+    project_body,
+    request_body,
+    shipped_policy,
+)
+from tests.integration.release.conftest import POLICY as RELEASED_POLICY
+from tests.integration.release.conftest import extract_rows, write_extract
+from tests.integration.review.conftest import COLUMNS as NOTE_COLUMNS
+from tests.integration.review.conftest import POLICY as REVIEW_POLICY
+from tests.integration.review.conftest import extract_rows as note_rows
+
+RELEASED = "admissions"
+REVIEWED = "notes"
+PASSWORD = "a long enough passphrase"
+#: Who acts, and the role each holds (None: nobody is logged in).
+ACTORS: dict[str, Role | None] = {
+    "anonymous": None,
+    "uploader": Role.UPLOADER,
+    "other_uploader": Role.UPLOADER,
+    "researcher": Role.RESEARCHER,
+    "other_researcher": Role.RESEARCHER,
+    "governance": Role.GOVERNANCE,
+    "admin": Role.ADMIN,
+}
+SIDE = {"other_uploader": "b", "other_researcher": "b"}  # everyone else: side a
+OPPOSITE = {"a": "b", "b": "a"}
+
+
+def side_of(actor: str, relation: str) -> str:
+    """The side whose objects ``actor`` acts on: its own, or the other one."""
+    own = SIDE.get(actor, "a")
+    return own if relation == "own" else OPPOSITE[own]
+
+
+@dataclass
+class Credentials:
+    """A person's bearer token (API routes) and live web session (web pages)."""
+
+    user: User
+    token: str
+    cookie: str
+    csrf: str
+
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def browser(self) -> dict[str, str]:
+        return {"Cookie": f"{web_session.COOKIE}={self.cookie}", "X-CSRF-Token": self.csrf}
+
+
+@dataclass
+class Side:
+    upload: uuid.UUID
+    project: int
+    request: int
+    grant: int
+    release: uuid.UUID
+
+
+@dataclass
+class World:
+    client: TestClient
+    factory: sessionmaker[Session]
+    policy: AccessPolicy
+    people: dict[str, Credentials]
+    lead: dict[str, str]  # side -> the researcher leading its project
+    officer: dict[str, str]  # side -> the officer who set its project up
+    sides: dict[str, Side] = field(default_factory=dict)
+    review_version: int = 0
+    ingest_notes: Any = None
+    counter: list[int] = field(default_factory=lambda: [0])
+
+    def user(self, name: str) -> User:
+        return self.people[name].user
+
+    # --- fresh objects, one per call -------------------------------------------------
+
+    def fresh_proposal(self, side: str) -> int:
+        with session_scope(self.factory) as session:
+            lead = session.merge(self.user(self.lead[side]))
+            body = project_body(None)
+            return access.propose_project(
+                session, TRAIL, self.policy, lead, body=body, now=utcnow()
+            ).id
+
+    def fresh_project(self, side: str, *, with_colleague: bool = False) -> int:
+        with session_scope(self.factory) as session:
+            officer = session.merge(self.user(self.officer[side]))
+            lead = session.merge(self.user(self.lead[side]))
+            members = [session.merge(self.user("colleague"))] if with_colleague else []
+            body = project_body(lead, members)
+            return access.create_project(
+                session, TRAIL, self.policy, officer, body=body, now=utcnow()
+            ).id
+
+    def fresh_request(self, side: str) -> int:
+        with session_scope(self.factory) as session:
+            lead = session.merge(self.user(self.lead[side]))
+            return access.create_request(
+                session,
+                TRAIL,
+                self.policy,
+                lead,
+                project_id=self.sides[side].project,
+                body=self._request_body(),
+                now=utcnow(),
+            ).id
+
+    def fresh_grant(self, side: str) -> int:
+        pending = self.fresh_request(side)
+        with session_scope(self.factory) as session:
+            access.review_request(
+                session,
+                TRAIL,
+                self.policy,
+                session.merge(self.user("other_officer")),
+                request_id=pending,
+                approve=True,
+                reason="Matches the protocol.",
+                now=utcnow(),
+            )
+            session.flush()
+            grant = session.scalar(select(Grant).where(Grant.request_id == pending))
+            assert grant is not None
+            return grant.id
+
+    def fresh_token(self, owner: str) -> uuid.UUID:
+        with session_scope(self.factory) as session:
+            user = session.merge(self.user(owner))
+            issued = identity.issue_token(session, TRAIL, user, "spare", timedelta(days=1))
+            return issued.token.id
+
+    def fresh_session(self, owner: str) -> dict[str, str]:
+        """A second browser session of ``owner`` (log-out ends it, not the main one)."""
+        with session_scope(self.factory) as session:
+            user = session.merge(self.user(owner))
+            opened = web_session.open_session(session, TRAIL, user, "password")
+            return {
+                "Cookie": f"{web_session.COOKIE}={opened.secret}",
+                "X-CSRF-Token": opened.row.csrf_token,
+            }
+
+    def fresh_user(self) -> str:
+        with session_scope(self.factory) as session:
+            return make_user(session, Role.RESEARCHER, "spare").username
+
+    def fresh_version(self) -> int:
+        """A new version of the reviewed dataset, waiting for its review."""
+        return int(self.ingest_notes())
+
+    def unique(self) -> int:
+        self.counter[0] += 1
+        return self.counter[0]
+
+    def _request_body(self) -> Any:
+        return request_body(
+            _Named(RELEASED),  # type: ignore[arg-type]
+            columns=["sex", "length_of_stay"],
+            row_filter=None,
+            date_granularity="day",
+        )
+
+    def request_json(self) -> Any:
+        return self._request_body().model_dump(mode="json")
+
+    # --- the audit trail -------------------------------------------------------------
+
+    def last_seq(self) -> int:
+        with self.factory() as session:
+            return int(session.scalar(select(func.max(AuditEvent.seq))) or 0)
+
+    def denials_since(self, seq: int, actor: str) -> list[str]:
+        """Actions denied to ``actor`` since ``seq`` (the refusal is on the trail)."""
+        with self.factory() as session:
+            query = select(AuditEvent.action).where(
+                AuditEvent.seq > seq,
+                AuditEvent.outcome == "denied",
+                AuditEvent.actor_id == str(self.user(actor).id),
+            )
+            return list(session.scalars(query))
+
+
+@dataclass
+class _Named:
+    name: str
+
+
+def _credentials(session: Session, role: Role, prefix: str) -> Credentials:
+    user = make_user(session, role, prefix)
+    passwords.set_password(session, TRAIL, user, PASSWORD)
+    token = identity.issue_token(session, TRAIL, user, "matrix", timedelta(days=7)).secret
+    opened = web_session.open_session(session, TRAIL, user, "password")
+    return Credentials(user, token, opened.secret, opened.row.csrf_token)
+
+
+def build(folder: Path) -> Iterator[World]:
+    """Build the world on a fresh SQLite database; yields it, then closes everything."""
+    url = f"sqlite:///{folder / 'routes.db'}"
+    schema.upgrade(url)
+    settings = load_settings(
+        database_url=url, keystore_path=folder / "keys", spool_path=folder / "spool"
+    )
+    keystore = InMemoryKeyStore.generate()
+    app = create_app(settings)
+    app.state.keystore = keystore
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    ingestor = Ingestor(factory, keystore, workers=1)
+    runner = IngestionRunner(ingestor)
+    app.state.ingestion_runner = runner
+    client = TestClient(app, base_url="https://testserver")
+    names = {
+        "uploader": Role.UPLOADER,
+        "other_uploader": Role.UPLOADER,
+        "researcher": Role.RESEARCHER,
+        "other_researcher": Role.RESEARCHER,
+        "governance": Role.GOVERNANCE,
+        "admin": Role.ADMIN,
+        "other_officer": Role.GOVERNANCE,
+        "colleague": Role.RESEARCHER,
+        "extra": Role.RESEARCHER,
+        "bystander": Role.RESEARCHER,
+    }
+    with session_scope(factory) as session:
+        people = {name: _credentials(session, role, name[:8]) for name, role in names.items()}
+        for dataset, text in (
+            (RELEASED, RELEASED_POLICY),
+            (REVIEWED, REVIEW_POLICY.format(name=REVIEWED, review="review_sample: 5")),
+        ):
+            path = folder / f"{dataset}.yaml"
+            path.write_text(text)
+            datasets.load_policy_file(session, TRAIL, path)
+    world = World(
+        client,
+        factory,
+        shipped_policy(),
+        people,
+        lead={"a": "researcher", "b": "other_researcher"},
+        officer={"a": "governance", "b": "other_officer"},
+    )
+
+    def ingest(dataset: str, path: Path, by: str) -> int:
+        trail = AuditTrail.for_operator().acting_as(actor_of(world.user(by)))
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        with session_scope(factory) as session:
+            upload = create_upload(
+                session, trail, dataset, filename=path.name, size=path.stat().st_size, sha256=sha
+            )
+        view = ingestor.run(IngestionJob(upload_id=upload.id, source=path, trail=trail))
+        assert view.state == "succeeded", view.errors
+        assert view.dataset_version is not None
+        return view.dataset_version
+
+    def ingest_notes() -> int:
+        seed = world.unique()
+        path = folder / f"notes-{seed}.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=NOTE_COLUMNS)
+            writer.writeheader()
+            writer.writerows(note_rows(seed))
+        return ingest(REVIEWED, path, "uploader")
+
+    world.ingest_notes = ingest_notes
+    ingest(RELEASED, write_extract(folder / "admissions.csv", extract_rows()), "uploader")
+    world.review_version = ingest_notes()
+    uploads = {}
+    with session_scope(factory) as session:
+        dataset = session.scalar(select(Dataset).where(Dataset.name == RELEASED))
+        assert dataset is not None
+        for side, owner in (("a", "uploader"), ("b", "other_uploader")):
+            trail = TRAIL.acting_as(actor_of(world.user(owner)))
+            uploads[side] = create_upload(
+                session, trail, RELEASED, filename=f"{side}.csv", size=1, sha256=side * 64
+            ).id
+    for side in ("a", "b"):
+        world.sides[side] = Side(uploads[side], 0, 0, 0, uuid.UUID(int=0))
+        world.sides[side].project = world.fresh_project(side, with_colleague=True)
+        world.sides[side].request = world.fresh_request(side)
+        world.sides[side].grant = world.fresh_grant(side)
+        lead = world.people[world.lead[side]]
+        download = client.get(f"/grants/{world.sides[side].grant}/data", headers=lead.bearer())
+        assert download.status_code == 200, download.text
+        world.sides[side].release = uuid.UUID(download.headers["X-Release-Id"])
+    try:
+        yield world
+    finally:
+        runner.shutdown()
+        ingestor.close()
+        engine.dispose()
+        client.app.state.engine.dispose()  # type: ignore[attr-defined]
