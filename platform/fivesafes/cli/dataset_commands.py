@@ -110,6 +110,8 @@ def ingest(
         LocalFileKeyStore(settings.keystore_path),
         workers=workers or settings.deid_workers,
         spacy_model=settings.spacy_model,
+        # The server's watchdog judges this upload by the same lease: renew it as often.
+        lease_seconds=settings.ingest_lease_seconds,
     )
     job = ingestion.IngestionJob(upload_id=upload.id, source=file, trail=trail)
     try:

@@ -108,6 +108,7 @@ def _ingest_sample(
         LocalFileKeyStore(settings.keystore_path),
         workers=1,
         spacy_model=settings.spacy_model,
+        lease_seconds=settings.ingest_lease_seconds,
     )
     view = ingestor.run(
         ingestion.IngestionJob(upload_id=upload.id, source=SAMPLE_EXTRACT, trail=trail)
