@@ -4,9 +4,10 @@ PostgreSQL: a BEFORE INSERT trigger on ``audit_events`` takes the chain's adviso
 reads the true head and *sets* ``seq`` (head + 1), ``prev_hash`` (the head's hash),
 ``occurred_at`` (the database clock) and ``hash`` (SHA-256 over the previous hash and the
 RFC 8785 canonical JSON of the event, built in SQL exactly as ``fivesafes.audit.chain``
-builds it in Python). Whatever values an INSERT carries, the row stored chains from the
-true head; ``details`` must already be canonical JSON (checked in SQL), so Python and SQL
-hash the same bytes. A trigger was chosen over an insert function the app role may only
+builds it in Python). An INSERT leaves those to the database (0 and '') or gives exactly
+the computed values; one claiming another seq, link or hash is refused, so the row
+stored always chains from the true head. ``details`` must already be canonical JSON
+(checked in SQL), so Python and SQL hash the same bytes. A trigger was chosen over an insert function the app role may only
 call: it also covers COPY and hand-written INSERTs, keeps the application's plain INSERT,
 and needs no grant gymnastics; only the owner can disable it, which the published
 signed checkpoints detect.
@@ -73,7 +74,7 @@ END
 $$
 """
 
-_CHAIN = f"""
+_CHAIN = """
 CREATE FUNCTION fivesafes_audit_chain() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 -- The row stored always chains from the true head, whatever the INSERT said.
@@ -82,8 +83,11 @@ DECLARE
     head_hash text;
     canonical text;
     payload text;
+    claimed_seq bigint;
+    claimed_prev text;
+    claimed_hash text;
 BEGIN
-    PERFORM pg_advisory_xact_lock({ADVISORY_LOCK_KEY});
+    PERFORM pg_advisory_xact_lock(__LOCK_KEY__);
     SELECT seq, hash INTO head_seq, head_hash
       FROM audit_events ORDER BY seq DESC LIMIT 1;
     IF NOT FOUND THEN
@@ -103,10 +107,20 @@ BEGIN
         RAISE EXCEPTION 'fivesafes: audit details must be RFC 8785 canonical JSON'
             USING ERRCODE = 'check_violation';
     END IF;
+    -- The sender may leave seq, prev_hash and hash to the database (0 and ''), or give
+    -- exactly what the database computes; anything else is a forged event: refused.
+    claimed_seq := NEW.seq;
+    claimed_prev := NEW.prev_hash;
+    claimed_hash := NEW.hash;
+    IF coalesce(claimed_seq, 0) NOT IN (0, head_seq + 1)
+       OR coalesce(claimed_prev, '') NOT IN ('', head_hash) THEN
+        RAISE EXCEPTION 'fivesafes: audit event does not chain from the head (seq %)',
+            head_seq USING ERRCODE = 'insufficient_privilege';
+    END IF;
     NEW.seq := head_seq + 1;
     NEW.prev_hash := head_hash;
     NEW.occurred_at := clock_timestamp();
-    payload := '{{"action":' || to_json(NEW.action)::text
+    payload := '{"action":' || to_json(NEW.action)::text
         || ',"actor_id":' || coalesce(to_json(NEW.actor_id)::text, 'null')
         || ',"actor_role":' || coalesce(to_json(NEW.actor_role)::text, 'null')
         || ',"client_addr":' || coalesce(to_json(NEW.client_addr)::text, 'null')
@@ -118,12 +132,16 @@ BEGIN
         || ',"seq":' || NEW.seq::text
         || ',"target_id":' || coalesce(to_json(NEW.target_id)::text, 'null')
         || ',"target_type":' || coalesce(to_json(NEW.target_type)::text, 'null')
-        || '}}';
+        || '}';
     NEW.hash := encode(sha256(convert_to(head_hash || E'\\n' || payload, 'UTF8')), 'hex');
+    IF coalesce(claimed_hash, '') NOT IN ('', NEW.hash) THEN
+        RAISE EXCEPTION 'fivesafes: audit event hash is not the hash of its fields'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     RETURN NEW;
 END
 $$
-"""
+""".replace("__LOCK_KEY__", str(ADVISORY_LOCK_KEY))
 
 _MOVE_VERSION_TABLES = """
 DO $$

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import text
@@ -10,19 +11,24 @@ from sqlalchemy.engine import Connection, Engine
 
 
 @contextmanager
-def triggers_disabled(engine: Engine) -> Iterator[Connection]:
-    """A connection on which the append-only triggers do not fire (owner-level access)."""
+def triggers_disabled(
+    engine: Engine, tables: Sequence[str] = ("audit_events",)
+) -> Iterator[Connection]:
+    """A connection on which the audit triggers do not fire (owner-level access)."""
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            connection.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+            for table in tables:
+                connection.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
             yield connection
-            connection.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+            for table in tables:
+                connection.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         else:
             rows = connection.execute(
                 text(
                     "SELECT name, sql FROM sqlite_master WHERE type='trigger' "
-                    "AND tbl_name='audit_events'"
-                )
+                    "AND tbl_name IN (SELECT value FROM json_each(:tables))"
+                ),
+                {"tables": json.dumps(list(tables))},
             ).all()
             for name, _ in rows:
                 connection.execute(text(f'DROP TRIGGER "{name}"'))
