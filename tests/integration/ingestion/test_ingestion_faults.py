@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,7 +37,7 @@ from fivesafes.ingestion.service import (
 from fivesafes.ingestion.watchdog import LEASE_EXPIRED, fail_orphaned
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.ingestion.conftest import TRAIL
-from tests.integration.ingestion.extracts import dev_rows, write_csv
+from tests.integration.ingestion.extracts import dev_rows, synthetic_rows, write_csv
 
 FAST_RETRY = Retry(attempts=4, backoff=0.01, max_backoff=0.05)
 LEASE = 300.0
@@ -300,3 +300,52 @@ def test_heartbeats_renew_in_the_background_while_an_upload_is_held(
     assert beaten.is_set()
     keeper.release(upload_id)
     assert keeper.held() == frozenset()
+
+
+@pytest.mark.postgres
+def test_a_connection_killed_mid_copy_fails_the_upload_and_the_file_can_come_again(
+    load_policy: Callable[..., None],
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    fault_ingestor: Ingestor,
+    tmp_path: Path,
+) -> None:
+    """A real disconnect: the server ends the ingesting backend while COPY streams.
+
+    Coverage of the real thing rather than a regression test: the pool's pre-ping already
+    gave the one-shot mark a live connection here; the outage tests above are the ones
+    a single attempt fails.
+    """
+    if engine.dialect.name != "postgresql":
+        pytest.skip("terminating a backend is PostgreSQL's")
+    load_policy()
+    path = write_csv(tmp_path / "episodes.csv", synthetic_rows(12_000))
+    job = _queue(session_factory, path)
+    backends: list[int] = []
+
+    def note_backend(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("CREATE TABLE") and "dsv_" in statement:
+            backends.append(conn.connection.dbapi_connection.info.backend_pid)
+
+    killed: list[bool] = []
+
+    def kill_it(_update: ProgressUpdate) -> None:
+        if backends and not killed:
+            with engine.connect() as other:
+                killed.append(
+                    other.execute(
+                        text("SELECT pg_terminate_backend(:pid)"), {"pid": backends[0]}
+                    ).scalar_one()
+                )
+
+    event.listen(engine, "before_cursor_execute", note_backend)
+    try:
+        view = fault_ingestor.run(job, kill_it)
+    finally:
+        event.remove(engine, "before_cursor_execute", note_backend)
+    assert killed == [True]
+    assert view.state == "failed"
+    assert view.errors[0].code == "internal_error"
+    assert _upload(session_factory, job.upload_id).state == "failed"
+    assert _data_tables(engine) == []
+    _reupload_succeeds(session_factory, fault_ingestor, path)
