@@ -149,6 +149,8 @@ class IngestionRunner:
             try:
                 if entry.future.set_running_or_notify_cancel():
                     self._run(entry)
+                else:
+                    self._abandon(entry)  # its caller cancelled it while it waited
             finally:
                 with self._cond:
                     self._running.remove(entry)
@@ -169,6 +171,13 @@ class IngestionRunner:
             if not isinstance(exc, Exception):
                 raise
 
+    def _abandon(self, entry: _Entry) -> None:
+        """A job that will never run: let its lease go (the watchdog then fails the upload)
+        and delete its spool, unreadable without the key that goes with the job."""
+        self.ingestor.leases.release(entry.job.upload_id)
+        if entry.job.spool is not None:
+            entry.job.spool.discard()
+
     def shutdown(self) -> None:
         """Stop taking jobs; does not wait for running ones.
 
@@ -182,6 +191,4 @@ class IngestionRunner:
             self._cond.notify_all()
         for entry in queued:
             entry.future.cancel()
-            self.ingestor.leases.release(entry.job.upload_id)
-            if entry.job.spool is not None:
-                entry.job.spool.discard()
+            self._abandon(entry)

@@ -180,3 +180,20 @@ def test_shutdown_cancels_queued_jobs_releases_them_and_discards_their_spools(
         fake.finish("running")
         assert running.result(TIMEOUT) == "running"
         assert fake.started == ["running"]
+
+
+def test_a_job_cancelled_while_queued_never_runs_and_lets_its_lease_go(
+    fake: FakeIngestor,
+) -> None:
+    with _runner(fake, workers=1) as runner:
+        runner.submit(fake.job("running", 10))
+        assert fake.wait_started(1) == ["running"]
+        job = fake.job("cancelled", 10)
+        future = runner.submit(job)
+        assert future.cancel()
+        fake.finish("running")
+        later = runner.submit(fake.job("later", 10))
+        assert fake.wait_started(2) == ["running", "later"]
+        fake.finish("later")
+        assert later.result(TIMEOUT) == "later"
+        assert job.upload_id not in runner.held()  # the watchdog may now fail it
