@@ -59,17 +59,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default from settings)")] = None,
 ) -> None:
     """Serve the API (and web pages) with uvicorn."""
-    import uvicorn  # noqa: PLC0415 - only this command needs the server
-
-    settings = get_settings()
-    uvicorn.run(
-        "fivesafes.api.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        proxy_headers=False,
-        server_header=False,
-    )
+    web_commands.run_server(get_settings(), host, port)
 
 
 @app.command()

@@ -1,14 +1,16 @@
-"""`fivesafes users set-password`: the password a user logs in to the web pages with."""
+"""`fivesafes users set-password` (the password a user logs in to the web pages with), and
+how `fivesafes serve` runs the HTTP server."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.cli.runtime import console, handle_errors, transaction
+from fivesafes.config import Settings
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity import passwords
 from fivesafes.identity import service as identity
@@ -54,3 +56,30 @@ def set_password(
 
 def register(users_app: typer.Typer) -> None:
     users_app.command("set-password")(set_password)
+
+
+def server_options(settings: Settings, host: str | None, port: int | None) -> dict[str, Any]:
+    """uvicorn's options for `fivesafes serve`.
+
+    Headers must arrive within ``header_read_timeout_seconds`` (slowloris). uvicorn's own
+    proxy handling is off: X-Forwarded-For is read by the app, from the proxies in
+    ``forwarded_allow_ips`` only (``api.app``), whatever server runs it.
+    """
+    from fivesafes.api.http_protocol import with_header_timeout  # noqa: PLC0415
+
+    return {
+        "factory": True,
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "http": with_header_timeout(settings.header_read_timeout_seconds),
+        "proxy_headers": False,
+        "server_header": False,
+        "timeout_keep_alive": 5,
+    }
+
+
+def run_server(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Serve the API and the web pages until interrupted."""
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    uvicorn.run("fivesafes.api.app:create_app", **server_options(settings, host, port))
