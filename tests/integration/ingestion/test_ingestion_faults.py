@@ -27,7 +27,7 @@ from fivesafes.datasets.models import DatasetVersion, Upload
 from fivesafes.datasets.schemas import UploadOut
 from fivesafes.db import session_scope, utcnow
 from fivesafes.deid.engine import ProgressUpdate
-from fivesafes.ingestion.failures import Retry
+from fivesafes.ingestion.failures import Retry, with_retries
 from fivesafes.ingestion.leases import LeaseKeeper
 from fivesafes.ingestion.service import (
     IngestionJob,
@@ -349,3 +349,28 @@ def test_a_connection_killed_mid_copy_fails_the_upload_and_the_file_can_come_aga
     assert _upload(session_factory, job.upload_id).state == "failed"
     assert _data_tables(engine) == []
     _reupload_succeeds(session_factory, fault_ingestor, path)
+
+
+def test_each_retry_runs_on_a_fresh_connection_with_growing_bounded_waits(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    error = engine.dialect.loaded_dbapi.OperationalError
+    seen: list[Any] = []  # the DBAPI connections themselves (ids could be reused)
+    waits: list[float] = []
+
+    def flaky(session: Session) -> bool:
+        seen.append(session.connection().connection.dbapi_connection)
+        if len(seen) < 4:
+            session.execute(text("SELECT 1"))  # the connection works; the fault is ours
+            raise OperationalError("SELECT 1", {}, error("connection lost"))
+        return True
+
+    retry = Retry(attempts=5, backoff=0.1, max_backoff=0.3)
+    assert with_retries(session_factory, flaky, retry=retry, what="t", sleep=waits.append)
+    assert len(seen) == 4
+    assert len({id(c) for c in seen}) == 4  # a failed connection is never handed back
+    assert waits == [0.1, 0.2, 0.3]
+    seen.clear()
+    with pytest.raises(OperationalError):
+        with_retries(session_factory, flaky, retry=Retry(attempts=2), what="t", sleep=waits.append)
+    assert len(seen) == 2
