@@ -144,6 +144,16 @@ POLICY: dict[str, Rule] = {
 }
 
 
+#: Lists of owned things: route -> (the kind of each row, roles that see only their own).
+#: Every other role allowed the route sees both sides' rows.
+LISTS: dict[str, tuple[str, frozenset[str]]] = {
+    "GET /uploads": ("upload", frozenset({U})),
+    "GET /projects": ("project", frozenset({R})),
+    "GET /grants": ("grant", frozenset({R})),
+    "GET /web/upload": ("upload", frozenset({U})),  # the page's recent uploads
+}
+
+
 # --- the app's routes --------------------------------------------------------------------
 
 
@@ -489,6 +499,8 @@ def test_route_matrix(world: World, route: Any, actor: str, relation: str) -> No
         assert not _is_login_redirect(response), where
         if call.location is not None:
             assert response.headers["location"].startswith(call.location), where
+        if route.key in LISTS:
+            _check_list(world, route, actor, response)
         return
     if outcome == 401:
         if route.web:
@@ -499,3 +511,21 @@ def test_route_matrix(world: World, route: Any, actor: str, relation: str) -> No
     assert response.status_code == outcome, where
     if outcome == 403:
         assert route.name in world.denials_since(before, actor), f"not audited: {where}"
+
+
+def _check_list(world: World, route: AppRoute, actor: str, response: httpx.Response) -> None:
+    """A list holds the actor's own side and, unless only their own is theirs, the other."""
+    kind, own_only = LISTS[route.key]
+    own_side = side_of(actor, "own")
+    own, other = (
+        str(getattr(world.sides[side], kind)) for side in (own_side, side_of(actor, "other"))
+    )
+    if route.web:  # a page: ids are UUIDs, so a text search is exact
+        listed = {i for i in (own, other) if i in response.text}
+    else:
+        listed = {str(row["id"]) for row in response.json()}
+    assert own in listed, f"{route.key} as {actor}: its own {kind} is missing"
+    if role_of(actor) in own_only:
+        assert other not in listed, f"{route.key} as {actor} lists someone else's {kind}"
+    else:
+        assert other in listed, f"{route.key} as {actor}: the other side's {kind} is missing"
