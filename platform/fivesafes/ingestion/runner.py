@@ -36,6 +36,8 @@ log = logging.getLogger("fivesafes.ingestion")
 #: Small uploads that may go before a waiting large one before it has its turn.
 MAX_OVERTAKES = 8
 DEFAULT_LARGE_BYTES = 64 * 1024**2
+#: How often an idle worker looks up to see whether the interpreter is exiting.
+IDLE_CHECK_SECONDS = 0.5
 
 
 def job_size(job: IngestionJob) -> int | None:
@@ -82,12 +84,19 @@ class IngestionRunner:
         self._running: list[_Entry] = []
         self._seq = itertools.count()
         self._closed = False
-        # Not daemons: at interpreter exit a running job finishes (as the executor did).
-        self._threads = [
-            threading.Thread(target=self._work, name=f"fivesafes-ingest-{n}")
-            for n in range(workers)
-        ]
-        for thread in self._threads:
+        self._threads: list[threading.Thread] = []  # started with the first job
+
+    def _start_workers(self) -> None:
+        """Start the worker threads (called with the lock held, on the first submit).
+
+        Not daemons: at interpreter exit a running job finishes first (as with the thread
+        pool this replaces); idle workers notice the exit and stop (:meth:`_exiting`).
+        """
+        while len(self._threads) < self.workers:
+            thread = threading.Thread(
+                target=self._work, name=f"fivesafes-ingest-{len(self._threads)}"
+            )
+            self._threads.append(thread)
             thread.start()
 
     def submit(self, job: IngestionJob) -> Future[UploadOut]:
@@ -99,6 +108,7 @@ class IngestionRunner:
             # From now on this process answers for the upload: keep its lease alive.
             self.ingestor.leases.hold(job.upload_id)
             self._queue.append(entry)
+            self._start_workers()
             self._cond.notify()
         return entry.future
 
@@ -136,12 +146,17 @@ class IngestionRunner:
         self._queue.remove(chosen)
         return chosen
 
+    def _exiting(self) -> bool:
+        """True once the runner is shut down or the interpreter is exiting (its main
+        thread has ended: it would otherwise wait for idle workers for ever)."""
+        return self._closed or not threading.main_thread().is_alive()
+
     def _work(self) -> None:
         while True:
             with self._cond:
                 entry = None
-                while not self._closed and (entry := self._pick()) is None:
-                    self._cond.wait()
+                while not self._exiting() and (entry := self._pick()) is None:
+                    self._cond.wait(timeout=IDLE_CHECK_SECONDS)
                 if entry is None:
                     return
                 entry.started = time.monotonic()

@@ -6,6 +6,8 @@ so every assertion is about the runner's scheduling rule and nothing else.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -197,3 +199,21 @@ def test_a_job_cancelled_while_queued_never_runs_and_lets_its_lease_go(
         fake.finish("later")
         assert later.result(TIMEOUT) == "later"
         assert job.upload_id not in runner.held()  # the watchdog may now fail it
+
+
+def test_a_process_with_an_idle_runner_never_shut_down_still_exits() -> None:
+    """Idle worker threads (not daemons) stop when the interpreter exits."""
+    script = (
+        "from tests.unit.ingestion.test_runner_fairness import FakeIngestor\n"
+        "from fivesafes.ingestion.runner import IngestionRunner\n"
+        "fake = FakeIngestor()\n"
+        "runner = IngestionRunner(fake, workers=2)\n"
+        "future = runner.submit(fake.job('a', 10))\n"
+        "fake.finish('a')\n"
+        "assert future.result(10) == 'a'\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, timeout=30, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
