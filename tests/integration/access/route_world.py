@@ -239,9 +239,8 @@ def _credentials(session: Session, role: Role, prefix: str) -> Credentials:
     return Credentials(user, token, opened.secret, opened.row.csrf_token)
 
 
-def build(folder: Path) -> Iterator[World]:
-    """Build the world on a fresh SQLite database; yields it, then closes everything."""
-    url = f"sqlite:///{folder / 'routes.db'}"
+def build(folder: Path, url: str) -> Iterator[World]:
+    """Build the world on a fresh database at ``url``; yields it, then closes everything."""
     schema.upgrade(url)
     settings = load_settings(
         database_url=url, keystore_path=folder / "keys", spool_path=folder / "spool"

@@ -27,6 +27,7 @@ from fivesafes.api.app import create_app
 from fivesafes.config import load_settings
 from fivesafes.web import csrf
 from fivesafes.web.rendering import WebRoute
+from tests.conftest import _create_pg_database, _drop_pg_database
 from tests.integration.access.helpers import project_body
 from tests.integration.access.route_world import (
     ACTORS,
@@ -443,9 +444,22 @@ def _cases() -> Iterator[Any]:
 CASES = list(_cases())
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    yield from build(tmp_path_factory.mktemp("route-matrix"))
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """One world per dialect for the whole matrix (each case makes what it consumes)."""
+    folder = tmp_path_factory.mktemp("route-matrix")
+    if request.param == "sqlite":
+        yield from build(folder, f"sqlite:///{folder / 'routes.db'}")
+        return
+    name, url = _create_pg_database()
+    try:
+        yield from build(folder, url)
+    finally:
+        _drop_pg_database(name)
 
 
 def test_every_route_of_the_app_is_in_the_policy_table() -> None:
