@@ -371,3 +371,51 @@ def test_forwarded_for_from_anyone_else_is_ignored(
 def test_no_proxy_is_trusted_by_default(settings: Settings) -> None:
     assert load_settings().trusted_proxies == []
     assert settings.trusted_proxies == []
+
+
+# --- text the database cannot store -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "where"),
+    [
+        ("GET", "/datasets/epi%00sodes", None, "path.name"),
+        ("GET", "/access/explain?user=ri%00ta&action=project.view", None, "query.user"),
+        (
+            "POST",
+            "/projects/proposals",
+            {
+                "title": "A title\x00",
+                "purpose": "a purpose long enough",
+                "lay_summary": "a summary long enough",
+                "ethics_ref": "E1",
+                "dsa_ref": "D1",
+            },
+            "body.title",
+        ),
+    ],
+)
+def test_a_nul_character_anywhere_is_422_naming_where(
+    app: FastAPI, tokens: dict[str, str], method: str, path: str, body: object, where: str
+) -> None:
+    client = TestClient(app, raise_server_exceptions=False)
+    response = client.request(
+        method, path, json=body, headers={"Authorization": f"Bearer {tokens['rita']}"}
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_text"
+    assert error["message"].startswith(where)
+    assert "A title" not in error["message"]
+
+
+def test_a_nul_in_a_web_form_is_422(app: FastAPI, tokens: dict[str, str]) -> None:
+    client = TestClient(app, base_url="https://testserver", raise_server_exceptions=False)
+    token = CSRF.search(client.get("/web/login").text)
+    assert token
+    response = client.post(
+        "/web/login",
+        data={"csrf_token": token.group(1), "username": "ri\x00ta", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert response.status_code == 422, response.text

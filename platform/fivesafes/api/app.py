@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fivesafes import __version__
 from fivesafes.access.policy import load_access_policy
-from fivesafes.api.errors import install_error_handlers
+from fivesafes.api.errors import ERROR_RESPONSES, install_error_handlers
+from fivesafes.api.input_guard import reject_nul
 from fivesafes.api.lifespan import lifespan
 from fivesafes.api.middleware import (
     BodyLimitMiddleware,
@@ -39,6 +40,8 @@ def create_app(
         description="Secure research data platform: de-identified extracts, governed access, "
         "tamper-evident audit.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+        dependencies=[Depends(reject_nul)],  # no NUL in any text, on every route
     )
     engine = make_engine(settings.database_url)
     app.state.settings = settings

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fivesafes import errors
@@ -27,6 +28,24 @@ STATUS_BY_ERROR: dict[type[errors.FivesafesError], int] = {
     errors.InvalidInputError: 422,
     errors.ServiceUnavailableError: 503,
     errors.ConfigurationError: 500,
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The body of every refusal and failure (documented on every operation)."""
+
+    error: ErrorDetail
+
+
+#: Every operation may answer these; the OpenAPI document says so (and schemathesis checks).
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    "4XX": {"model": ErrorOut, "description": "Refused: the error's code and message say why"},
+    "5XX": {"model": ErrorOut, "description": "Database unavailable (503) or internal error"},
 }
 
 
@@ -56,6 +75,12 @@ def _action_of(request: Request) -> str:
     return str(name) if name else f"http.{request.method.lower()}"
 
 
+def _storable(params: dict[str, object]) -> dict[str, object]:
+    """Path parameters as the trail can store them: a NUL (refused with 422, but still
+    on the trail) would make PostgreSQL refuse the audit row itself."""
+    return {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in params.items()}
+
+
 def audit_refusal(request: Request, status: int, code: str, extra: dict[str, object]) -> None:
     """Record a denied or failed attempt in its own transaction.
 
@@ -76,7 +101,7 @@ def audit_refusal(request: Request, status: int, code: str, extra: dict[str, obj
             details={
                 "status": status,
                 "code": code,
-                "path_params": dict(request.path_params),
+                "path_params": _storable(dict(request.path_params)),
                 **extra,
             },
         )
