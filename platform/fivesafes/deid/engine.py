@@ -134,6 +134,7 @@ class DeidRun:
             scrubber_factory=scrubber_factory,
             limits=limits,
         )
+        self._allow_empty = policy.allow_empty
         self._chunk_rows = chunk_rows or (
             FREE_TEXT_CHUNK_ROWS if scrubber_config is not None else STRUCTURED_CHUNK_ROWS
         )
@@ -194,6 +195,16 @@ class DeidRun:
                 column=problem.column,
                 code=problem.code,
             ) from None
+        if self.report.rows_in == 0 and not self._allow_empty:
+            # A header and nothing else is what a failed or truncated export looks like:
+            # refused rather than becoming a version (or an output) with no rows.
+            raise InputFileError(
+                "no data rows: the file has a header and nothing else; if this dataset may "
+                "be empty, set allow_empty: true in its policy",
+                file=self.source.file,
+                line=2,
+                code="empty_extract",
+            )
         self.report.finish(time.perf_counter() - self._started, self.source.sha256())
 
     def __iter__(self) -> Iterator[DeidChunk]:

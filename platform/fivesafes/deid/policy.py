@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import rfc8785
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from fivesafes.deid.optout import OPTED_OUT_COLUMN
 from fivesafes.deid.redact import describe_header_field
@@ -185,6 +185,9 @@ class Policy(_Strict):
     national_data_opt_out: OptOutOptions = OptOutOptions()
     # Governance reads this many scrubbed free-text cells before a new version is released.
     review_sample: int | None = Field(default=None, ge=1, le=1000)
+    # A file with a header and no rows is refused (a truncated or failed export looks just
+    # like that) unless the dataset may legitimately be empty.
+    allow_empty: StrictBool = False
     columns: dict[str, ColumnPolicy] = Field(min_length=1)
 
     @field_validator("free_text_places", "free_text_organisations")
@@ -222,6 +225,8 @@ class Policy(_Strict):
         # Absent means absent: policies written before these keys existed keep their hash.
         if content["review_sample"] is None:
             del content["review_sample"]
+        if not content["allow_empty"]:
+            del content["allow_empty"]
         for key in ("free_text_places", "free_text_organisations"):
             if not content[key]:
                 del content[key]

@@ -208,3 +208,21 @@ def test_missing_and_duplicate_columns_are_reported() -> None:
 def test_matching_columns_in_any_order_pass() -> None:
     policy = load_policy(SAMPLE)
     check_columns(policy, list(reversed(policy.columns)), "extract.csv")
+
+
+# ------------------------------------------------------------------- allow_empty
+
+
+def test_allow_empty_defaults_to_false_and_keeps_old_hashes() -> None:
+    plain = parse_policy(minimal())
+    assert plain.allow_empty is False
+    assert parse_policy({**minimal(), "allow_empty": False}).content_hash == plain.content_hash
+    allowed = parse_policy({**minimal(), "allow_empty": True})
+    assert allowed.allow_empty is True
+    assert allowed.content_hash != plain.content_hash  # a change of meaning
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true", None])
+def test_allow_empty_must_be_a_boolean(value: object) -> None:
+    with pytest.raises(PolicyError, match="allow_empty: "):
+        parse_policy({**minimal(), "allow_empty": value})
