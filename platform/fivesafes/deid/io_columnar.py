@@ -250,24 +250,34 @@ class ParquetSource:
             raise self._corrupt(done, exc) from None
 
     def _corrupt(self, done: int, exc: BaseException) -> InputFileError:
-        """Where the damage is: the row group after ``done`` records, and its column."""
-        group, first = 0, 0
-        while group < len(self._group_rows) - 1 and first + self._group_rows[group] <= done:
-            first += self._group_rows[group]
-            group += 1
-        last = first + (self._group_rows[group] if self._group_rows else 0)
-        where = f"row group {group + 1} (records {first + 1}-{last})" if self._group_rows else ""
-        column = None
-        for name in self.header:
-            try:
-                self._parquet.read_row_group(group, columns=[name])
-            except self._errors:
-                column = name
-                break
+        """Where the damage is: the first row group at or after ``done`` records, and the
+        column, that cannot be read alone (pyarrow reads ahead, so the batch that failed
+        says little). Error path only: it re-reads row groups column by column."""
+        starts, first = [], 0
+        for rows in self._group_rows:
+            starts.append(first)
+            first += rows
+        group = max((g for g, at in enumerate(starts) if at <= done), default=0)
+        for candidate in range(group, len(self._group_rows)):
+            for name in self.header:
+                try:
+                    self._parquet.read_row_group(candidate, columns=[name])
+                except self._errors:
+                    return self._corrupt_at(candidate, starts[candidate], name, exc)
+        at = starts[group] if starts else done
+        return self._corrupt_at(group if starts else None, at, None, exc)
+
+    def _corrupt_at(
+        self, group: int | None, first: int, column: str | None, exc: BaseException
+    ) -> InputFileError:
+        where = ""
+        if group is not None:
+            last = first + self._group_rows[group]
+            where = f" in row group {group + 1} (records {first + 1}-{last})"
         return InputFileError(
-            f"corrupt Parquet data{' in ' + where if where else ''} ({type(exc).__name__})",
+            f"corrupt Parquet data{where} ({type(exc).__name__})",
             file=self.file,
-            line=done + 1,
+            line=first + 1,
             column=column,
         )
 
