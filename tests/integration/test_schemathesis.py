@@ -117,7 +117,7 @@ def _run_operation(
             return
         try:
             case.validate_response(response, checks=CHECKS)
-        except Exception as exc:  # noqa: BLE001 - every failure is collected, then reported
+        except Exception as exc:  # every failure is collected, then reported together
             tally.nonconforming.append(f"{label}: {str(exc).splitlines()[0][:200]}")
 
     try:
