@@ -15,6 +15,7 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -383,6 +384,17 @@ def parse_csv_chunk(
     data = chunk.csv_bytes
     assert data is not None
     csv.field_size_limit(max(limits.max_line_bytes, limits.max_field_bytes))
+    most = limits.max_cells_per_row
+    # More delimiters than rows of the header's width explain: a record may be millions
+    # of cells wide (a line of commas), which the parser would materialise. Looked into.
+    explained = (data.count(b"\n") + 1) * max(len(header) - 1, 0) + most
+    if data.count(b",") > explained and (offset := _wide_record(data, most)) is not None:
+        raise CellProblem(
+            f"row has more than {most} cells (limit FIVESAFES_MAX_CELLS_PER_ROW)",
+            chunk.first_line + offset,
+            None,
+            LIMIT_CODE,
+        )
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -420,6 +432,31 @@ def parse_csv_chunk(
         )
     parsed.columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
     return parsed
+
+
+_QUOTED_OR_NEWLINE = re.compile(rb'"[^"]*"?|\n')
+
+
+def _wide_record(data: bytes, most: int) -> int | None:
+    """Lines before the first record with more than ``most`` cells, or None.
+
+    Commas are counted between quoted sections and record ends (C-speed counts; the
+    Python loop runs once per record or quoted field, only for a suspicious chunk).
+    """
+    commas = newlines = start = position = 0
+    for match in _QUOTED_OR_NEWLINE.finditer(data):
+        commas += data.count(b",", position, match.start())
+        if commas + 1 > most:
+            return start
+        token = match.group()
+        if token == b"\n":
+            newlines += 1
+            commas, start = 0, newlines
+        else:
+            newlines += token.count(b"\n")
+        position = match.end()
+    commas += data.count(b",", position)
+    return start if commas + 1 > most else None
 
 
 def _long_field(

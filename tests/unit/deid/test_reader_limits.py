@@ -148,6 +148,20 @@ def test_a_header_with_too_many_cells_is_refused(tmp_path: Path) -> None:
     assert "FIVESAFES_MAX_CELLS_PER_ROW" in info.value.reason
 
 
+def test_a_line_of_commas_is_refused_before_it_is_parsed() -> None:
+    source = lazy("x.csv", HEADER + b"a,b\n1,", b"," * MIB, 15, b"\n")
+    error = refusal(source, ReaderLimits(), peak_mb=60, seconds=5)
+    assert (error.code, error.line) == (LIMIT_CODE, 3)
+    assert "more than 4096 cells" in error.reason
+
+
+def test_commas_inside_quoted_notes_are_not_cells(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    note = '"' + ", ".join(["word"] * 500) + "\nsecond line, " + "x," * 100 + '"'
+    path.write_bytes(HEADER + "".join(f"1,{note}\n" for _ in range(3)).encode())
+    read_all(path, SMALL)  # 600 commas a row, all quoted: the row has 2 cells
+
+
 # ------------------------------------------------------------------------ JSON Lines
 
 
