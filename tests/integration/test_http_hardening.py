@@ -419,3 +419,18 @@ def test_a_nul_in_a_web_form_is_422(app: FastAPI, tokens: dict[str, str]) -> Non
         follow_redirects=False,
     )
     assert response.status_code == 422, response.text
+
+
+def test_a_file_posted_to_a_page_form_is_never_parsed_or_spooled(
+    app: FastAPI, clean_tempdir: Path
+) -> None:
+    # A well-formed multipart body with a file part, small enough for the cap, with the
+    # log-in cookie: Starlette would have parsed it into a temporary file; now 415 unread.
+    client = TestClient(app, base_url="https://testserver", cookies={csrf.LOGIN_COOKIE: "c" * 43})
+    response = client.post(
+        "/web/login",
+        data={"csrf_token": "c" * 43, "username": "x", "password": "y"},
+        files={"file": ("extract.csv", b"nhs_number\n9434765919\n" * 1000)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 415, response.text
