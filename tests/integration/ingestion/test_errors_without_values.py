@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -45,6 +47,7 @@ from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.access.conftest import Person, person
 from tests.integration.access.helpers import TRAIL
 from tests.integration.ingestion.extracts import COLUMNS, policy_text
+from tests.unit.deid.xlsx_parts import handmade_xlsx
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FIELD_LIMIT = 1024  # FIVESAFES_MAX_FIELD_BYTES for these tests (its smallest value)
@@ -128,6 +131,18 @@ def with_cell(p: Patient, column: str, value: str) -> bytes:
     )
 
 
+def parquet_bytes(rows: list[dict[str, str]], names: list[str] = COLUMNS) -> bytes:
+    out = io.BytesIO()
+    table = pa.table({n: [r.get(c, "") for r in rows] for n, c in zip(names, COLUMNS, strict=True)})
+    pq.write_table(table, out)
+    return out.getvalue()
+
+
+def xlsx_bytes(rows: list[dict[str, str]], header: list[str] | None = COLUMNS) -> bytes:
+    body = [[r.get(c, "") for c in COLUMNS] for r in rows]
+    return handmade_xlsx([header, *body] if header is not None else body)
+
+
 #: Every content error path: (file name, bytes) of an extract that fails on it.
 PATHS: dict[str, Callable[[Patient], tuple[str, bytes]]] = {
     "headerless": lambda p: ("e.csv", csv_bytes([p.row(), p.row()], header=None)),
@@ -153,6 +168,19 @@ PATHS: dict[str, Callable[[Patient], tuple[str, bytes]]] = {
     "jsonl_undeclared_key": lambda p: (
         "e.jsonl",
         (json.dumps(p.row()) + "\n" + json.dumps({**p.row(), p.nhs: p.name}) + "\n").encode(),
+    ),
+    "xlsx_headerless": lambda p: ("e.xlsx", xlsx_bytes([p.row(), p.row()], header=None)),
+    "xlsx_bad_date": lambda p: (
+        "e.xlsx",
+        xlsx_bytes([{**p.row(), "date_of_birth": f"{p.dob} {p.postcode}"}]),
+    ),
+    "parquet_values_as_names": lambda p: (
+        "e.parquet",
+        parquet_bytes([p.row()], names=[*COLUMNS[:1], p.name, *COLUMNS[2:]]),
+    ),
+    "parquet_bad_nhs": lambda p: (
+        "e.parquet",
+        parquet_bytes([{**p.row(), "nhs_number": f"{p.nhs} {p.email}"}]),
     ),
     "jsonl_bad_nhs": lambda p: (
         "e.jsonl",
