@@ -8,6 +8,7 @@ guess which of twenty variables was wrong.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -200,6 +201,18 @@ class Settings(BaseSettings):
         if value.startswith(("postgresql://", "postgres://")):
             # Plain postgresql:// would pick psycopg2, which is not installed.
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for item in (p.strip() for p in value.split(",")):
+            if not item:
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR range") from None
         return value
 
     @field_validator("public_url")

@@ -57,8 +57,18 @@ def init(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings)")] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Reverse proxies (addresses or CIDR, comma-separated) whose X-Forwarded-For "
+            "is believed (default: FIVESAFES_FORWARDED_ALLOW_IPS, empty: none)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API (and web pages) with uvicorn."""
+    if forwarded_allow_ips is not None:
+        web_commands.trust_proxies(forwarded_allow_ips)
     web_commands.run_server(get_settings(), host, port)
 
 

@@ -3,6 +3,7 @@ how `fivesafes serve` runs the HTTP server."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ import typer
 
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.cli.runtime import console, handle_errors, transaction
-from fivesafes.config import Settings
+from fivesafes.config import ENV_PREFIX, Settings, load_settings, reset_settings_cache
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity import passwords
 from fivesafes.identity import service as identity
@@ -76,6 +77,14 @@ def server_options(settings: Settings, host: str | None, port: int | None) -> di
         "server_header": False,
         "timeout_keep_alive": 5,
     }
+
+
+def trust_proxies(addresses: str) -> None:
+    """`serve --forwarded-allow-ips`: the app is built by uvicorn from the environment, so
+    the option is passed on as FIVESAFES_FORWARDED_ALLOW_IPS (validated here first)."""
+    load_settings(forwarded_allow_ips=addresses)  # refuses what is no address or range
+    os.environ[f"{ENV_PREFIX}FORWARDED_ALLOW_IPS"] = addresses
+    reset_settings_cache()
 
 
 def run_server(settings: Settings, host: str | None = None, port: int | None = None) -> None:
