@@ -235,6 +235,14 @@ class CsvSource:
             buffer += more
         raw, rest = buffer[: end + 1], buffer[end + 1 :]
         self._consumed += len(raw)
+        most = self.limits.max_cells_per_row
+        if raw.count(b",") >= most and _wide_record(raw, most) is not None:
+            raise limit_error(
+                f"header row has more than {most} columns",
+                "max_cells_per_row",
+                file=self.file,
+                line=1,
+            )
         try:
             text = raw.decode(self.encoding)
         except UnicodeDecodeError:

@@ -144,7 +144,7 @@ def test_a_header_with_too_many_cells_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as info:
         read_all(path, SMALL)
     assert info.value.code == LIMIT_CODE
-    assert "51 columns" in info.value.reason
+    assert "more than 50 columns" in info.value.reason
     assert "FIVESAFES_MAX_CELLS_PER_ROW" in info.value.reason
 
 
@@ -153,6 +153,14 @@ def test_a_line_of_commas_is_refused_before_it_is_parsed() -> None:
     error = refusal(source, ReaderLimits(), peak_mb=60, seconds=5)
     assert (error.code, error.line) == (LIMIT_CODE, 3)
     assert "more than 4096 cells" in error.reason
+
+
+def test_a_header_of_commas_is_refused_before_it_is_parsed() -> None:
+    error = refusal(
+        lazy("x.csv", b"a,", b"," * MIB, 15, b"\n1\n"), ReaderLimits(), peak_mb=60, seconds=5
+    )
+    assert (error.code, error.line) == (LIMIT_CODE, 1)
+    assert "more than 4096 columns" in error.reason
 
 
 def test_commas_inside_quoted_notes_are_not_cells(tmp_path: Path) -> None:
