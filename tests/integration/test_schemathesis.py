@@ -37,7 +37,7 @@ from fivesafes.identity.models import Role
 from fivesafes.keys.local import LocalFileKeyStore
 
 TRAIL = AuditTrail.for_operator()
-EXAMPLES = 4  # per operation, role and generation mode
+EXAMPLES = 6  # per operation, role and generation mode
 ROLES = (Role.ADMIN, Role.GOVERNANCE, Role.RESEARCHER)
 CHECKS = [
     not_a_server_error,
