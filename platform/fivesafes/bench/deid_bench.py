@@ -57,6 +57,7 @@ EXTERNAL = "external/presidio-research/synth_dataset_v2.json"
 POLICY = Path(__file__).resolve().parents[3] / "policies" / "datasets" / "sample-extract.yaml"
 CHUNK = 50  # at most: large enough for nlp.pipe
 CHUNKS_PER_WORKER = 10  # at least: with 9 chunks for 2 workers one idles a ninth of the run
+ROUNDS = 8  # alternating timing rounds of plain Presidio and the pool (see time_interleaved)
 
 # presidio-research labels -> ours. AGE, TITLE (job titles) and NRP (nationality) are not
 # identifiers under the platform's policy and are not scored.
@@ -150,25 +151,88 @@ def _scrub_chunk(chunk: tuple[list[str], list[PatientContext]]) -> list[str]:
     return [r.text for r in _worker_scrubber.scrub_many(texts, contexts, "clinical_note")]
 
 
-def scrub_with_pool(
-    texts: Sequence[str], contexts: Sequence[PatientContext], workers: int, config: ScrubberConfig
-) -> tuple[list[str], float]:
-    """Scrub with a warmed-up process pool; returns outputs (in order) and seconds taken."""
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(config,)) as pool:
-        if not all(pool.map(_ready, range(workers * 2), chunksize=1)):
+class ScrubPool:
+    """A warmed-up ``spawn`` pool of scrubbers, kept open across timed rounds."""
+
+    def __init__(self, workers: int, config: ScrubberConfig) -> None:
+        self.workers = workers
+        ctx = multiprocessing.get_context("spawn")
+        self._pool = ctx.Pool(workers, initializer=_init_worker, initargs=(config,))
+        if not all(self._pool.map(_ready, range(workers * 2), chunksize=1)):
+            self.close()
             raise RuntimeError("a worker failed to build its scrubber")
-        size = max(5, min(CHUNK, len(texts) // (workers * CHUNKS_PER_WORKER)))
+
+    def __enter__(self) -> ScrubPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.close()
+        self._pool.join()
+
+    def scrub(
+        self, texts: Sequence[str], contexts: Sequence[PatientContext]
+    ) -> tuple[list[str], float]:
+        """Outputs in order, and the seconds they took."""
+        size = max(5, min(CHUNK, len(texts) // (self.workers * CHUNKS_PER_WORKER)))
         chunks = [
             (list(texts[i : i + size]), list(contexts[i : i + size]))
             for i in range(0, len(texts), size)
         ]
         start = time.perf_counter()
-        out = [text for part in pool.imap(_scrub_chunk, chunks) for text in part]
-        seconds = time.perf_counter() - start
-        pool.close()
-        pool.join()
-    return out, seconds
+        out = [text for part in self._pool.imap(_scrub_chunk, chunks) for text in part]
+        return out, time.perf_counter() - start
+
+
+def scrub_with_pool(
+    texts: Sequence[str], contexts: Sequence[PatientContext], workers: int, config: ScrubberConfig
+) -> tuple[list[str], float]:
+    """Scrub with a warmed-up process pool; returns outputs (in order) and seconds taken."""
+    with ScrubPool(workers, config) as pool:
+        return pool.scrub(texts, contexts)
+
+
+def time_interleaved(
+    plain: Any,
+    pool: ScrubPool,
+    texts: Sequence[str],
+    contexts: Sequence[PatientContext],
+    rounds: int = ROUNDS,
+) -> tuple[list[str], float, list[str], float]:
+    """Plain Presidio and the pool on the same notes, in alternating rounds.
+
+    The machine's speed drifts over a run (other tenants, frequency scaling): timing one
+    side for a minute and then the other measures the drift as much as the code. Each
+    round times both sides on the same slice of notes, the order swapped every round, so
+    drift falls on both sides alike. Returns (plain outputs, plain seconds, our outputs,
+    our seconds), outputs in note order.
+    """
+    plain_out: list[str] = []
+    ours_out: list[str] = []
+    plain_seconds = ours_seconds = 0.0
+    step = max(1, -(-len(texts) // rounds))
+    for index, at in enumerate(range(0, len(texts), step)):
+        part, part_contexts = texts[at : at + step], contexts[at : at + step]
+
+        def run_plain(part: Sequence[str] = part) -> None:
+            nonlocal plain_seconds
+            start = time.perf_counter()
+            plain_out.extend(plain.scrub_all(part))
+            plain_seconds += time.perf_counter() - start
+
+        def run_ours(
+            part: Sequence[str] = part, part_contexts: Sequence[PatientContext] = part_contexts
+        ) -> None:
+            nonlocal ours_seconds
+            out, seconds = pool.scrub(part, part_contexts)
+            ours_out.extend(out)
+            ours_seconds += seconds
+
+        for run in (run_plain, run_ours) if index % 2 == 0 else (run_ours, run_plain):
+            run()
+    return plain_out, plain_seconds, ours_out, ours_seconds
 
 
 # ------------------------------------------------------------------------- the report
@@ -363,28 +427,27 @@ def run_deid_benchmark(
     heldout = corpora[1] if corpora else None
 
     plain = PlainPresidio()
-    plain.scrub(texts[0])  # warm up, like the pool below
-    start = time.perf_counter()
-    plain_out = plain.scrub_all(texts)
-    result.plain_seconds = time.perf_counter() - start
-    result.plain_quality = score_all(dev.golds, plain_out, nhs, names)
-    heldout_plain: tuple[float, DeidScore] | None = None
-    if heldout is not None:
-        start = time.perf_counter()
-        heldout_plain_out = plain.scrub_all(heldout.texts)
-        seconds = time.perf_counter() - start
-        heldout_plain = (
-            seconds,
-            score_all(
+    plain.scrub(texts[0])  # warm up, like the pool
+    heldout_timing: tuple[float, DeidScore, float, list[str]] | None = None
+    with ScrubPool(workers, config) as pool:
+        plain_out, result.plain_seconds, ours, result.ours_seconds = time_interleaved(
+            plain, pool, texts, contexts
+        )
+        if heldout is not None:
+            group_contexts = [context_from_row(r) for r in heldout.rows]
+            h_plain_out, h_plain_seconds, h_out, h_seconds = time_interleaved(
+                plain, pool, heldout.texts, group_contexts
+            )
+            h_quality = score_all(
                 heldout.golds,
-                heldout_plain_out,
+                h_plain_out,
                 [r["nhs_number"] for r in heldout.rows],
                 [r["patient_name"] for r in heldout.rows],
-            ),
-        )
+            )
+            heldout_timing = (h_plain_seconds, h_quality, h_seconds, h_out)
     del plain
+    result.plain_quality = score_all(dev.golds, plain_out, nhs, names)
 
-    ours, result.ours_seconds = scrub_with_pool(texts, contexts, workers, config)
     engine_out = _quality_via_engine(dev.rows, workers)
     if engine_out is not None:
         result.quality_via = (
@@ -403,17 +466,13 @@ def run_deid_benchmark(
         result.halves.append((name, score_all(dev.golds[part], scored[part], nhs, names)))
 
     for group in corpora:
-        pool_out, ours_seconds = None, 0.0
-        if group is heldout:
-            group_contexts = [context_from_row(r) for r in group.rows]
-            pool_out, ours_seconds = scrub_with_pool(group.texts, group_contexts, workers, config)
-        quality, _, via = score_corpus(group, workers, config, pool_out)
+        timing = heldout_timing if group is heldout else None
+        quality, _, via = score_corpus(group, workers, config, timing[3] if timing else None)
         report = CorpusReport(
             group.name, group.seeds, len(group.rows), workers, quality, via, barred=group is heldout
         )
-        if group is heldout and heldout_plain is not None:
-            report.plain_seconds, report.plain_quality = heldout_plain
-            report.ours_seconds = ours_seconds
+        if timing is not None:
+            report.plain_seconds, report.plain_quality, report.ours_seconds, _ = timing
         result.corpora.append(report)
 
     if external and (data_dir / EXTERNAL).exists():
