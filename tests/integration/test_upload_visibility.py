@@ -20,6 +20,7 @@ from fivesafes.api.app import create_app
 from fivesafes.config import Settings
 from fivesafes.datasets.models import Upload, UploadState
 from fivesafes.db import session_scope, utcnow
+from fivesafes.errors import ConflictError
 from fivesafes.identity.models import Role
 from fivesafes.identity.service import actor_of
 from fivesafes.ingestion.runner import IngestionRunner
@@ -160,3 +161,24 @@ def test_uploads_sent_from_the_shell_are_governance_only(
         upload.uploaded_by = TRAIL.context.actor.id  # "os:<account>", as `fivesafes ingest`
     assert _get(world, "alice", f"/uploads/{world.uploads['alice']}").status_code == 404
     assert _get(world, "officer", f"/uploads/{world.uploads['alice']}").status_code == 200
+
+
+def test_a_duplicate_in_progress_is_named_only_to_its_own_uploader(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """The refusal of a file already being ingested names the upload only to its uploader:
+    another uploader would learn an id they may not see (and its existence)."""
+    with session_scope(session_factory) as session:
+        alice = person(session, Role.UPLOADER, "alice2")
+        bob = person(session, Role.UPLOADER, "bob2")
+        dataset = make_dataset(session).name
+    with session_scope(session_factory) as session:
+        trail = TRAIL.acting_as(actor_of(alice.user))
+        pending = create_upload(session, trail, dataset, filename="a.csv", size=10, sha256="c" * 64)
+        pending_id = str(pending.id)
+    for who, named in ((alice, True), (bob, False)):
+        trail = TRAIL.acting_as(actor_of(who.user))
+        with session_scope(session_factory) as session, pytest.raises(ConflictError) as refused:
+            create_upload(session, trail, dataset, filename="a.csv", size=10, sha256="c" * 64)
+        assert (pending_id in str(refused.value)) is named
+        assert "already being ingested" in str(refused.value)

@@ -89,8 +89,14 @@ def upload_table_name(upload_id: uuid.UUID) -> str:
     return f"{DATA_TABLE_PREFIX}{upload_id.hex}"
 
 
-def find_duplicate(session: Session, dataset: Dataset, sha256: str) -> str | None:
-    """Why an extract with this SHA-256 cannot be uploaded again, or None."""
+def find_duplicate(
+    session: Session, dataset: Dataset, sha256: str, asked_by: str | None = None
+) -> str | None:
+    """Why an extract with this SHA-256 cannot be uploaded again, or None.
+
+    An upload in progress is named only to the user who made it (``asked_by``): its id
+    would let another uploader learn of, and ask about, an upload they may not see.
+    """
     version = session.scalar(
         select(DatasetVersion.number).where(
             DatasetVersion.dataset_id == dataset.id, DatasetVersion.source_sha256 == sha256
@@ -98,16 +104,18 @@ def find_duplicate(session: Session, dataset: Dataset, sha256: str) -> str | Non
     )
     if version is not None:
         return f"this file was already ingested as {dataset.name} version {version}"
-    pending = session.scalar(
-        select(Upload.id).where(
+    pending = session.execute(
+        select(Upload.id, Upload.uploaded_by).where(
             Upload.dataset_id == dataset.id,
             Upload.source_sha256 == sha256,
             Upload.state.in_([UploadState.QUEUED.value, UploadState.RUNNING.value]),
         )
-    )
-    if pending is not None:
-        return f"this file is already being ingested (upload {pending})"
-    return None
+    ).first()
+    if pending is None:
+        return None
+    if asked_by is not None and pending.uploaded_by == asked_by:
+        return f"this file is already being ingested (upload {pending.id})"
+    return "this file is already being ingested by another upload"
 
 
 def create_upload(
@@ -124,7 +132,7 @@ def create_upload(
     dataset = get_dataset(session, dataset_name)
     fmt = input_format(filename)  # InputFileError names the file and the accepted types
     current_policy_version(session, dataset)  # a dataset without a policy takes nothing
-    duplicate = find_duplicate(session, dataset, sha256)
+    duplicate = find_duplicate(session, dataset, sha256, trail.context.actor.id)
     if duplicate is not None:
         raise ConflictError(duplicate, code="duplicate_upload")
     upload = Upload(
