@@ -23,8 +23,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# The inner loop (under 3 minutes): unit and SQLite integration tests; `make test` adds
+# PostgreSQL, the real server, the browser, spaCy and the generated sweeps.
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow and not e2e"
+	$(BIN)/pytest -m "not slow and not e2e and not postgres"
 
 demo: $(STAMP)
 	$(BIN)/fivesafes demo

@@ -36,6 +36,9 @@ from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
 from fivesafes.keys.local import LocalFileKeyStore
 
+# A generated sweep: in `make test`, not in the `make test-fast` inner loop.
+pytestmark = pytest.mark.slow
+
 TRAIL = AuditTrail.for_operator()
 EXAMPLES = 6  # per operation, role and generation mode
 ROLES = (Role.ADMIN, Role.GOVERNANCE, Role.RESEARCHER)

@@ -38,6 +38,9 @@ from tests.integration.access.route_world import (
     side_of,
 )
 
+# A generated sweep: in `make test`, not in the `make test-fast` inner loop.
+pytestmark = pytest.mark.slow
+
 A, U, R, G, D = "anonymous", "uploader", "researcher", "governance", "admin"
 EVERYONE = frozenset({A, U, R, G, D})
 SIGNED_IN = frozenset({U, R, G, D})
