@@ -116,7 +116,13 @@ class BodyLimitMiddleware:
             return
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await _send_error(send, 413, "body_too_large", _too_large(self.max_bytes).message)
+            await send_json_error(
+                send,
+                413,
+                "body_too_large",
+                _too_large(self.max_bytes).message,
+                ((b"connection", b"close"),),
+            )
             return
         seen = 0
 
@@ -132,7 +138,14 @@ class BodyLimitMiddleware:
         await self.app(scope, counted_receive, send)
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+async def send_json_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """The project's JSON error body, sent straight through ASGI (outside FastAPI)."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     await send(
         {
@@ -141,7 +154,7 @@ async def _send_error(send: Send, status: int, code: str, message: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
+                *extra_headers,
             ],
         }
     )

@@ -11,12 +11,12 @@ load balancer or a script knows to come back rather than report a server fault.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from sqlalchemy import exc as sa_exc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fivesafes.api.middleware import send_json_error
 from fivesafes.safe_logging import safe_traceback
 
 log = logging.getLogger("fivesafes.api")
@@ -73,21 +73,11 @@ class SafeErrorMiddleware:
                 message = (
                     f"the database is unavailable: try again shortly (request id {request_id})"
                 )
-                extra = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
+                extra: tuple[tuple[bytes, bytes], ...] = (
+                    (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+                )
             else:
                 status, code = 500, "internal_error"
                 message = f"internal error (request id {request_id})"
-                extra = []
-            body = json.dumps({"error": {"code": code, "message": message}}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        *extra,
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+                extra = ()
+            await send_json_error(send, status, code, message, extra)

@@ -123,8 +123,35 @@ def record(
             details=details,
         )
     last_seq, last_hash = chain_head(session)
-    fields = EventFields(
-        seq=last_seq + 1,
+    fields = _fields(
+        last_seq + 1,
+        context,
+        action,
+        outcome=outcome,
+        target_type=target_type,
+        target_id=target_id,
+        details=canonical_details(details),
+    )
+    row = _row(fields, last_hash, event_hash(last_hash, fields))
+    # A Core insert, not the ORM's unit of work: it runs in nearly every transaction, and
+    # an append needs no identity map. The returned object is transient, for callers' use.
+    session.connection().execute(_INSERT, row)
+    return AuditEvent(**row)
+
+
+def _fields(
+    seq: int,
+    context: AuditContext,
+    action: str,
+    *,
+    outcome: str,
+    target_type: str | None,
+    target_id: str | None,
+    details: Any,
+) -> EventFields:
+    """The event's fields from the acting context (both dialects' appends build these)."""
+    return EventFields(
+        seq=seq,
         occurred_at=utcnow(),
         actor_id=context.actor.id,
         actor_role=context.actor.role,
@@ -134,13 +161,8 @@ def record(
         outcome=outcome,
         request_id=context.request_id,
         client_addr=context.client_addr,
-        details=canonical_details(details),
+        details=details,
     )
-    row = _row(fields, last_hash, event_hash(last_hash, fields))
-    # A Core insert, not the ORM's unit of work: it runs in nearly every transaction, and
-    # an append needs no identity map. The returned object is transient, for callers' use.
-    session.connection().execute(_INSERT, row)
-    return AuditEvent(**row)
 
 
 def _row(fields: EventFields, prev_hash: str, hash_: str) -> dict[str, Any]:
@@ -172,17 +194,14 @@ def _record_postgres(
     details: Mapping[str, Any],
 ) -> AuditEvent:
     """Insert the fields; the trigger computes seq, time, link and hash (see module doc)."""
-    sent = EventFields(
-        seq=0,  # seq, time, link and hash are placeholders the trigger overwrites
-        occurred_at=utcnow(),
-        actor_id=context.actor.id,
-        actor_role=context.actor.role,
-        action=action,
+    # seq, time, link and hash are placeholders the trigger overwrites
+    sent = _fields(
+        0,
+        context,
+        action,
+        outcome=outcome,
         target_type=target_type,
         target_id=target_id,
-        outcome=outcome,
-        request_id=context.request_id,
-        client_addr=context.client_addr,
         details=canonical_details(dict(details)),
     )
     stored = session.connection().execute(_INSERT_PG, _row(sent, "", "")).one()
