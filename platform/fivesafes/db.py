@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, String, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -50,6 +51,34 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class StrEnumText(TypeDecorator[_E]):
+    """A ``StrEnum`` stored as its plain text value (``VARCHAR(length)``).
+
+    Why not SQLAlchemy's ``Enum``: it would add a CHECK constraint or a native type per
+    dialect, so adding a state would need a migration on every table that holds one. The
+    column stays the text the migrations made; the model reads and writes the enum, and
+    an unknown value read back fails loudly instead of slipping through as a string.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[_E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: _E | str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> _E | None:
+        return None if value is None else self.enum(value)
 
 
 def utcnow() -> datetime:

@@ -16,8 +16,8 @@ from fivesafes.datasets.models import (
 from fivesafes.datasets.review_models import ReviewCell, ReviewView, VersionReview
 from fivesafes.db import Base
 from fivesafes.identity.models import ApiToken, User
+from fivesafes.identity.web_models import LoginFailure, WebSession
 from fivesafes.release.models import Release
-from fivesafes.web.models import LoginFailure, WebSession
 
 __all__ = [
     "AccessRequest",

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings, load_settings
 from fivesafes.db import utcnow

@@ -7,7 +7,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.config import Settings
 
 SECRET_VALUE = "9434765919"

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from fivesafes import schema
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.cli.main import app as cli_app
@@ -32,9 +32,9 @@ from fivesafes.db import UTCDateTime, make_engine, make_session_factory, utcnow
 from fivesafes.errors import AuthenticationError, ConflictError, InvalidInputError
 from fivesafes.identity import passwords
 from fivesafes.identity import service as identity
+from fivesafes.identity import web_sessions as web_session
 from fivesafes.identity.models import ApiToken, Role
-from fivesafes.web import session as web_session
-from fivesafes.web.models import WebSession
+from fivesafes.identity.web_models import WebSession
 
 TRAIL = AuditTrail.for_operator()
 PASSWORD = "a long enough passphrase"

@@ -12,11 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.config import Settings, load_settings
+from fivesafes.httpkit import cookies, csrf
 from fivesafes.ingestion.storage import VERSION_SCHEMA
-from fivesafes.web import csrf
-from fivesafes.web import session as web_session
 
 
 def _closed_port() -> int:
@@ -45,7 +44,7 @@ BEARER = {"Authorization": "Bearer fs_" + "a" * 43}
         ("POST", "/projects", {"headers": BEARER, "json": {"title": "t"}}),
         ("GET", "/audit/events", {"headers": BEARER}),
         ("GET", "/me", {}),  # even the refusal of an anonymous call needs the trail
-        ("GET", "/web/research", {"cookies": {web_session.COOKIE: "s" * 43}}),
+        ("GET", "/web/research", {"cookies": {cookies.COOKIE: "s" * 43}}),
         (
             "POST",
             "/web/login",

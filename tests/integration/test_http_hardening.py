@@ -18,15 +18,15 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivesafes.api.app import create_app
-from fivesafes.api.params import MAX_ID
+from fivesafes.app import create_app
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings, load_settings
+from fivesafes.httpkit import csrf
+from fivesafes.httpkit.params import MAX_ID
+from fivesafes.identity import login as web_login
 from fivesafes.identity import passwords
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
-from fivesafes.web import csrf
-from fivesafes.web import login as web_login
 
 TRAIL = AuditTrail.for_operator()
 PASSWORD = "a long enough passphrase"

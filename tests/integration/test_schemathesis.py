@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
 from fivesafes.identity import service as identity

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.config import Settings
 from fivesafes.datasets.models import Upload, UploadState
 from fivesafes.db import session_scope, utcnow

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from fivesafes import errors
-from fivesafes.api.errors import status_for
+from fivesafes.httpkit.errors import status_for
 
 
 @pytest.mark.parametrize(

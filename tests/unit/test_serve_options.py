@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from fivesafes.api.http_protocol import HeaderTimeoutH11Protocol
 from fivesafes.cli import web_commands
 from fivesafes.cli.main import app
 from fivesafes.config import get_settings, load_settings
 from fivesafes.errors import ConfigurationError
+from fivesafes.httpkit.http_protocol import HeaderTimeoutH11Protocol
 
 
 def test_the_server_gets_the_header_deadline_and_no_proxy_handling_of_its_own() -> None:

@@ -1,1 +1,2 @@
-"""HTTP entry point: the only package that knows FastAPI. Routes stay thin."""
+"""HTTP API entry point: JSON routes, thin. Shares its server with ``web/`` (a sibling,
+never imported) through ``httpkit``; ``fivesafes.app`` mounts both."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.audit.recorder import no_audit
 
 

@@ -93,7 +93,7 @@ def server(url: str, keys: Path, spool: Path) -> Iterator[tuple[str, int]]:
         "FIVESAFES_SPOOL_PATH": str(spool),
         "FIVESAFES_DEID_WORKERS": "2",
     }
-    with uvicorn_server("fivesafes.api.app:create_app", env) as running:
+    with uvicorn_server("fivesafes.app:create_app", env) as running:
         yield running
 
 

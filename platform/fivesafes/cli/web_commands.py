@@ -64,9 +64,9 @@ def server_options(settings: Settings, host: str | None, port: int | None) -> di
 
     Headers must arrive within ``header_read_timeout_seconds`` (slowloris). uvicorn's own
     proxy handling is off: X-Forwarded-For is read by the app, from the proxies in
-    ``forwarded_allow_ips`` only (``api.app``), whatever server runs it.
+    ``forwarded_allow_ips`` only (``fivesafes.app``), whatever server runs it.
     """
-    from fivesafes.api.http_protocol import with_header_timeout  # noqa: PLC0415
+    from fivesafes.httpkit.http_protocol import with_header_timeout  # noqa: PLC0415
 
     return {
         "factory": True,
@@ -91,4 +91,4 @@ def run_server(settings: Settings, host: str | None = None, port: int | None = N
     """Serve the API and the web pages until interrupted."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
-    uvicorn.run("fivesafes.api.app:create_app", **server_options(settings, host, port))
+    uvicorn.run("fivesafes.app:create_app", **server_options(settings, host, port))

@@ -330,7 +330,7 @@ def revoke_token(
     """Revoke a token with immediate effect, and every token minted from it.
 
     ``owner`` limits it to that user's tokens. The web sessions opened with any of them
-    end at their next request (``web/session.find_session`` checks the token).
+    end at their next request (``identity.web_sessions.find_session`` checks the token).
     """
     token = session.get(ApiToken, token_id)
     if token is None or (owner is not None and token.user_id != owner.id):

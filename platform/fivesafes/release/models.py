@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fivesafes.db import Base, UTCDateTime, utcnow
+from fivesafes.db import Base, StrEnumText, UTCDateTime, utcnow
 
 
 class ReleaseFormat(StrEnum):
@@ -37,8 +37,10 @@ class Release(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
     dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    file_format: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(16), default=ReleaseState.STREAMING.value)
+    file_format: Mapped[ReleaseFormat] = mapped_column(StrEnumText(ReleaseFormat))
+    state: Mapped[ReleaseState] = mapped_column(
+        StrEnumText(ReleaseState), default=ReleaseState.STREAMING
+    )
     row_count: Mapped[int] = mapped_column(Integer)  # rows released (after suppression)
     rows_suppressed: Mapped[int] = mapped_column(Integer, default=0)
     content_sha256: Mapped[str | None] = mapped_column(String(64))  # set on completion

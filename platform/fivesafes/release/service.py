@@ -148,8 +148,8 @@ def prepare_release(
             project_id=grant.project_id,
             dataset_version_id=plan.version.id,
             user_id=user.id,
-            file_format=fmt.value,
-            state=ReleaseState.STREAMING.value,
+            file_format=fmt,
+            state=ReleaseState.STREAMING,
             row_count=gate.rows_released,
             rows_suppressed=gate.rows_suppressed,
             manifest=json.dumps(manifest, sort_keys=True),
@@ -271,10 +271,10 @@ def _finish(
         assert release is not None
         release.completed_at = utcnow()
         if completed:
-            release.state = ReleaseState.COMPLETED.value
+            release.state = ReleaseState.COMPLETED
             release.content_sha256, release.byte_count = sha256, size
         else:
-            release.state = ReleaseState.INTERRUPTED.value
+            release.state = ReleaseState.INTERRUPTED
         prepared.trail.record(
             session,
             "release.complete" if completed else "release.interrupted",

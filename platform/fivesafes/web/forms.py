@@ -25,9 +25,9 @@ from starlette.requests import Request
 
 from fivesafes.db import session_scope
 from fivesafes.errors import AuthenticationError, PayloadTooLargeError, UnsupportedMediaTypeError
+from fivesafes.httpkit import cookies, csrf
 from fivesafes.identity import service as identity
-from fivesafes.web import csrf
-from fivesafes.web import session as web_session
+from fivesafes.identity import web_sessions as web_session
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 #: The forms posted before anyone is logged in: guarded by the double-submit cookie.
@@ -69,7 +69,7 @@ def _expected_token(request: Request, route_name: str | None) -> str | None:
         if bearer is not None:
             identity.authenticate(session, bearer)
             return None
-        row = web_session.find_session(session, request.cookies.get(web_session.COOKIE))
+        row = web_session.find_session(session, request.cookies.get(cookies.COOKIE))
         if row is None:
             raise AuthenticationError("missing bearer token", code="missing_token")
         return row.csrf_token

@@ -1,11 +1,11 @@
 """Templates, security headers, the page route class and the error pages.
 
-:func:`install_error_pages` is the web's counterpart of ``api/errors.py``: the same
+:func:`install_error_pages` is the web's counterpart of ``httpkit/errors.py``: the same
 status for each error (``status_for``) and the same audit record of every refusal
 (``audit_refusal``), but an HTML page instead of JSON, and a redirect to the log-in page
 when nobody is logged in. :class:`WebRoute` admits a posted form (``web.forms``: sender
 authenticated and CSRF checked before the body is read, body capped, never a file) before
-the dependencies run, and leaves its CSRF field for ``web.session.user_from_cookie``.
+the dependencies run, and leaves its CSRF field for ``httpkit.cookies.user_from_cookie``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from fivesafes import errors
-from fivesafes.api.errors import audit_refusal, status_for
+from fivesafes.httpkit import csrf
+from fivesafes.httpkit.cookies import Viewer
+from fivesafes.httpkit.errors import audit_refusal, status_for
 from fivesafes.identity.models import Role
-from fivesafes.web import csrf, forms
-from fivesafes.web.session import Viewer
+from fivesafes.web import forms
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 STATIC_DIR = Path(__file__).with_name("static")

@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from fivesafes.api.deps import CurrentUser, DbSession, request_context
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.errors import AuthenticationError
+from fivesafes.httpkit import cookies, csrf
+from fivesafes.httpkit.deps import CurrentUser, DbSession, request_context
+from fivesafes.identity import login
+from fivesafes.identity import web_sessions as web_session
 from fivesafes.identity.models import Role
-from fivesafes.web import csrf, login, rendering
-from fivesafes.web import session as web_session
+from fivesafes.web import rendering
 from fivesafes.web.rendering import WebRoute, redirect, render, safe_next
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -70,7 +72,7 @@ def _check_login_csrf(request: Request) -> None:
 
 def _logged_in(opened: web_session.OpenedSession, next_url: str | None) -> Response:
     response = redirect(safe_next(next_url) or HOME[opened.row.user.role])
-    web_session.set_cookie(response, opened.secret)
+    cookies.set_cookie(response, opened.secret)
     response.delete_cookie(csrf.LOGIN_COOKIE, path="/", secure=True, httponly=True)
     return response
 
@@ -119,7 +121,7 @@ def logout(request: Request, session: DbSession, user: CurrentUser) -> Response:
     if row is not None:
         web_session.close_session(session, _trail(request), row)
     response = redirect(f"{rendering.LOGIN_PATH}?notice=logged_out")
-    web_session.clear_cookie(response)
+    cookies.clear_cookie(response)
     return response
 
 

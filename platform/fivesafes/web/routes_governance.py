@@ -23,15 +23,15 @@ from starlette.responses import Response
 
 from fivesafes.access import grants, service
 from fivesafes.access.models import RequestState
-from fivesafes.api.deps import DbSession, Trail, require_role
-from fivesafes.api.params import MAX_SEQ, PathId
+from fivesafes.access.views import grant_out, request_out
 from fivesafes.api.routes import audit as audit_routes
-from fivesafes.api.routes.access import grant_out, request_out
 from fivesafes.audit import queries
 from fivesafes.audit.checkpoints import latest_checkpoint
 from fivesafes.datasets import review as version_review
 from fivesafes.datasets.review_schemas import review_out
 from fivesafes.db import utcnow
+from fivesafes.httpkit.deps import DbSession, Trail, require_role
+from fivesafes.httpkit.params import MAX_SEQ, PathId
 from fivesafes.identity.models import Role, User
 from fivesafes.web import charts
 from fivesafes.web.rendering import WebRoute, redirect, render

@@ -14,13 +14,14 @@ from fivesafes.access import grants, service
 from fivesafes.access.models import Granularity
 from fivesafes.access.policy import Action
 from fivesafes.access.schemas import RequestIn
-from fivesafes.api.deps import DbSession, Trail, require_role
-from fivesafes.api.errors import audit_refusal
-from fivesafes.api.params import PathId
-from fivesafes.api.routes.access import Permit, grant_out, permit, project_out, request_out
+from fivesafes.access.views import grant_out, project_out, request_out
 from fivesafes.datasets import service as datasets
 from fivesafes.db import utcnow
 from fivesafes.errors import InvalidInputError, NotFoundError
+from fivesafes.httpkit.deps import DbSession, Trail, require_role
+from fivesafes.httpkit.errors import audit_refusal
+from fivesafes.httpkit.params import PathId
+from fivesafes.httpkit.permits import Permit, permit
 from fivesafes.identity.models import Role, User
 from fivesafes.web.rendering import WebRoute, redirect, render
 

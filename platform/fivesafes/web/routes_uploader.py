@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from fivesafes.api.deps import DbSession, require_role
 from fivesafes.api.routes import datasets as dataset_routes
 from fivesafes.datasets import service as datasets
 from fivesafes.datasets import uploads
 from fivesafes.datasets.schemas import UploadOut
+from fivesafes.httpkit.deps import DbSession, require_role
 from fivesafes.identity.models import Role, User
 from fivesafes.web import charts
 from fivesafes.web.rendering import WebRoute, render

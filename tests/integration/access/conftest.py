@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.access.policy import AccessPolicy
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.config import Settings
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role, User

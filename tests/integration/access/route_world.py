@@ -27,21 +27,22 @@ from fivesafes import schema
 from fivesafes.access import service as access
 from fivesafes.access.models import Grant
 from fivesafes.access.policy import AccessPolicy
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import load_settings
 from fivesafes.datasets import service as datasets
 from fivesafes.datasets.models import Dataset
 from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
+from fivesafes.httpkit import cookies
 from fivesafes.identity import passwords
 from fivesafes.identity import service as identity
+from fivesafes.identity import web_sessions as web_session
 from fivesafes.identity.models import Role, User
 from fivesafes.identity.service import actor_of
 from fivesafes.ingestion.runner import IngestionRunner
 from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload
 from fivesafes.keys.store import InMemoryKeyStore
-from fivesafes.web import session as web_session
 from tests.integration.access.helpers import (
     TRAIL,
     make_user,
@@ -91,7 +92,7 @@ class Credentials:
         return {"Authorization": f"Bearer {self.token}"}
 
     def browser(self) -> dict[str, str]:
-        return {"Cookie": f"{web_session.COOKIE}={self.cookie}", "X-CSRF-Token": self.csrf}
+        return {"Cookie": f"{cookies.COOKIE}={self.cookie}", "X-CSRF-Token": self.csrf}
 
 
 @dataclass
@@ -182,7 +183,7 @@ class World:
             user = session.merge(self.user(owner))
             opened = web_session.open_session(session, TRAIL, user, "password")
             return {
-                "Cookie": f"{web_session.COOKIE}={opened.secret}",
+                "Cookie": f"{cookies.COOKIE}={opened.secret}",
                 "X-CSRF-Token": opened.row.csrf_token,
             }
 

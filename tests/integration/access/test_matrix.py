@@ -22,7 +22,7 @@ from fivesafes import schema
 from fivesafes.access import service
 from fivesafes.access.models import Grant
 from fivesafes.access.policy import AccessPolicy
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.audit.models import AuditEvent
 from fivesafes.config import load_settings
 from fivesafes.datasets.models import Dataset

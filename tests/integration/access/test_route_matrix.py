@@ -23,9 +23,9 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.config import load_settings
-from fivesafes.web import csrf
+from fivesafes.httpkit import csrf
 from fivesafes.web.rendering import WebRoute
 from tests.conftest import _create_pg_database, _drop_pg_database
 from tests.integration.access.helpers import project_body

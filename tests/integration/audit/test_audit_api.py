@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.audit.checkpoints import load_checkpoint, public_key_b64
 from fivesafes.audit.publish import SYSLOG_TAG, CheckpointPublisher
 from fivesafes.audit.signing import checkpoint_if_advanced, make_checkpoint

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.audit.models import AuditEvent
 from fivesafes.config import Settings, reset_settings_cache
 from fivesafes.datasets import service as datasets

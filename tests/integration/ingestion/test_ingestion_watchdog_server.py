@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.config import load_settings
 from fivesafes.datasets.models import Upload
 from fivesafes.db import session_scope, utcnow

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivesafes.access import service as access
 from fivesafes.access.models import Grant
 from fivesafes.access.policy import AccessPolicy
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.config import Settings
 from fivesafes.datasets import service as datasets
 from fivesafes.db import session_scope, utcnow

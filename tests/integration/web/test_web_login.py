@@ -10,18 +10,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.audit.verify import verify_chain
 from fivesafes.config import Settings
 from fivesafes.db import utcnow
-from fivesafes.identity import passwords
+from fivesafes.httpkit import cookies
+from fivesafes.identity import login, passwords
 from fivesafes.identity import service as identity
+from fivesafes.identity import web_sessions as web_session
 from fivesafes.identity.models import Role
-from fivesafes.web import login
-from fivesafes.web import session as web_session
-from fivesafes.web.models import WebSession
+from fivesafes.identity.web_models import WebSession
 
 TRAIL = AuditTrail.for_operator()
 PASSWORD = "a long enough passphrase"
@@ -76,7 +76,7 @@ def test_log_in_sets_a_secure_session_cookie_and_log_out_ends_it(
     cookie = next(
         v for k, v in response.headers.multi_items() if k == "set-cookie" and "session" in v
     )
-    assert cookie.startswith(web_session.COOKIE + "=")
+    assert cookie.startswith(cookies.COOKIE + "=")
     for attribute in ("Secure", "HttpOnly", "SameSite=strict", "Path=/"):
         assert attribute.lower() in cookie.lower()
     assert client.get("/me").json()["username"] == "rita"  # the API accepts the session

@@ -14,7 +14,7 @@ from fivesafes.access.policy import (
     parse_access_policy,
     resolve_policy_path,
 )
-from fivesafes.api.app import create_app
+from fivesafes.app import create_app
 from fivesafes.config import load_settings
 from fivesafes.errors import PolicyError
 from fivesafes.identity.models import Role

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.requests import Request
 
-from fivesafes.web import charts, csrf
+from fivesafes.httpkit import csrf
+from fivesafes.web import charts
 
 
 def _request(method: str, headers: dict[str, str] | None = None) -> Request:

@@ -1,1 +1,13 @@
-"""Routers, one module per domain."""
+"""Routers, one module per domain; :func:`install` mounts them all."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from fivesafes.api.routes import access, audit, datasets, health, identity, releases, reviews
+
+
+def install(app: FastAPI) -> None:
+    """Mount every API router on ``app`` (the web pages are mounted beside them)."""
+    for module in (health, identity, audit, access, datasets, releases, reviews):
+        app.include_router(module.router)

@@ -8,200 +8,32 @@ writing (the CLI goes through them too).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query, status
 
 from fivesafes.access import grants, service
-from fivesafes.access.decide import Decision
-from fivesafes.access.facts import Target, approvals, authorize, load_target
-from fivesafes.access.models import AccessRequest, Grant, Project, RequestState
-from fivesafes.access.policy import AccessPolicy, Action
+from fivesafes.access.models import RequestState
+from fivesafes.access.policy import Action
 from fivesafes.access.schemas import (
     ExplainOut,
     GrantOut,
     MemberIn,
-    MemberOut,
     ProjectDecisionIn,
     ProjectIn,
     ProjectOut,
     RequestIn,
     RequestOut,
     ReviewIn,
-    ReviewOut,
     RevokeIn,
 )
-from fivesafes.api.deps import CurrentUser, DbSession, Trail
-from fivesafes.api.params import MAX_ID, PathId, QueryId
+from fivesafes.access.views import grant_out, project_out, request_out
 from fivesafes.db import utcnow
-from fivesafes.identity.models import User
+from fivesafes.httpkit.deps import DbSession, Trail
+from fivesafes.httpkit.params import MAX_ID, PathId, QueryId
+from fivesafes.httpkit.permits import ActiveGrant, Permit, permit
 
 router = APIRouter(tags=["access"])
-
-
-@dataclass(frozen=True, slots=True)
-class Permit:
-    """What an allowed request carries into its route."""
-
-    user: User
-    policy: AccessPolicy
-    target: Target
-    decision: Decision
-    now: datetime
-
-
-def access_policy(request: Request) -> AccessPolicy:
-    policy: AccessPolicy = request.app.state.access_policy
-    return policy
-
-
-Policy = Annotated[AccessPolicy, Depends(access_policy)]
-
-
-def permit(action: Action, on: str | None = None) -> Any:
-    """The dependency deciding ``action`` on the project, request or grant in the path."""
-
-    def _decide(
-        session: Session,
-        user: User,
-        policy: AccessPolicy,
-        *,
-        project_id: int | None = None,
-        request_id: int | None = None,
-        grant_id: int | None = None,
-    ) -> Permit:
-        now = utcnow()
-        target = load_target(
-            session, project_id=project_id, request_id=request_id, grant_id=grant_id
-        )
-        decision = authorize(policy, user, action, target, now)
-        return Permit(user, policy, target, decision, now)
-
-    dependency: Callable[..., Permit]
-    if on == "project":
-
-        def dependency(
-            project_id: PathId, session: DbSession, user: CurrentUser, policy: Policy
-        ) -> Permit:
-            return _decide(session, user, policy, project_id=project_id)
-
-    elif on == "request":
-
-        def dependency(
-            request_id: PathId, session: DbSession, user: CurrentUser, policy: Policy
-        ) -> Permit:
-            return _decide(session, user, policy, request_id=request_id)
-
-    elif on == "grant":
-
-        def dependency(
-            grant_id: PathId, session: DbSession, user: CurrentUser, policy: Policy
-        ) -> Permit:
-            return _decide(session, user, policy, grant_id=grant_id)
-
-    else:
-
-        def dependency(session: DbSession, user: CurrentUser, policy: Policy) -> Permit:
-            return _decide(session, user, policy)
-
-    return Depends(dependency)
-
-
-def active_grant(
-    grant_id: PathId, session: DbSession, user: CurrentUser, trail: Trail, policy: Policy
-) -> Grant:
-    """For data routes (release): the grant if the caller may use it now, else 403.
-
-    The first use after expiry writes ``grant.expired``; that event is committed here
-    before the refusal rolls the request's transaction back.
-    """
-    try:
-        return grants.active_grant_for(
-            session, grant_id, user, utcnow(), policy=policy, trail=trail
-        )
-    except grants.GrantUnavailableError as exc:
-        if exc.audit_pending:
-            session.commit()
-        raise
-
-
-ActiveGrant = Annotated[Grant, Depends(active_grant)]
-
-
-# ------------------------------------------------------------------------------ views
-
-
-def project_out(project: Project) -> ProjectOut:
-    return ProjectOut(
-        id=project.id,
-        title=project.title,
-        purpose=project.purpose,
-        lay_summary=project.lay_summary,
-        ethics_ref=project.ethics_ref,
-        dsa_ref=project.dsa_ref,
-        lawful_basis=project.lawful_basis,
-        special_category_condition=project.special_category_condition,
-        start_date=project.start_date,
-        end_date=project.end_date,
-        state=project.state,
-        lead_id=project.lead_id,
-        members=[
-            MemberOut(
-                user_id=m.user_id, username=m.user.username, is_lead=m.user_id == project.lead_id
-            )
-            for m in project.members
-        ],
-        created_at=project.created_at,
-        decided_at=project.decided_at,
-        decision_reason=project.decision_reason,
-    )
-
-
-def request_out(session: Session, policy: AccessPolicy, req: AccessRequest) -> RequestOut:
-    grant = session.scalar(select(Grant).where(Grant.request_id == req.id))
-    return RequestOut(
-        id=req.id,
-        project_id=req.project_id,
-        requester_id=req.requester_id,
-        dataset=req.dataset.name,
-        version=req.dataset_version or "latest",
-        sensitivity=req.sensitivity,
-        columns=json.loads(req.columns),
-        row_filter=req.row_filter,
-        date_granularity=req.date_granularity,
-        justification=req.justification,
-        requested_end=req.requested_end,
-        state=req.state,
-        approvals=len(approvals(req)),
-        approvals_required=policy.approvers_needed(req.sensitivity),
-        reviews=[ReviewOut.model_validate(r) for r in req.reviews],
-        grant_id=grant.id if grant else None,
-        created_at=req.created_at,
-        decided_at=req.decided_at,
-    )
-
-
-def grant_out(grant: Grant, now: datetime) -> GrantOut:
-    return GrantOut(
-        id=grant.id,
-        request_id=grant.request_id,
-        project_id=grant.project_id,
-        dataset=grant.dataset.name,
-        version=grant.dataset_version or "latest",
-        columns=json.loads(grant.columns),
-        row_filter=grant.row_filter,
-        date_granularity=grant.date_granularity,
-        issued_at=grant.issued_at,
-        expires_at=grant.expires_at,
-        revoked_at=grant.revoked_at,
-        active=grants.grant_is_live(grant, now),
-    )
 
 
 # --------------------------------------------------------------------------- projects

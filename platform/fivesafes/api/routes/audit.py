@@ -12,8 +12,6 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from fivesafes.api.deps import DbSession, Trail, require_role
-from fivesafes.api.params import MAX_SEQ
 from fivesafes.audit import queries
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.schemas import AuditEventOut, AuditPage, CheckpointOut, VerifyOut
@@ -22,6 +20,8 @@ from fivesafes.audit.trust import trusted_public_key
 from fivesafes.audit.verification import verify_against
 from fivesafes.config import Settings
 from fivesafes.db import READ_ONLY
+from fivesafes.httpkit.deps import DbSession, Trail, require_role
+from fivesafes.httpkit.params import MAX_SEQ
 from fivesafes.identity.models import Role, User
 from fivesafes.keys.store import KeyStore
 

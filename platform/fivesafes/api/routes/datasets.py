@@ -9,14 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
-from fivesafes.api.deps import (
-    CurrentUser,
-    DbSession,
-    authenticate_request,
-    ensure_role,
-    request_context,
-    require_role,
-)
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
@@ -25,6 +17,14 @@ from fivesafes.datasets.schemas import DatasetOut, UploadAccepted, UploadOut
 from fivesafes.db import session_scope
 from fivesafes.deid.io_readers import StreamInput
 from fivesafes.errors import PayloadTooLargeError
+from fivesafes.httpkit.deps import (
+    CurrentUser,
+    DbSession,
+    authenticate_request,
+    ensure_role,
+    request_context,
+    require_role,
+)
 from fivesafes.identity.models import Role, User
 from fivesafes.ingestion import service as ingestion
 from fivesafes.ingestion.multipart_stream import ReceivedFile, receive_file

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from fivesafes import __version__
-from fivesafes.api.db_rights import missing_rights
-from fivesafes.api.errors import error_body
+from fivesafes.httpkit.db_rights import missing_rights
+from fivesafes.httpkit.errors import error_body
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("fivesafes.api")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, status
 
-from fivesafes.api.deps import (
+from fivesafes.httpkit.deps import (
     AppSettings,
     CurrentUser,
     DbSession,

@@ -18,11 +18,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.access.policy import Action
-from fivesafes.api.deps import CurrentUser, DbSession, Trail
-from fivesafes.api.params import PathId
-from fivesafes.api.routes.access import ActiveGrant, Permit, Policy, permit
 from fivesafes.config import Settings
 from fivesafes.db import utcnow
+from fivesafes.httpkit.deps import CurrentUser, DbSession, Trail
+from fivesafes.httpkit.params import PathId
+from fivesafes.httpkit.permits import ActiveGrant, Permit, Policy, permit
 from fivesafes.keys.store import KeyStore
 from fivesafes.release import service
 from fivesafes.release.manifest import manifest_view

@@ -11,8 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from fivesafes.api.deps import DbSession, Trail, require_role
-from fivesafes.api.params import PathId
 from fivesafes.datasets import review
 from fivesafes.datasets.review_schemas import (
     ReviewDecisionIn,
@@ -22,6 +20,8 @@ from fivesafes.datasets.review_schemas import (
     sample_out,
 )
 from fivesafes.db import utcnow
+from fivesafes.httpkit.deps import DbSession, Trail, require_role
+from fivesafes.httpkit.params import PathId
 from fivesafes.identity.models import Role, User
 
 router = APIRouter(tags=["reviews"])

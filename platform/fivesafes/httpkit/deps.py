@@ -18,9 +18,10 @@ from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
 from fivesafes.db import session_scope
 from fivesafes.errors import AuthenticationError, PermissionDeniedError
+from fivesafes.httpkit import cookies
 from fivesafes.identity import service as identity
+from fivesafes.identity import web_sessions as web_session
 from fivesafes.identity.models import Role, User
-from fivesafes.web import session as web_session
 
 _bearer = HTTPBearer(
     auto_error=False, description="An API token issued by `fivesafes tokens issue`."
@@ -68,7 +69,7 @@ def authenticate_request(session: Session, request: Request) -> User:
         user = token.user
         request.state.minter = identity.Minter.from_token(token)
     else:
-        found = web_session.user_from_cookie(session, request)
+        found = cookies.user_from_cookie(session, request)
         if found is None:
             raise AuthenticationError("missing bearer token", code="missing_token")
         user = found

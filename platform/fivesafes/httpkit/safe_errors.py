@@ -16,7 +16,7 @@ import logging
 from sqlalchemy import exc as sa_exc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fivesafes.api.middleware import send_json_error
+from fivesafes.httpkit.middleware import send_json_error
 from fivesafes.safe_logging import safe_traceback
 
 log = logging.getLogger("fivesafes.api")

@@ -1,4 +1,8 @@
-"""The FastAPI application factory."""
+"""The application factory: the one place the API and the web pages are put together.
+
+Both entry points are mounted on one server; neither imports the other. Everything they
+share (middleware, dependencies, error mapping) comes from ``httpkit``.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,19 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fivesafes import __version__
 from fivesafes.access.policy import load_access_policy
-from fivesafes.api.errors import ERROR_RESPONSES, install_error_handlers
-from fivesafes.api.input_guard import reject_nul
-from fivesafes.api.lifespan import lifespan
-from fivesafes.api.middleware import (
+from fivesafes.api.routes import install as install_api
+from fivesafes.audit.recorder import AuditRecorder, record
+from fivesafes.config import Settings, get_settings
+from fivesafes.db import make_engine, make_session_factory
+from fivesafes.httpkit.errors import ERROR_RESPONSES, install_error_handlers
+from fivesafes.httpkit.input_guard import reject_nul
+from fivesafes.httpkit.lifespan import lifespan
+from fivesafes.httpkit.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
-from fivesafes.api.routes import access, audit, datasets, health, identity, releases, reviews
-from fivesafes.api.safe_errors import SafeErrorMiddleware
-from fivesafes.audit.recorder import AuditRecorder, record
-from fivesafes.config import Settings, get_settings
-from fivesafes.db import make_engine, make_session_factory
+from fivesafes.httpkit.safe_errors import SafeErrorMiddleware
 from fivesafes.keys.local import LocalFileKeyStore
 from fivesafes.web.routes import install as install_web_pages
 
@@ -61,12 +65,6 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_https)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(identity.router)
-    app.include_router(audit.router)
-    app.include_router(access.router)
-    app.include_router(datasets.router)
-    app.include_router(releases.router)
-    app.include_router(reviews.router)
+    install_api(app)
     install_web_pages(app)
     return app

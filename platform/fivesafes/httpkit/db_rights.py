@@ -18,8 +18,8 @@ from sqlalchemy.exc import OperationalError
 
 import fivesafes.models  # noqa: F401 - registers every table in Base.metadata
 from fivesafes.db import Base
+from fivesafes.identity.web_models import LoginFailure
 from fivesafes.ingestion.storage import VERSION_SCHEMA
-from fivesafes.web.models import LoginFailure
 
 #: The rights the app needs on every table.
 FULL = ("SELECT", "INSERT", "UPDATE", "DELETE")

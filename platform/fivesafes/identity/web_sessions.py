@@ -10,45 +10,28 @@ a role changed, moves it on) and, for a session opened with an API token, that t
 and every token it was minted from are still live (not revoked, not expired). A token
 session never lasts beyond its token's expiry.
 
-The cookie is ``Secure`` (browsers treat http://127.0.0.1 and http://localhost as secure
-contexts, so this holds in local tests too), ``HttpOnly`` (no script reads it) and
-``SameSite=Strict`` (no other site's page can make the browser send it).
+The cookie itself (its name and flags) and the request-bound lookup are HTTP concerns:
+``httpkit.cookies``. This module knows only the rows.
 """
 
 from __future__ import annotations
 
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
-from starlette.requests import Request
-from starlette.responses import Response
 
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.db import utcnow
 from fivesafes.identity import service as identity
-from fivesafes.identity.models import ApiToken, Role, User
-from fivesafes.web import csrf
-from fivesafes.web.models import WebSession
+from fivesafes.identity.models import ApiToken, User
+from fivesafes.identity.web_models import WebSession
 
-COOKIE = "__Host-fivesafes-session"
 IDLE_TIMEOUT = timedelta(minutes=30)
 MAX_AGE = timedelta(hours=12)
 _TOUCH_EVERY = timedelta(seconds=60)
-
-
-@dataclass(frozen=True, slots=True)
-class Viewer:
-    """Who the pages are for: plain values, usable after the transaction has ended."""
-
-    id: uuid.UUID
-    username: str
-    full_name: str
-    role: Role
-    csrf_token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +59,7 @@ def open_session(
     row = WebSession(
         token_hash=identity.hash_token(secret),
         user_id=user.id,
-        csrf_token=csrf.new_token(),
+        csrf_token=secrets.token_urlsafe(32),
         method=method,
         created_at=moment,
         last_seen_at=moment,
@@ -173,36 +156,3 @@ def purge_expired(session: Session, *, now: datetime | None = None) -> int:
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def user_from_cookie(session: Session, request: Request) -> User | None:
-    """The user of the request's session cookie, or None; CSRF-checked if unsafe.
-
-    The session row is left on ``request.state.web_session`` (log-out ends it) and a
-    :class:`Viewer` on ``request.state.viewer`` for the pages (forms need the CSRF token;
-    an error page is drawn after the request's transaction has ended).
-    """
-    row = find_session(session, request.cookies.get(COOKIE))
-    if row is None:
-        return None
-    user = row.user
-    request.state.viewer = Viewer(user.id, user.username, user.full_name, user.role, row.csrf_token)
-    csrf.require(row.csrf_token, request)
-    request.state.web_session = row
-    return user
-
-
-def set_cookie(response: Response, secret: str) -> None:
-    response.set_cookie(
-        COOKIE,
-        secret,
-        max_age=int(MAX_AGE.total_seconds()),
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="strict",
-    )
-
-
-def clear_cookie(response: Response) -> None:
-    response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")

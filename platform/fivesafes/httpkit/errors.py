@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fivesafes import errors
-from fivesafes.api.deps import request_context
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.db import session_scope
+from fivesafes.httpkit.deps import request_context
 
 STATUS_BY_ERROR: dict[type[errors.FivesafesError], int] = {
     errors.AuthenticationError: 401,

@@ -20,8 +20,8 @@ from fivesafes.db import utcnow
 from fivesafes.errors import AuthenticationError, FivesafesError
 from fivesafes.identity import passwords
 from fivesafes.identity import service as identity
-from fivesafes.web.models import LoginFailure
-from fivesafes.web.session import OpenedSession, open_session
+from fivesafes.identity.web_models import LoginFailure
+from fivesafes.identity.web_sessions import OpenedSession, open_session
 
 WINDOW = timedelta(minutes=15)
 MAX_FAILURES = 5

@@ -3,7 +3,7 @@ log-in form (which has no session yet).
 
 Every form carries the token in a hidden field; scripts send it in the ``X-CSRF-Token``
 header. Every unsafe request authenticated by the session cookie must present it (API
-routes included: see ``api.deps.authenticate_request``); a bearer token needs none, since
+routes included: see ``httpkit.deps.authenticate_request``); a bearer token needs none, since
 a browser never attaches one by itself. SameSite=Strict cookies are the second layer.
 """
 

@@ -1,0 +1,86 @@
+"""How projects, requests and grants are shown: the one place their API shapes are built.
+
+The API and the web pages both present through these, so a page and a JSON response
+never disagree about a request's approvals or whether a grant is live.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fivesafes.access import grants
+from fivesafes.access.facts import approvals
+from fivesafes.access.models import AccessRequest, Grant, Project
+from fivesafes.access.policy import AccessPolicy
+from fivesafes.access.schemas import GrantOut, MemberOut, ProjectOut, RequestOut, ReviewOut
+
+
+def project_out(project: Project) -> ProjectOut:
+    return ProjectOut(
+        id=project.id,
+        title=project.title,
+        purpose=project.purpose,
+        lay_summary=project.lay_summary,
+        ethics_ref=project.ethics_ref,
+        dsa_ref=project.dsa_ref,
+        lawful_basis=project.lawful_basis,
+        special_category_condition=project.special_category_condition,
+        start_date=project.start_date,
+        end_date=project.end_date,
+        state=project.state,
+        lead_id=project.lead_id,
+        members=[
+            MemberOut(
+                user_id=m.user_id, username=m.user.username, is_lead=m.user_id == project.lead_id
+            )
+            for m in project.members
+        ],
+        created_at=project.created_at,
+        decided_at=project.decided_at,
+        decision_reason=project.decision_reason,
+    )
+
+
+def request_out(session: Session, policy: AccessPolicy, req: AccessRequest) -> RequestOut:
+    grant = session.scalar(select(Grant).where(Grant.request_id == req.id))
+    return RequestOut(
+        id=req.id,
+        project_id=req.project_id,
+        requester_id=req.requester_id,
+        dataset=req.dataset.name,
+        version=req.dataset_version or "latest",
+        sensitivity=req.sensitivity,
+        columns=json.loads(req.columns),
+        row_filter=req.row_filter,
+        date_granularity=req.date_granularity,
+        justification=req.justification,
+        requested_end=req.requested_end,
+        state=req.state,
+        approvals=len(approvals(req)),
+        approvals_required=policy.approvers_needed(req.sensitivity),
+        reviews=[ReviewOut.model_validate(r) for r in req.reviews],
+        grant_id=grant.id if grant else None,
+        created_at=req.created_at,
+        decided_at=req.decided_at,
+    )
+
+
+def grant_out(grant: Grant, now: datetime) -> GrantOut:
+    return GrantOut(
+        id=grant.id,
+        request_id=grant.request_id,
+        project_id=grant.project_id,
+        dataset=grant.dataset.name,
+        version=grant.dataset_version or "latest",
+        columns=json.loads(grant.columns),
+        row_filter=grant.row_filter,
+        date_granularity=grant.date_granularity,
+        issued_at=grant.issued_at,
+        expires_at=grant.expires_at,
+        revoked_at=grant.revoked_at,
+        active=grants.grant_is_live(grant, now),
+    )
