@@ -25,9 +25,10 @@ from pathlib import Path
 from types import TracebackType
 
 from fivesafes.config import DEFAULT_SPACY_MODEL, get_settings
-from fivesafes.deid.io_limits import ReaderLimits
-from fivesafes.deid.io_readers import Cell, CellProblem, Source, StreamInput, open_source
-from fivesafes.deid.io_writers import AtomicOutput, ChunkWriter, output_format
+from fivesafes.deid.io.limits import ReaderLimits
+from fivesafes.deid.io.sources import open_source
+from fivesafes.deid.io.types import Cell, CellProblem, Source, StreamInput
+from fivesafes.deid.io.writers import AtomicOutput, ChunkWriter, output_format
 from fivesafes.deid.optout import OptOutFilter
 from fivesafes.deid.plan import OutputColumn, RowPlan
 from fivesafes.deid.policy import Policy, check_columns

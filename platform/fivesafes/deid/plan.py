@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from fivesafes.deid import transforms as t
-from fivesafes.deid.io_readers import Cell, CellProblem, ParsedChunk
+from fivesafes.deid.io.types import Cell, CellProblem, ParsedChunk
 from fivesafes.deid.nhs_number import normalise_nhs_number
 from fivesafes.deid.optout import OPTED_OUT_COLUMN, OptOutFilter
 from fivesafes.deid.policy import ColumnPolicy, Policy

@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from fivesafes.deid.io_limits import DEFAULT_LIMITS, ReaderLimits
-from fivesafes.deid.io_readers import Cell, Chunk, ParsedChunk, parse_csv_chunk
-from fivesafes.deid.io_writers import encode_csv, encode_jsonl, encode_pgcopy
+from fivesafes.deid.io.csv_source import parse_csv_chunk
+from fivesafes.deid.io.limits import DEFAULT_LIMITS, ReaderLimits
+from fivesafes.deid.io.types import Cell, Chunk, ParsedChunk
+from fivesafes.deid.io.writers import encode_csv, encode_jsonl, encode_pgcopy
 from fivesafes.deid.plan import ChunkStats, RowPlan, Scrubber
 from fivesafes.deid.types import ScrubberConfig
 
@@ -73,9 +74,7 @@ class WorkerState:
         if chunk.csv_bytes is not None:
             parsed = parse_csv_chunk(chunk, spec.header, spec.encoding, spec.limits)
         else:
-            assert chunk.columns is not None
-            rows = len(chunk.columns[0]) if chunk.columns else 0
-            parsed = ParsedChunk(list(chunk.columns), rows, chunk.first_line, chunk.lines)
+            parsed = ParsedChunk.of_columns(chunk)
         columns, stats = spec.plan.apply(parsed, self.scrubber)
         result = ChunkResult(chunk.index, chunk.units_done, stats)
         if spec.output == "csv":

@@ -14,8 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fivesafes.deid.io_control import find_control, first_control_in_column
-from fivesafes.deid.io_readers import CellProblem, open_source, parse_csv_chunk
+from fivesafes.deid.io.control import find_control, first_control_in_column
+from fivesafes.deid.io.csv_source import parse_csv_chunk
+from fivesafes.deid.io.sources import open_source
+from fivesafes.deid.io.types import CellProblem
 from fivesafes.errors import InputFileError
 
 SECRET = "Ruth Kay 9434765919"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fivesafes.deid.io_readers import open_source
+from fivesafes.deid.io.sources import open_source
 from fivesafes.deid.policy import Policy, check_columns, parse_policy
 from fivesafes.deid.redact import describe_header_field, safe_header_name, value_shape
 from fivesafes.errors import InputFileError

@@ -15,9 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fivesafes.deid import io_readers
-from fivesafes.deid.io_readers import CellProblem, open_source, parse_csv_chunk
-from fivesafes.deid.io_writers import AtomicOutput, encode_csv, encode_jsonl
+from fivesafes.deid.io import csv_source
+from fivesafes.deid.io.csv_source import parse_csv_chunk
+from fivesafes.deid.io.sources import open_source
+from fivesafes.deid.io.types import CellProblem, ParsedChunk
+from fivesafes.deid.io.writers import AtomicOutput, encode_csv, encode_jsonl
 from fivesafes.deid.plan import OutputColumn
 from fivesafes.errors import InputFileError
 
@@ -35,10 +37,7 @@ def read_all(
             if chunk.csv_bytes is not None:
                 parsed = parse_csv_chunk(chunk, source.header, encoding)
             else:
-                assert chunk.columns is not None
-                parsed = io_readers.ParsedChunk(
-                    chunk.columns, len(chunk.columns[0]), chunk.first_line, chunk.lines
-                )  # type: ignore[arg-type]
+                parsed = ParsedChunk.of_columns(chunk)
             rows.extend(list(r) for r in zip(*parsed.columns, strict=True))
             lines.extend(parsed.line_of(i) for i in range(parsed.row_count))
         return source.header, rows, lines
@@ -61,7 +60,7 @@ def test_chunks_reassemble_to_the_original_records(
     block: int,
     crlf: bool,
 ) -> None:
-    monkeypatch.setattr(io_readers, "_BLOCK", block)
+    monkeypatch.setattr(csv_source, "_BLOCK", block)
     buffer = io.StringIO()
     # csv.writer only quotes a lone CR when it is part of the line terminator.
     writer = csv.writer(

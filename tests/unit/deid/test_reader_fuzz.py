@@ -18,7 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fivesafes.deid.io_readers import CellProblem, StreamInput, open_source, parse_csv_chunk
+from fivesafes.deid.io.csv_source import parse_csv_chunk
+from fivesafes.deid.io.sources import open_source
+from fivesafes.deid.io.types import CellProblem, StreamInput
 from fivesafes.errors import InputFileError
 
 # Bytes that matter to the readers, mixed with anything.

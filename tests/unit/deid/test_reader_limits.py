@@ -17,8 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fivesafes.deid.io_limits import LIMIT_CODE, MIB, ReaderLimits
-from fivesafes.deid.io_readers import CellProblem, StreamInput, open_source, parse_csv_chunk
+from fivesafes.deid.io.csv_source import parse_csv_chunk
+from fivesafes.deid.io.limits import LIMIT_CODE, MIB, ReaderLimits
+from fivesafes.deid.io.sources import open_source
+from fivesafes.deid.io.types import CellProblem, StreamInput
 from fivesafes.errors import InputFileError
 from tests.unit.deid.xlsx_parts import handmade_xlsx
 

@@ -80,6 +80,15 @@ def field_too_long(limits: ReaderLimits) -> str:
     )
 
 
+def field_too_long_error(
+    limits: ReaderLimits, file: str, line: int, column: str | None
+) -> InputFileError:
+    """The refusal of a cell for its length, where the reader knows the file."""
+    return InputFileError(
+        field_too_long(limits), file=file, line=line, column=column, code=LIMIT_CODE
+    )
+
+
 def over_field_limit(value: str, limits: ReaderLimits, encoding: str = "utf-8") -> bool:
     """Whether ``value`` encodes to more bytes than a field may hold (cheap when short)."""
     limit = limits.max_field_bytes

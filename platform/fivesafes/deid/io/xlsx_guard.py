@@ -26,7 +26,7 @@ import zipfile
 import zlib
 from typing import BinaryIO
 
-from fivesafes.deid.io_limits import MIB, ReaderLimits, limit_error, size_text
+from fivesafes.deid.io.limits import MIB, ReaderLimits, limit_error, size_text
 from fivesafes.errors import InputFileError
 
 #: Members an XLSX workbook may hold (a real one has tens; the central directory is

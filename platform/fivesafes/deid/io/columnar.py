@@ -1,27 +1,27 @@
 """Readers for binary extract formats: XLSX (openpyxl, read-only) and Parquet (pyarrow).
 
-Separate from :mod:`fivesafes.deid.io_readers` so that a CSV run never imports pyarrow or
-openpyxl (faster start, smaller workers). Both parse in the parent process into columns of
-text; values are rendered as the text the transforms parse (dates as ISO).
+Separate from the CSV reader (:mod:`.csv_source`) so that a CSV run never imports pyarrow
+or openpyxl (faster start, smaller workers). Both parse in the parent process into columns
+of text; values are rendered as the text the transforms parse (dates as ISO).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import date, datetime, time
 from typing import Any, BinaryIO
 
-from fivesafes.deid.io_control import control_reason, first_control_in_column
-from fivesafes.deid.io_limits import (
+from fivesafes.deid.io.control import control_reason, first_control_in_column
+from fivesafes.deid.io.limits import (
     DEFAULT_LIMITS,
-    LIMIT_CODE,
     ReaderLimits,
-    field_too_long,
+    field_too_long_error,
     limit_error,
     over_field_limit,
 )
-from fivesafes.deid.io_readers import Cell, Chunk, cell_text
-from fivesafes.deid.io_xlsx_guard import check_workbook
+from fivesafes.deid.io.types import Cell, Chunk
+from fivesafes.deid.io.xlsx_guard import check_workbook
 from fivesafes.errors import InputFileError
 
 
@@ -44,9 +44,7 @@ def _refuse_long_cells(
             continue  # no cell can pass the limit: one C-speed pass over the lengths
         for row, value in enumerate(values):
             if value and over_field_limit(value, limits):
-                raise InputFileError(
-                    field_too_long(limits), file=file, line=lines[row], column=name, code=LIMIT_CODE
-                )
+                raise field_too_long_error(limits, file, lines[row], name)
 
 
 def _too_many_cells(file: str, line: int, count: int, limits: ReaderLimits) -> InputFileError:
@@ -64,6 +62,23 @@ def _refuse_control_in_header(file: str, header: list[str], line: int) -> None:
         raise InputFileError(
             control_reason(hit[1]), file=file, line=line, column=f"(field {hit[0] + 1})"
         )
+
+
+def cell_text(value: Any) -> Cell:
+    """A spreadsheet or Arrow value as text in the form the transforms parse."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.time() == time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 #: What pyarrow raises for a damaged file (OSError covers its ArrowIOError; names in the

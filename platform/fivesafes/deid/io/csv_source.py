@@ -1,34 +1,29 @@
-"""Streaming readers for extracts: CSV, XLSX, Parquet and JSON Lines.
+"""CSV extracts, cut into raw-byte chunks in the parent and parsed in the workers.
 
-Every reader yields :class:`Chunk` objects: bounded units of work a worker process can
-take. CSV chunks are *raw bytes* cut at record boundaries, so the parent process does
-almost no work per row (it only counts quotes and newlines in C) and parsing happens in
-parallel in the workers; the other formats are parsed in the parent into columns.
+CSV chunks are *raw bytes* cut at record boundaries, so the parent process does almost no
+work per row (it only counts quotes and newlines in C) and parsing happens in parallel in
+the workers (:func:`parse_csv_chunk`).
 
-Errors name the file, the line (1-based, the header is line 1; spreadsheet row for XLSX;
-record number for Parquet) and the column, never the cell's content.
+Errors name the file, the line (1-based, the header is line 1) and the column, never the
+cell's content.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from collections.abc import Iterator, Sequence
+from functools import partial
 
-from fivesafes.deid.io_control import (
+from fivesafes.deid.io.control import (
     control_reason,
     find_control,
     first_control_in_rows,
     may_hold_control,
 )
-from fivesafes.deid.io_limits import (
+from fivesafes.deid.io.limits import (
     DEFAULT_LIMITS,
     LIMIT_CODE,
     ReaderLimits,
@@ -37,6 +32,7 @@ from fivesafes.deid.io_limits import (
     over_field_limit,
     size_text,
 )
+from fivesafes.deid.io.types import CellProblem, Chunk, ParsedChunk, TextStream
 from fivesafes.errors import InputFileError
 
 # Long clinical notes: the default is 128 KiB. Set again per chunk from the run's limits.
@@ -44,145 +40,9 @@ csv.field_size_limit(DEFAULT_LIMITS.max_line_bytes)
 
 _BLOCK = 256 * 1024
 _BOM = codecs.BOM_UTF8
-Cell = str | None
-
-INPUT_FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet", ".jsonl": "jsonl"}
-INPUT_FORMATS[".ndjson"] = "jsonl"
 
 
-class CellProblem(Exception):  # noqa: N818 - a value crossing process boundaries, not API
-    """A problem at a position, raised in workers (picklable) and turned into
-    :class:`~fivesafes.errors.InputFileError` by the engine, which knows the file."""
-
-    def __init__(
-        self,
-        reason: str,
-        line: int | None = None,
-        column: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(reason, line, column, code)
-        self.reason = reason
-        self.line = line
-        self.column = column
-        self.code = code
-
-
-@dataclass(slots=True)
-class Chunk:
-    """One unit of work: raw CSV bytes, or parsed columns in header order."""
-
-    index: int
-    first_line: int
-    units_done: int  # bytes (CSV, JSONL) or rows (XLSX, Parquet) consumed up to its end
-    csv_bytes: bytes | None = None
-    columns: list[list[Cell]] | None = None
-    lines: list[int] | None = None
-
-
-@dataclass(slots=True)
-class ParsedChunk:
-    """Columns of one chunk plus a way to find the input line of any row (errors only)."""
-
-    columns: list[Sequence[Cell]]
-    row_count: int
-    first_line: int
-    lines: list[int] | None = None
-    csv_text: str | None = field(default=None, repr=False)
-
-    def line_of(self, row: int) -> int:
-        """The 1-based input line on which row ``row`` of this chunk starts."""
-        if self.lines is None:
-            assert self.csv_text is not None
-            self.lines = _record_lines(self.csv_text, self.first_line)
-        return self.lines[row]
-
-
-class Source(Protocol):
-    """An open extract: its header and a stream of chunks."""
-
-    file: str
-    format: str
-    header: list[str]
-    total_units: int | None
-
-    def chunks(self, rows_hint: int) -> Iterator[Chunk]: ...
-
-    def sha256(self) -> str | None:
-        """Hash of the raw input bytes once fully read (None if not tracked)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StreamInput:
-    """An extract that is not a plain file (an encrypted upload spool): opened on demand.
-
-    ``name`` is what users call the file: it names the format (by extension) and appears
-    in error messages. ``opener`` returns a fresh stream of the plaintext bytes.
-    """
-
-    name: str
-    opener: Callable[[], BinaryIO]
-    size: int | None = None
-
-
-def input_format(name: str) -> str:
-    """The format of an extract named ``name``; :class:`InputFileError` if unsupported."""
-    suffix = Path(name).suffix.lower()
-    fmt = INPUT_FORMATS.get(suffix)
-    if fmt is None:
-        raise InputFileError(
-            f"unsupported input type {suffix or '(none)'!r}; expected "
-            + ", ".join(sorted(INPUT_FORMATS)),
-            file=name,
-        )
-    return fmt
-
-
-def open_source(
-    path: Path | StreamInput, *, encoding: str = "utf-8", limits: ReaderLimits = DEFAULT_LIMITS
-) -> Source:
-    """Open an extract by its extension; :class:`InputFileError` if unsupported or unreadable.
-
-    ``limits`` bound what one extract may make the reader hold (:mod:`.io_limits`).
-    """
-    if isinstance(path, StreamInput):
-        label, fmt, size, open_bytes = path.name, input_format(path.name), path.size, path.opener
-    else:
-        file_path = path
-        label, fmt = str(file_path), input_format(file_path.name)
-        if not file_path.is_file():
-            raise InputFileError("input file not found", file=label)
-        size = file_path.stat().st_size
-
-        def open_bytes() -> BinaryIO:
-            return file_path.open("rb")
-
-    if fmt == "csv":
-        return CsvSource(open_bytes(), label, size, encoding, limits)
-    if fmt == "jsonl":
-        from fivesafes.deid.io_jsonl import JsonLinesSource  # noqa: PLC0415 - import cycle
-
-        return JsonLinesSource(open_bytes(), label, size, encoding, limits)
-    from fivesafes.deid import io_columnar  # noqa: PLC0415 - pyarrow/openpyxl only when needed
-
-    # Workbooks and Parquet need random access: a spooled upload is read into memory
-    # (bounded by the upload limit); a plain file is read in place.
-    handle = open_bytes()
-    if isinstance(path, StreamInput):
-        with handle:
-            handle = io.BytesIO(handle.read())
-    if fmt == "xlsx":
-        return io_columnar.XlsxSource(handle, label, limits)
-    return io_columnar.ParquetSource(handle, label, limits)
-
-
-# --------------------------------------------------------------------------------- CSV
-
-
-class CsvSource:
+class CsvSource(TextStream):
     """CSV cut into raw-byte chunks at record boundaries.
 
     A newline ends a record exactly when the number of quote characters before it is even
@@ -192,28 +52,11 @@ class CsvSource:
 
     format = "csv"
 
-    def __init__(
-        self,
-        handle: BinaryIO,
-        label: str,
-        size: int | None,
-        encoding: str,
-        limits: ReaderLimits = DEFAULT_LIMITS,
-    ) -> None:
-        self.file = label
-        self.limits = limits
-        self.encoding = codecs.lookup(encoding).name
-        self.total_units: int | None = size
-        self._handle: BinaryIO = handle
-        self._hash = hashlib.sha256()
-        self._consumed = 0
-        self._done = False
+    def _open(self) -> None:
         self.header, self._carry, self._next_line = self._read_header()
 
-    def _read(self, size: int = _BLOCK) -> bytes:
-        block = self._handle.read(size)
-        self._hash.update(block)
-        return block
+    def _read(self, size: int | None = None) -> bytes:
+        return self._hashed(self._handle.read(_BLOCK if size is None else size))
 
     def _read_header(self) -> tuple[list[str], bytes, int]:
         buffer = self._read()
@@ -280,13 +123,9 @@ class CsvSource:
         )
 
     def _encoding_error(self, line: int, column: str | None) -> InputFileError:
-        hint = (
-            "not valid UTF-8; if the file uses another encoding, name it in the policy "
-            "(input: {encoding: cp1252})"
-            if self.encoding == "utf-8"
-            else f"bytes not valid in the policy's encoding {self.encoding}"
+        return InputFileError(
+            _encoding_hint(self.encoding), file=self.file, line=line, column=column
         )
-        return InputFileError(hint, file=self.file, line=line, column=column)
 
     def chunks(self, rows_hint: int) -> Iterator[Chunk]:
         index = 0
@@ -327,12 +166,6 @@ class CsvSource:
             index += 1
             self._next_line += data.count(b"\n")
         self._done = True
-
-    def sha256(self) -> str | None:
-        return self._hash.hexdigest() if self._done else None
-
-    def close(self) -> None:
-        self._handle.close()
 
 
 def _record_boundary(buffer: bytes, start: int, end: int) -> int:
@@ -418,7 +251,9 @@ def parse_csv_chunk(
         rows = [row for row in rows if row]
         lengths.discard(0)
         simple = False
-    parsed = ParsedChunk([], len(rows), chunk.first_line, csv_text=text)
+    parsed = ParsedChunk(
+        [], len(rows), chunk.first_line, locate=partial(_record_lines, text, chunk.first_line)
+    )
     if may_hold_control(data, text, encoding) and (hit := first_control_in_rows(rows)):
         row, index, char = hit
         column = header[index] if index < width else _beyond(index)
@@ -574,30 +409,20 @@ def _decode_problem(
     prefix = data[: exc.start]
     line = first_line + prefix.count(b"\n")
     text = prefix.decode(encoding, errors="replace")
-    hint = (
-        "not valid UTF-8; if the file uses another encoding, name it in the policy "
-        "(input: {encoding: cp1252})"
-        if encoding == "utf-8"
-        else f"bytes not valid in the policy's encoding {encoding}"
-    )
     # Only the current record matters for the column: take text after the last boundary.
     boundary = _record_boundary(prefix, 0, len(prefix))
-    partial = prefix[boundary + 1 :].decode(encoding, errors="replace") if boundary >= 0 else text
-    return CellProblem(hint, line, _column_at(partial, header) if partial else header[0])
+    partial_record = (
+        prefix[boundary + 1 :].decode(encoding, errors="replace") if boundary >= 0 else text
+    )
+    column = _column_at(partial_record, header) if partial_record else header[0]
+    return CellProblem(_encoding_hint(encoding), line, column)
 
 
-def cell_text(value: Any) -> Cell:
-    """A spreadsheet or Arrow value as text in the form the transforms parse."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        if value.time() == time(0) and value.tzinfo is None:
-            return value.date().isoformat()
-        return value.isoformat()
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+def _encoding_hint(encoding: str) -> str:
+    """Why bytes did not decode, and what to do about it (never the bytes)."""
+    if encoding == "utf-8":
+        return (
+            "not valid UTF-8; if the file uses another encoding, name it in the policy "
+            "(input: {encoding: cp1252})"
+        )
+    return f"bytes not valid in the policy's encoding {encoding}"

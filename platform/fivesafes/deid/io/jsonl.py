@@ -8,54 +8,35 @@ later record omits is a null.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
-from fivesafes.deid.io_control import control_reason, find_control
-from fivesafes.deid.io_limits import (
-    DEFAULT_LIMITS,
-    LIMIT_CODE,
-    ReaderLimits,
-    field_too_long,
+from fivesafes.deid.io.control import control_reason, find_control
+from fivesafes.deid.io.limits import (
+    field_too_long_error,
     limit_error,
     over_field_limit,
     size_text,
 )
-from fivesafes.deid.io_readers import Cell, Chunk
+from fivesafes.deid.io.types import Cell, Chunk, TextStream
 from fivesafes.deid.redact import safe_header_name, value_shape
 from fivesafes.errors import InputFileError
 
 
-class JsonLinesSource:
+class JsonLinesSource(TextStream):
     """One JSON object per line; the first record's keys are the header."""
 
     format = "jsonl"
 
-    def __init__(
-        self,
-        handle: BinaryIO,
-        label: str,
-        size: int | None,
-        encoding: str,
-        limits: ReaderLimits = DEFAULT_LIMITS,
-    ) -> None:
-        self.file = label
-        self.limits = limits
-        self.encoding = codecs.lookup(encoding).name
-        self.total_units: int | None = size
-        self._handle: BinaryIO = handle
-        self._hash = hashlib.sha256()
+    def _open(self) -> None:
         self._line = 0
-        self._consumed = 0
-        self._done = False
         first = self._next_record()
         if first is None:
             raise InputFileError("file is empty (no records)", file=self.file, line=1)
         self._first: tuple[int, dict[str, Any]] | None = first
         self.header = list(first[1])
-        if len(self.header) > limits.max_cells_per_row:
+        if len(self.header) > self.limits.max_cells_per_row:
             raise self._too_many_keys(first[0], len(self.header))
         for index, name in enumerate(self.header):
             if (at := find_control(name)) >= 0:
@@ -88,8 +69,7 @@ class JsonLinesSource:
             yield line_bytes
 
     def _next_record(self) -> tuple[int, dict[str, Any]] | None:
-        for line_bytes in self._lines():
-            self._hash.update(line_bytes)
+        for line_bytes in map(self._hashed, self._lines()):
             self._consumed += len(line_bytes)
             self._line += 1
             raw = line_bytes
@@ -151,13 +131,7 @@ class JsonLinesSource:
                         )
                     cell = values[at] = _json_cell(value, self.file, line, key)
                     if cell is not None and over_field_limit(cell, self.limits):
-                        raise InputFileError(
-                            field_too_long(self.limits),
-                            file=self.file,
-                            line=line,
-                            column=key,
-                            code=LIMIT_CODE,
-                        )
+                        raise field_too_long_error(self.limits, self.file, line, key)
                 for i, value in enumerate(values):
                     columns[i].append(value)
                 lines.append(line)
@@ -166,12 +140,6 @@ class JsonLinesSource:
             yield Chunk(index, lines[0], self._consumed, columns=columns, lines=lines)
             index += 1
         self._done = True
-
-    def sha256(self) -> str | None:
-        return self._hash.hexdigest() if self._done else None
-
-    def close(self) -> None:
-        self._handle.close()
 
 
 def _key_label(key: str, header: list[str]) -> str:
