@@ -19,9 +19,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check platform tests migrations
 	$(BIN)/ruff format --check platform tests migrations
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	git ls-files -z | xargs -0 $(BIN)/detect-private-key
+
+# Branch coverage is measured over the unit and integration tiers (in-process code; the
+# e2e servers and the spaCy sweeps run untraced, in a second pass), with a floor.
+COVERAGE_FLOOR ?= 85
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow and not e2e" --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+	$(BIN)/pytest -m "slow or e2e"
 
 # The inner loop (under 3 minutes): unit and SQLite integration tests; `make test` adds
 # PostgreSQL, the real server, the browser, spaCy and the generated sweeps.

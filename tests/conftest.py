@@ -27,6 +27,25 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+#: The tiers, by the folder a test lives in: what a test needs is where it is.
+TIERS = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, from its folder (``tests/<tier>/...``).
+
+    Markers, not paths, are what ``make test-fast`` selects on; a test outside the three
+    tier folders is a collection error, so no test escapes its tier.
+    """
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts
+        tier = TIERS.get(parts[0]) if len(parts) > 1 else None
+        if tier is None:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in tests/unit, integration or e2e")
+        item.add_marker(tier)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test sees the developer's FIVESAFES_* variables, .env file or var/ folder."""

@@ -13,7 +13,6 @@ import pytest
 
 from tests.e2e.server import environment, run_cli, running_server
 
-pytestmark = pytest.mark.e2e
 TIMEOUT = 2.0
 
 

@@ -6,11 +6,9 @@ import re
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.e2e.server import environment, run_cli, running_server
 
-pytestmark = pytest.mark.e2e
 TOKEN = re.compile(r"fs_[A-Za-z0-9_-]{43}")
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from fivesafes.db import make_engine
@@ -24,7 +23,6 @@ from tests.integration.ingestion.extracts import (
     write_csv,
 )
 
-pytestmark = pytest.mark.e2e
 TOKEN = re.compile(r"fs_[A-Za-z0-9_-]{43}")
 
 

@@ -13,7 +13,6 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.browser.conftest import SAMPLE, Live, log_in, shot
 
-pytestmark = pytest.mark.e2e
 SESSION_COOKIE = "__Host-fivesafes-session"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -246,6 +247,19 @@ def _cells() -> Iterator[Any]:
 
 def test_every_endpoint_is_in_the_matrix() -> None:
     assert set(EXPECTED) == set(ENDPOINTS)
+
+
+def test_the_matrix_is_the_apps_access_routes(tmp_path: Path) -> None:
+    """Checked against the routes the app really serves, so a new access route without a
+    row here fails (and a row whose route is gone does too)."""
+    app = create_app(load_settings(database_url=f"sqlite:///{tmp_path / 'routes.db'}"))
+    served = {
+        context.original_route.name
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute) and "access" in context.original_route.tags
+    }
+    assert served - set(ENDPOINTS) == set(), "access routes the matrix does not cover"
+    assert set(ENDPOINTS) - served == set(), "matrix rows for routes the app does not serve"
 
 
 @pytest.mark.parametrize(("endpoint", "role", "relation", "allowed"), list(_cells()))
