@@ -138,15 +138,30 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def keeps_audit(exc: BaseException) -> bool:
+    """Whether a failure asks its transaction to be committed rather than rolled back.
+
+    The protocol is one attribute, ``keeps_audit = True``, on an exception that has
+    written the audit event of its own refusal (the first use of an expired grant records
+    ``grant.expired``) and has written nothing else. The owner of the transaction decides,
+    so no service, route or dependency commits on its own.
+    """
+    return getattr(exc, "keeps_audit", False) is True
+
+
 @contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any exception."""
+    """One transaction: commit on success, roll back on any exception (commit instead if
+    the exception :func:`keeps_audit`)."""
     session = factory()
     try:
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as exc:
+        if keeps_audit(exc):
+            session.commit()
+        else:
+            session.rollback()
         raise
     finally:
         session.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from fivesafes.access.models import ProjectState, RequestState
 from fivesafes.access.policy import AccessPolicy, Action, Scope
 from fivesafes.identity.models import Role
 
@@ -32,7 +33,7 @@ class Subject:
 @dataclass(frozen=True, slots=True)
 class ProjectFacts:
     id: int
-    state: str  # proposed, active, rejected
+    state: ProjectState
     start_date: date
     end_date: date
     lead_id: str
@@ -45,7 +46,7 @@ class ProjectFacts:
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
     id: int
-    state: str  # pending, approved, rejected
+    state: RequestState
     requester_id: str
     reviewer_ids: frozenset[str] = field(default_factory=frozenset)
 
@@ -111,7 +112,7 @@ def _scope_check(subject: Subject, scope: Scope, resource: Resource) -> Decision
 
 def _project_live(project: ProjectFacts, now: datetime, *, started: bool) -> Decision | None:
     today = now.date()
-    if project.state != "active":
+    if project.state != ProjectState.ACTIVE:
         return _deny(PROJECT_NOT_ACTIVE, f"project {project.id} is {project.state}, not active")
     if today > project.end_date:
         return _deny(PROJECT_ENDED, f"project {project.id} ended on {project.end_date}")
@@ -127,7 +128,7 @@ def _invariants(
     if (
         action in (Action.PROJECT_APPROVE, Action.PROJECT_REJECT)
         and project is not None
-        and project.state != "proposed"
+        and project.state != ProjectState.PROPOSED
     ):
         return _deny(PROJECT_NOT_PROPOSED, f"project {project.id} is {project.state}")
     if action is Action.REQUEST_CREATE and project is not None:
@@ -135,7 +136,7 @@ def _invariants(
     if action in _REVIEW and request is not None:
         if subject.user_id == request.requester_id:
             return _deny(SEPARATION_OF_DUTIES, "nobody may review their own request")
-        if request.state != "pending":
+        if request.state != RequestState.PENDING:
             return _deny(REQUEST_NOT_PENDING, f"request {request.id} is {request.state}")
         if subject.user_id in request.reviewer_ids:
             return _deny(ALREADY_REVIEWED, f"you have already reviewed request {request.id}")
@@ -144,12 +145,24 @@ def _invariants(
     if action is Action.GRANT_USE:
         if grant is None or project is None:
             return _deny(NO_PROJECT, "a grant and its project are needed")
-        if grant.revoked_at is not None and grant.revoked_at <= now:
-            return _deny(GRANT_REVOKED, f"grant {grant.id} was revoked")
-        if now >= grant.expires_at:
-            return _deny(GRANT_EXPIRED, f"grant {grant.id} expired at {grant.expires_at}")
-        return _project_live(project, now, started=True)
+        return grant_refusal(grant, project, now)
     return None
+
+
+def grant_refusal(grant: GrantFacts, project: ProjectFacts, now: datetime) -> Decision | None:
+    """The rule that stops anyone using ``grant`` at ``now``, or None if it is live.
+
+    The part of ``grant.use`` that does not depend on who asks, so "is this grant live?"
+    (shown on every grant) is this same rule and cannot drift from :func:`decide`. A
+    revocation counts whatever its timestamp: it takes effect at once and is never
+    scheduled, so a ``revoked_at`` a little ahead of this clock (another server's) must
+    not reopen the grant.
+    """
+    if grant.revoked_at is not None:
+        return _deny(GRANT_REVOKED, f"grant {grant.id} was revoked")
+    if now >= grant.expires_at:
+        return _deny(GRANT_EXPIRED, f"grant {grant.id} expired at {grant.expires_at}")
+    return _project_live(project, now, started=True)
 
 
 def decide(

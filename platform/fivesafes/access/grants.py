@@ -10,31 +10,45 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from fivesafes.access.decide import GRANT_EXPIRED, Decision, decide
-from fivesafes.access.facts import Target, authorize, load_target, subject_of
-from fivesafes.access.models import Grant, Project
+from fivesafes.access.decide import GRANT_EXPIRED, Decision, decide, grant_refusal
+from fivesafes.access.facts import (
+    Target,
+    authorize,
+    grant_facts,
+    load_target,
+    project_facts,
+    subject_of,
+)
+from fivesafes.access.models import AccessRequest, Grant, Project
 from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from fivesafes.identity.models import User
 
+# What deciding on and showing a listed grant reads, loaded with the list.
+_GRANT_SHOWN = (
+    joinedload(Grant.dataset),
+    joinedload(Grant.project).selectinload(Project.members),
+    joinedload(Grant.request).selectinload(AccessRequest.reviews),
+)
+
 
 class GrantUnavailableError(PermissionDeniedError):
     """A grant that may not be used now (expired, revoked, project ended, not a member).
 
-    ``audit_pending`` is true when this call wrote the one-off ``grant.expired`` event into
-    the session: the caller must commit before letting the error roll the transaction
-    back (the API's ``active_grant`` dependency does).
+    ``keeps_audit`` is true when this call wrote the one-off ``grant.expired`` event
+    into the session (and nothing else): the transaction's owner commits instead of
+    rolling back (:func:`fivesafes.db.keeps_audit`), so the event survives the refusal.
     """
 
-    def __init__(self, decision: Decision, *, audit_pending: bool = False) -> None:
+    def __init__(self, decision: Decision, *, keeps_audit: bool = False) -> None:
         super().__init__(
             f"{decision.reason} (rule: {decision.rule})", code=f"denied_{decision.rule}"
         )
         self.decision = decision
-        self.audit_pending = audit_pending
+        self.keeps_audit = keeps_audit
 
 
 def active_grant_for(
@@ -72,19 +86,13 @@ def active_grant_for(
                 "user_id": str(user.id),
             },
         )
-        raise GrantUnavailableError(decision, audit_pending=True)
+        raise GrantUnavailableError(decision, keeps_audit=True)
     raise GrantUnavailableError(decision)
 
 
 def grant_is_live(grant: Grant, now: datetime) -> bool:
-    """Whether the grant itself could be used now (ignoring who asks)."""
-    project: Project = grant.project
-    return (
-        grant.revoked_at is None
-        and now < grant.expires_at
-        and project.state == "active"
-        and project.start_date <= now.date() <= project.end_date
-    )
+    """Whether the grant itself could be used now, whoever asks: ``decide``'s own rule."""
+    return grant_refusal(grant_facts(grant), project_facts(grant.project), now) is None
 
 
 def get_grant(
@@ -106,7 +114,7 @@ def list_grants(
 ) -> list[Grant]:
     """The grants ``actor`` may view (each one passed ``decide(grant.view)``)."""
     authorize(policy, actor, Action.GRANT_LIST, Target(), now)
-    query = select(Grant).order_by(Grant.id)
+    query = select(Grant).order_by(Grant.id).options(*_GRANT_SHOWN)
     if project_id is not None:
         query = query.where(Grant.project_id == project_id)
     subject = subject_of(actor)

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fivesafes.datasets.models import Dataset
-from fivesafes.db import Base, UTCDateTime, utcnow
+from fivesafes.db import Base, StrEnumText, UTCDateTime, utcnow
 from fivesafes.identity.models import User
 
 
@@ -90,7 +90,7 @@ class Project(Base):
     special_category_condition: Mapped[str] = mapped_column(String(40))  # Art. 9
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[ProjectState] = mapped_column(StrEnumText(ProjectState, 16))
     lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -132,7 +132,9 @@ class AccessRequest(Base):
     date_granularity: Mapped[str] = mapped_column(String(8))
     justification: Mapped[str] = mapped_column(Text)
     requested_end: Mapped[date | None] = mapped_column(Date)
-    state: Mapped[str] = mapped_column(String(16), default=RequestState.PENDING.value)
+    state: Mapped[RequestState] = mapped_column(
+        StrEnumText(RequestState, 16), default=RequestState.PENDING
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -141,6 +143,8 @@ class AccessRequest(Base):
     reviews: Mapped[list[RequestReview]] = relationship(
         back_populates="request", order_by="RequestReview.id"
     )
+    # The grant its approval issued, if any (at most one: grants.request_id is unique).
+    grant: Mapped[Grant | None] = relationship(back_populates="request")
 
 
 class RequestReview(Base):
@@ -152,7 +156,7 @@ class RequestReview(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), index=True)
     reviewer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    decision: Mapped[str] = mapped_column(String(8))
+    decision: Mapped[ReviewDecision] = mapped_column(StrEnumText(ReviewDecision, 8))
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -180,6 +184,6 @@ class Grant(Base):
     # When a use after expiry was first seen (grant.expired is audited once).
     expiry_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    request: Mapped[AccessRequest] = relationship()
+    request: Mapped[AccessRequest] = relationship(back_populates="grant")
     project: Mapped[Project] = relationship()
     dataset: Mapped[Dataset] = relationship()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivesafes.access import grants
@@ -46,7 +45,11 @@ def project_out(project: Project) -> ProjectOut:
 
 
 def request_out(session: Session, policy: AccessPolicy, req: AccessRequest) -> RequestOut:
-    grant = session.scalar(select(Grant).where(Grant.request_id == req.id))
+    """The request as shown. Reads only ``req`` and what hangs from it (reviews, dataset,
+    grant): a list loaded by :func:`~fivesafes.access.service.list_requests` has those
+    eagerly, so showing N requests costs no query per row. ``session`` is no longer read
+    (kept so existing callers need no change)."""
+    grant = req.grant
     return RequestOut(
         id=req.id,
         project_id=req.project_id,

@@ -33,6 +33,7 @@ from fivesafes.db import utcnow
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import User
+from fivesafes.validation_messages import describe_problems
 
 projects_app = typer.Typer(help="Research projects.", no_args_is_help=True)
 requests_app = typer.Typer(help="Data access requests and their review.", no_args_is_help=True)
@@ -79,10 +80,9 @@ def create_project(
     except (OSError, yaml.YAMLError) as exc:
         raise InvalidInputError(f"{file}: cannot read: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidInputError(f"{file}: {problems}") from None
+        raise InvalidInputError(
+            f"{file}: {describe_problems(exc.errors(), whole='(top level)')}"
+        ) from None
     with acting(as_user) as (session, trail, policy, user, now):
         project = service.create_project(session, trail, policy, user, body=body, now=now)
         console.print(f"created project {project.id} ({project.state})")

@@ -17,6 +17,7 @@ from fivesafes import errors
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.db import session_scope
 from fivesafes.httpkit.deps import request_context
+from fivesafes.validation_messages import describe_problems
 
 STATUS_BY_ERROR: dict[type[errors.FivesafesError], int] = {
     errors.AuthenticationError: 401,
@@ -59,14 +60,6 @@ def status_for(exc: errors.FivesafesError) -> int:
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
-
-
-def _describe_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for problem in exc.errors():
-        location = ".".join(str(p) for p in problem.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{location}: {problem.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
 
 
 def _action_of(request: Request) -> str:
@@ -123,7 +116,8 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
         await run_in_threadpool(audit_refusal, request, 422, "invalid_request", {"fields": fields})
         return JSONResponse(
-            error_body("invalid_request", _describe_validation(exc)), status_code=422
+            error_body("invalid_request", describe_problems(exc.errors(), skip=("body",))),
+            status_code=422,
         )
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:

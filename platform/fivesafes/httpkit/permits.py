@@ -99,17 +99,10 @@ def active_grant(
 ) -> Grant:
     """For data routes (release): the grant if the caller may use it now, else 403.
 
-    The first use after expiry writes ``grant.expired``; that event is committed here
-    before the refusal rolls the request's transaction back.
+    The first use after expiry writes ``grant.expired``; the refusal says it keeps that
+    audit (``keeps_audit``), so the request's transaction (``DbSession``) commits it.
     """
-    try:
-        return grants.active_grant_for(
-            session, grant_id, user, utcnow(), policy=policy, trail=trail
-        )
-    except grants.GrantUnavailableError as exc:
-        if exc.audit_pending:
-            session.commit()
-        raise
+    return grants.active_grant_for(session, grant_id, user, utcnow(), policy=policy, trail=trail)
 
 
 ActiveGrant = Annotated[Grant, Depends(active_grant)]

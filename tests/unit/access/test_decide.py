@@ -17,7 +17,8 @@ from fivesafes.access.decide import (
     Subject,
     decide,
 )
-from fivesafes.access.policy import Action, load_access_policy
+from fivesafes.access.models import ProjectState, RequestState
+from fivesafes.access.policy import Action, Scope, load_access_policy
 from fivesafes.identity.models import Role
 
 POLICY = load_access_policy(Path(__file__).resolve().parents[3] / "policies" / "access.yaml")
@@ -31,13 +32,13 @@ UPLOADER = Subject("u1", Role.UPLOADER)
 
 PROJECT = ProjectFacts(
     id=1,
-    state="active",
+    state=ProjectState.ACTIVE,
     start_date=date(2025, 1, 1),
     end_date=date(2025, 12, 31),
     lead_id="r0",
     member_ids=frozenset({"r0", "r1"}),
 )
-REQUEST = RequestFacts(id=7, state="pending", requester_id="r1")
+REQUEST = RequestFacts(id=7, state=RequestState.PENDING, requester_id="r1")
 GRANT = GrantFacts(id=3, expires_at=NOW + timedelta(days=30))
 ON_PROJECT = Resource(project=PROJECT)
 ON_REQUEST = Resource(project=PROJECT, request=REQUEST)
@@ -82,7 +83,7 @@ def test_roles_and_scopes(
 
 def test_separation_of_duties_holds_even_if_the_policy_lets_researchers_approve() -> None:
     roles = dict(POLICY.roles)
-    roles[Role.RESEARCHER] = {**roles[Role.RESEARCHER], Action.REQUEST_APPROVE: d.Scope.ANY}
+    roles[Role.RESEARCHER] = {**roles[Role.RESEARCHER], Action.REQUEST_APPROVE: Scope.ANY}
     lax = POLICY.model_copy(update={"roles": roles})
     own = decide(RESEARCHER, Action.REQUEST_APPROVE, ON_REQUEST, lax, NOW)
     assert (own.allowed, own.rule) == (False, d.SEPARATION_OF_DUTIES)
@@ -92,7 +93,10 @@ def test_separation_of_duties_holds_even_if_the_policy_lets_researchers_approve(
 @pytest.mark.parametrize(
     ("resource", "rule"),
     [
-        (replace(ON_REQUEST, request=replace(REQUEST, state="approved")), d.REQUEST_NOT_PENDING),
+        (
+            replace(ON_REQUEST, request=replace(REQUEST, state=RequestState.APPROVED)),
+            d.REQUEST_NOT_PENDING,
+        ),
         (
             replace(ON_REQUEST, request=replace(REQUEST, reviewer_ids=frozenset({"g1"}))),
             d.ALREADY_REVIEWED,
@@ -101,7 +105,10 @@ def test_separation_of_duties_holds_even_if_the_policy_lets_researchers_approve(
             replace(ON_REQUEST, project=replace(PROJECT, end_date=date(2025, 5, 31))),
             d.PROJECT_ENDED,
         ),
-        (replace(ON_REQUEST, project=replace(PROJECT, state="rejected")), d.PROJECT_NOT_ACTIVE),
+        (
+            replace(ON_REQUEST, project=replace(PROJECT, state=ProjectState.REJECTED)),
+            d.PROJECT_NOT_ACTIVE,
+        ),
     ],
 )
 def test_review_invariants(resource: Resource, rule: str) -> None:
@@ -118,7 +125,7 @@ def test_review_invariants(resource: Resource, rule: str) -> None:
         (GRANT, replace(PROJECT, end_date=date(2025, 5, 31)), NOW, d.PROJECT_ENDED),
         (GRANT, replace(PROJECT, end_date=date(2025, 6, 1)), NOW, None),  # last day counts
         (GRANT, replace(PROJECT, start_date=date(2025, 6, 2)), NOW, d.PROJECT_NOT_STARTED),
-        (GRANT, replace(PROJECT, state="proposed"), NOW, d.PROJECT_NOT_ACTIVE),
+        (GRANT, replace(PROJECT, state=ProjectState.PROPOSED), NOW, d.PROJECT_NOT_ACTIVE),
     ],
 )
 def test_grant_use_is_checked_against_the_clock_every_time(
@@ -132,7 +139,7 @@ def test_grant_use_is_checked_against_the_clock_every_time(
 
 
 def test_project_approval_needs_a_proposed_project() -> None:
-    proposed = Resource(project=replace(PROJECT, state="proposed"))
+    proposed = Resource(project=replace(PROJECT, state=ProjectState.PROPOSED))
     assert decide(OFFICER, Action.PROJECT_APPROVE, proposed, POLICY, NOW).allowed
     again = decide(OFFICER, Action.PROJECT_APPROVE, ON_PROJECT, POLICY, NOW)
     assert (again.allowed, again.rule) == (False, d.PROJECT_NOT_PROPOSED)
@@ -140,7 +147,7 @@ def test_project_approval_needs_a_proposed_project() -> None:
 
 def test_a_lead_scope_means_the_lead_only() -> None:
     roles = dict(POLICY.roles)
-    roles[Role.RESEARCHER] = {**roles[Role.RESEARCHER], Action.PROJECT_MEMBERS: d.Scope.LEAD}
+    roles[Role.RESEARCHER] = {**roles[Role.RESEARCHER], Action.PROJECT_MEMBERS: Scope.LEAD}
     policy = POLICY.model_copy(update={"roles": roles})
     lead = Subject("r0", Role.RESEARCHER)
     assert decide(lead, Action.PROJECT_MEMBERS, ON_PROJECT, policy, NOW).allowed
