@@ -358,7 +358,7 @@ def _quality_via_engine(rows: list[dict[str, str]], workers: int) -> list[str] |
     policy, the patient context and the worker pool are exactly those of an upload.
     """
     try:
-        from fivesafes.deid.engine import deidentify_file  # noqa: PLC0415 - optional
+        from fivesafes.deid.engine import RunOptions, deidentify_file  # noqa: PLC0415 - optional
         from fivesafes.deid.policy import load_policy  # noqa: PLC0415
         from fivesafes.keys.store import InMemoryKeyStore  # noqa: PLC0415
     except ImportError:
@@ -376,7 +376,7 @@ def _quality_via_engine(rows: list[dict[str, str]], workers: int) -> list[str] |
             load_policy(POLICY),
             target,
             keystore=InMemoryKeyStore.generate(),
-            workers=workers,
+            options=RunOptions(workers=workers),
         )
         if report.rows_out != len(rows):
             return None

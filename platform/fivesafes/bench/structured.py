@@ -160,7 +160,7 @@ class StructuredBenchmark:
 
 def _measure_in_this_process(input_path: Path, policy_path: Path, workers: int) -> dict[str, Any]:
     """Run the engine once here and report time and peak RSS (child side of the benchmark)."""
-    from fivesafes.deid.engine import deidentify_file  # noqa: PLC0415
+    from fivesafes.deid.engine import RunOptions, deidentify_file  # noqa: PLC0415
     from fivesafes.deid.policy import load_policy  # noqa: PLC0415
     from fivesafes.keys.store import InMemoryKeyStore  # noqa: PLC0415
 
@@ -168,7 +168,9 @@ def _measure_in_this_process(input_path: Path, policy_path: Path, workers: int) 
     output = input_path.with_name("out.csv")
     keystore = InMemoryKeyStore.generate()
     started = time.perf_counter()
-    report = deidentify_file(input_path, policy, output, keystore=keystore, workers=workers)
+    report = deidentify_file(
+        input_path, policy, output, keystore=keystore, options=RunOptions(workers=workers)
+    )
     seconds = time.perf_counter() - started
     output.unlink()
     return {

@@ -25,7 +25,7 @@ from rich.progress import (
 
 from fivesafes.cli.runtime import console, err_console, handle_errors
 from fivesafes.config import get_settings
-from fivesafes.deid.engine import ProgressUpdate, deidentify_file
+from fivesafes.deid.engine import ProgressUpdate, RunOptions, deidentify_file
 from fivesafes.deid.policy import load_policy
 from fivesafes.deid.report import DeidReport
 from fivesafes.errors import InvalidInputError
@@ -110,9 +110,11 @@ def deidentify(
             parsed_policy,
             out,
             keystore=keystore,
-            workers=workers if workers is not None else settings.deid_workers,
-            progress=bar,
-            spacy_model=settings.spacy_model,
+            options=RunOptions(
+                workers=workers if workers is not None else settings.deid_workers,
+                progress=bar,
+                spacy_model=settings.spacy_model,
+            ),
         )
     finally:
         if bar is not None:

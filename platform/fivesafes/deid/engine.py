@@ -19,10 +19,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import ExitStack
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 
 from fivesafes.config import DEFAULT_SPACY_MODEL, get_settings
 from fivesafes.deid.io.limits import ReaderLimits
@@ -84,8 +83,35 @@ class DeidChunk:
         return [dict(zip(names, row, strict=True)) for row in self.rows()]
 
 
-class DeidRun:
-    """One engine run over one extract. Use as a context manager; iterate for results."""
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How a run is carried out; what it does to the data is the policy's alone.
+
+    ``encoding`` is what the workers make of each chunk: ``columns`` (values, to iterate),
+    ``csv``/``jsonl`` (bytes of the output file) or ``pgcopy`` (PostgreSQL COPY text, so
+    the parent only streams bytes into the database). ``optouts`` applies the National
+    Data Opt-out list in force. A multi-threaded caller (the API server) should use
+    ``start_method="spawn"``: forking a process whose other threads hold locks can hang
+    the child. ``limits`` defaults to the operator's (``FIVESAFES_MAX_FIELD_BYTES``...).
+    """
+
+    workers: int = 1
+    progress: Progress | None = None
+    spacy_model: str = DEFAULT_SPACY_MODEL
+    scrubber_factory: ScrubberFactory | None = None
+    chunk_rows: int | None = None
+    encoding: Encoding = "columns"
+    optouts: OptOutFilter | None = None
+    start_method: str = "fork"
+    limits: ReaderLimits | None = None
+
+
+class DeidRun(AbstractContextManager["DeidRun"]):
+    """One engine run over one extract. Use as a context manager; iterate for results.
+
+    ``output_file`` and ``output_format`` only name the output in the report (the
+    database loaders write no file).
+    """
 
     def __init__(
         self,
@@ -93,26 +119,17 @@ class DeidRun:
         policy: Policy,
         *,
         keystore: KeyStore,
-        workers: int = 1,
-        progress: Progress | None = None,
-        spacy_model: str = DEFAULT_SPACY_MODEL,
-        scrubber_factory: ScrubberFactory | None = None,
-        encoding: Encoding = "columns",
-        chunk_rows: int | None = None,
+        options: RunOptions = RunOptions(),
         output_file: str | None = None,
         output_format: str = "columns",
-        optouts: OptOutFilter | None = None,
-        start_method: str = "fork",
-        limits: ReaderLimits | None = None,
     ) -> None:
-        if workers < 1:
+        if options.workers < 1:
             raise InvalidInputError("workers must be at least 1")
         self._stack = ExitStack()
-        self._progress = progress
-        self._workers = workers
-        self._start_method = start_method
+        self._options = options
         self._started = time.perf_counter()
         source_input = input_path if isinstance(input_path, StreamInput) else Path(input_path)
+        limits = options.limits
         if limits is None:  # the operator's limits (FIVESAFES_MAX_FIELD_BYTES...)
             limits = ReaderLimits.from_settings(get_settings())
         self.source: Source = open_source(
@@ -121,22 +138,22 @@ class DeidRun:
         self._stack.callback(self.source.close)
         try:
             check_columns(policy, self.source.header, self.source.file)
-            self.plan = RowPlan(policy, self.source.header, keystore, optouts)
+            self.plan = RowPlan(policy, self.source.header, keystore, options.optouts)
         except BaseException:
             self._stack.close()
             raise
-        scrubber_config = self.plan.scrubber_config(spacy_model)
+        scrubber_config = self.plan.scrubber_config(options.spacy_model)
         self._spec = WorkerSpec(
             plan=self.plan,
             header=tuple(self.source.header),
             encoding=policy.input.encoding,
-            output=encoding,
+            output=options.encoding,
             scrubber_config=scrubber_config,
-            scrubber_factory=scrubber_factory,
+            scrubber_factory=options.scrubber_factory,
             limits=limits,
         )
         self._allow_empty = policy.allow_empty
-        self._chunk_rows = chunk_rows or (
+        self._chunk_rows = options.chunk_rows or (
             FREE_TEXT_CHUNK_ROWS if scrubber_config is not None else STRUCTURED_CHUNK_ROWS
         )
         key_ids = {"pseudonym": key_id(keystore.secret("pseudonym"))}
@@ -151,10 +168,12 @@ class DeidRun:
             policy_version=policy.version,
             policy_hash=policy.content_hash,
             sensitivity=policy.sensitivity,
-            workers=workers,
-            versions=software_versions(spacy_model if scrubber_config is not None else None),
+            workers=options.workers,
+            versions=software_versions(
+                options.spacy_model if scrubber_config is not None else None
+            ),
             key_ids=key_ids,
-            opt_out_list_applied=optouts is not None,
+            opt_out_list_applied=options.optouts is not None,
         )
 
     @property
@@ -162,15 +181,7 @@ class DeidRun:
         """The output columns, in policy order."""
         return self.plan.outputs
 
-    def __enter__(self) -> DeidRun:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -183,8 +194,8 @@ class DeidRun:
             for result in self._ordered_results():
                 self.report.add(result.stats)
                 rows_done += result.stats.rows_in
-                if self._progress is not None:
-                    self._progress(
+                if self._options.progress is not None:
+                    self._options.progress(
                         ProgressUpdate(rows_done, result.units_done, self.source.total_units)
                     )
                 yield result
@@ -217,19 +228,20 @@ class DeidRun:
 
     def _ordered_results(self) -> Iterator[ChunkResult]:
         chunks = self.source.chunks(self._chunk_rows)
-        if self._workers == 1:
+        workers = self._options.workers
+        if workers == 1:
             state = WorkerState(self._spec)
             for chunk in chunks:
                 yield state.process(chunk)
             return
         pool = ProcessPoolExecutor(
-            max_workers=self._workers,
-            mp_context=multiprocessing.get_context(self._start_method),
+            max_workers=workers,
+            mp_context=multiprocessing.get_context(self._options.start_method),
             initializer=init_worker,
             initargs=(self._spec,),
         )
         pending: deque[Future[ChunkResult]] = deque()
-        limit = 2 * self._workers + 1
+        limit = 2 * workers + 1
         try:
             for chunk in chunks:
                 pending.append(pool.submit(process_chunk, chunk))
@@ -248,39 +260,16 @@ def open_run(
     policy: Policy,
     *,
     keystore: KeyStore,
-    workers: int = 1,
-    progress: Progress | None = None,
-    spacy_model: str = DEFAULT_SPACY_MODEL,
-    scrubber_factory: ScrubberFactory | None = None,
-    chunk_rows: int | None = None,
-    encoding: Encoding = "columns",
-    optouts: OptOutFilter | None = None,
-    start_method: str = "fork",
+    options: RunOptions = RunOptions(),
 ) -> DeidRun:
     """Open a run whose iteration yields :class:`DeidChunk` batches (for database loaders).
 
     The report (``run.report``) is complete once iteration has finished. Bad input raises
     :class:`~fivesafes.errors.InputFileError` during iteration; callers that load a
-    database roll back their transaction on it. ``encoding="pgcopy"`` makes the workers
-    encode each chunk as PostgreSQL COPY text (read it from ``run.results()``), so the
-    parent only streams bytes into the database. ``optouts`` applies the National Data
-    Opt-out list in force. A multi-threaded caller (the API server) should pass
-    ``start_method="spawn"``: forking a process whose other threads hold locks can hang
-    the child.
+    database roll back their transaction on it. With ``options.encoding="pgcopy"`` read
+    the workers' COPY text from ``run.results()`` instead of iterating.
     """
-    return DeidRun(
-        input_path,
-        policy,
-        keystore=keystore,
-        workers=workers,
-        progress=progress,
-        spacy_model=spacy_model,
-        scrubber_factory=scrubber_factory,
-        chunk_rows=chunk_rows,
-        encoding=encoding,
-        optouts=optouts,
-        start_method=start_method,
-    )
+    return DeidRun(input_path, policy, keystore=keystore, options=options)
 
 
 def deidentify_file(
@@ -289,15 +278,12 @@ def deidentify_file(
     output_path: Path,
     *,
     keystore: KeyStore,
-    workers: int = 1,
-    progress: Progress | None = None,
-    spacy_model: str = DEFAULT_SPACY_MODEL,
-    scrubber_factory: ScrubberFactory | None = None,
-    chunk_rows: int | None = None,
+    options: RunOptions = RunOptions(),
 ) -> DeidReport:
     """De-identify ``input_path`` into ``output_path`` (format from its extension).
 
     Either the whole output appears (renamed into place at the end) or none of it does.
+    The workers' encoding follows the output's format, whatever ``options.encoding`` says.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     fmt = output_format(output_path)
@@ -308,12 +294,7 @@ def deidentify_file(
         input_path,
         policy,
         keystore=keystore,
-        workers=workers,
-        progress=progress,
-        spacy_model=spacy_model,
-        scrubber_factory=scrubber_factory,
-        encoding=encoding,
-        chunk_rows=chunk_rows,
+        options=replace(options, encoding=encoding),
         output_file=str(output_path),
         output_format=fmt,
     ) as run:

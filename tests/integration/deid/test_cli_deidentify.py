@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from fivesafes.cli.deid_commands import register
 from fivesafes.cli.keys_commands import keys_app
-from fivesafes.deid.engine import deidentify_file
+from fivesafes.deid.engine import RunOptions, deidentify_file
 from fivesafes.deid.policy import load_policy
 from fivesafes.keys.local import LocalFileKeyStore
 
@@ -275,7 +275,7 @@ def test_real_engine_runs_with_sockets_blocked(
                 policy,
                 tmp_path / "out.csv",
                 keystore=LocalFileKeyStore(keystore),
-                workers=1,  # in this process, so every attempt is seen here
+                options=RunOptions(workers=1),  # in this process: every attempt is seen here
             )
         finally:
             pytest_socket.enable_socket()
@@ -321,7 +321,7 @@ def test_a_five_megabyte_cell_goes_through_the_engine(
         load_policy(structured_policy),
         out,
         keystore=LocalFileKeyStore(keystore),
-        workers=2,
+        options=RunOptions(workers=2),
     )
     assert report.rows_in == 3
     assert len(out.read_bytes()) > 5 * 1024 * 1024

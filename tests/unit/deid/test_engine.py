@@ -18,7 +18,7 @@ import pytest
 import pytest_socket
 import yaml
 
-from fivesafes.deid.engine import deidentify_file, open_run
+from fivesafes.deid.engine import RunOptions, deidentify_file, open_run
 from fivesafes.deid.nhs_number import normalise_nhs_number
 from fivesafes.deid.policy import Policy, load_policy, parse_policy
 from fivesafes.deid.transforms import DateShifter
@@ -65,7 +65,7 @@ def rows_of(path: Path) -> list[dict[str, str]]:
 
 def run(policy: Policy, source: Path, out: Path, **kwargs: Any) -> Any:
     kwargs.setdefault("scrubber_factory", ContextScrubber)
-    return deidentify_file(source, policy, out, keystore=KEYS, **kwargs)
+    return deidentify_file(source, policy, out, keystore=KEYS, options=RunOptions(**kwargs))
 
 
 def test_sample_policy_on_dev_rows_preserves_order_with_two_workers(tmp_path: Path) -> None:
@@ -242,9 +242,8 @@ def test_scrubber_receives_each_rows_own_context(tmp_path: Path) -> None:
 
 
 def test_generator_api_yields_column_batches(tmp_path: Path) -> None:
-    with open_run(
-        DATA, load_policy(SAMPLE), keystore=KEYS, scrubber_factory=ContextScrubber, chunk_rows=64
-    ) as deid:
+    options = RunOptions(scrubber_factory=ContextScrubber, chunk_rows=64)
+    with open_run(DATA, load_policy(SAMPLE), keystore=KEYS, options=options) as deid:
         chunks = list(deid)
         report = deid.report
     assert [c.row_count for c in chunks] == [64, 64, 64, 8]
