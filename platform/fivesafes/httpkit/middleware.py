@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,7 +19,13 @@ from fivesafes.errors import PayloadTooLargeError
 HEADER = b"x-request-id"
 
 
-class RequestIdMiddleware:
+Headers = list[tuple[bytes, bytes]]
+
+
+class HttpMiddleware:
+    """The platform's ASGI middleware: HTTP requests go to :meth:`handle`; anything else
+    (the lifespan messages) passes straight through, untouched."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -26,16 +33,29 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+def editing_headers(send: Send, edit: Callable[[Headers], Headers]) -> Send:
+    """``send``, with the response's headers passed through ``edit`` on the way out."""
+
+    async def send_edited(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = edit(list(message.get("headers", [])))
+        await send(message)
+
+    return send_edited
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (HEADER, request_id.encode())]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+        stamp = (HEADER, request_id.encode())
+        await self.app(scope, receive, editing_headers(send, lambda h: [*h, stamp]))
 
 
 #: Sent on every response: nothing the platform serves (pseudonymised rows, audit pages,
@@ -47,29 +67,21 @@ BASE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """``Cache-Control: no-store`` and ``nosniff`` on every response (API, releases, pages,
     errors), and HSTS when the public address is https. A header a route set itself (the
     pages' own set) is left as it is."""
 
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
-        self.app = app
+        super().__init__(app)
         self.headers = (*BASE_HEADERS, HSTS) if hsts else BASE_HEADERS
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def _add_missing(self, headers: Headers) -> Headers:
+        present = {name.lower() for name, _ in headers}
+        return [*headers, *(h for h in self.headers if h[0] not in present)]
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in self.headers if h[0] not in present)
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, editing_headers(send, self._add_missing))
 
 
 #: The one route whose body may exceed ``form_max_bytes``: the upload, which streams into
@@ -95,7 +107,7 @@ def _too_large(limit: int) -> PayloadTooLargeError:
     )
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """Cap every request body except an upload's, before and while it is read.
 
     A declared ``Content-Length`` over the cap is refused at once (413) without reading a
@@ -105,13 +117,11 @@ class BodyLimitMiddleware:
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (
-            scope["method"] == "POST" and UPLOAD_ROUTE.match(scope["path"])
-        ):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "POST" and UPLOAD_ROUTE.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         declared = _declared_length(scope)

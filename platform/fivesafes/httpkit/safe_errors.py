@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import exc as sa_exc
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from fivesafes.httpkit.middleware import send_json_error
+from fivesafes.httpkit.middleware import HttpMiddleware, send_json_error
 from fivesafes.safe_logging import safe_traceback
 
 log = logging.getLogger("fivesafes.api")
@@ -41,14 +41,8 @@ def database_unavailable(exc: BaseException) -> bool:
     return cause is not None and cause is not exc and isinstance(cause, UNAVAILABLE)
 
 
-class SafeErrorMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class SafeErrorMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
