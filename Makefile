@@ -42,4 +42,4 @@ bench: $(STAMP)
 	$(BIN)/fivesafes bench all
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage
