@@ -71,15 +71,7 @@ def set_password(session: Session, trail: AuditTrail, user: User, password: str)
     reason for the change), and so do the tokens those sessions minted.
     """
     user.password_hash = hash_password(password)
-    end_credentials(user)
-    session.flush()
-    trail.record(
-        session,
-        "user.set_password",
-        target_type="user",
-        target_id=str(user.id),
-        details={"sessions_ended": True},
-    )
+    _credentials_changed(session, trail, user, "user.set_password")
 
 
 def clear_password(session: Session, trail: AuditTrail, user: User) -> None:
@@ -89,15 +81,20 @@ def clear_password(session: Session, trail: AuditTrail, user: User) -> None:
     """
     if user.password_hash is not None:
         user.password_hash = None
-        end_credentials(user)
-        session.flush()
-        trail.record(
-            session,
-            "user.clear_password",
-            target_type="user",
-            target_id=str(user.id),
-            details={"sessions_ended": True},
-        )
+        _credentials_changed(session, trail, user, "user.clear_password")
+
+
+def _credentials_changed(session: Session, trail: AuditTrail, user: User, action: str) -> None:
+    """End what the old credentials opened, and audit ``action`` (no trace of a password)."""
+    end_credentials(user)
+    session.flush()
+    trail.record(
+        session,
+        action,
+        target_type="user",
+        target_id=str(user.id),
+        details={"sessions_ended": True},
+    )
 
 
 def find_user(session: Session, username: str) -> User | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -60,6 +61,27 @@ def root() -> Response:
     return redirect("/web/")
 
 
+def _attempt_login(
+    request: Request,
+    log_in: Callable[[AuditTrail, str | None], web_session.OpenedSession],
+    next_url: str,
+    *,
+    tab: str = "password",
+    refused: str | None = None,
+) -> Response:
+    """One log-in attempt, by either method: the form's CSRF check, the throttle (429),
+    a refusal (401, with ``refused`` instead of the service's message when given)."""
+    _check_login_csrf(request)
+    client = request.client.host if request.client else None
+    try:
+        opened = log_in(_trail(request), client)
+    except login.TooManyAttemptsError as exc:
+        return _login_page(request, status=429, error=exc.message, tab=tab)
+    except AuthenticationError as exc:
+        return _login_page(request, status=401, error=refused or exc.message, tab=tab)
+    return _logged_in(opened, next_url)
+
+
 @router.get("/web/login", name="web.login_form")
 def login_form(request: Request) -> Response:
     return _login_page(request)
@@ -85,15 +107,13 @@ def login_password(
     password: Annotated[str, Form(max_length=1000)] = "",
     next_url: Annotated[str, Form(alias="next", max_length=500)] = "",
 ) -> Response:
-    _check_login_csrf(request)
-    client = request.client.host if request.client else None
-    try:
-        opened = login.log_in_with_password(session, _trail(request), username, password, client)
-    except login.TooManyAttemptsError as exc:
-        return _login_page(request, status=429, error=exc.message)
-    except AuthenticationError as exc:
-        return _login_page(request, status=401, error=exc.message)
-    return _logged_in(opened, next_url)
+    return _attempt_login(
+        request,
+        lambda trail, client: login.log_in_with_password(
+            session, trail, username, password, client
+        ),
+        next_url,
+    )
 
 
 @router.post("/web/login/token", name="web.login_token")
@@ -103,16 +123,13 @@ def login_token(
     token: Annotated[str, Form(max_length=1000)] = "",
     next_url: Annotated[str, Form(alias="next", max_length=500)] = "",
 ) -> Response:
-    _check_login_csrf(request)
-    client = request.client.host if request.client else None
-    try:
-        opened = login.log_in_with_token(session, _trail(request), token, client)
-    except login.TooManyAttemptsError as exc:
-        return _login_page(request, status=429, error=exc.message, tab="token")
-    except AuthenticationError:
-        error = "that API token is not valid (unknown, expired or revoked)"
-        return _login_page(request, status=401, error=error, tab="token")
-    return _logged_in(opened, next_url)
+    return _attempt_login(
+        request,
+        lambda trail, client: login.log_in_with_token(session, trail, token, client),
+        next_url,
+        tab="token",
+        refused="that API token is not valid (unknown, expired or revoked)",
+    )
 
 
 @router.post("/web/logout", name="web.logout")
