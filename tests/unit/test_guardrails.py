@@ -69,3 +69,48 @@ def test_the_private_key_detector_bites(tmp_path: Path) -> None:
     detector = str(BIN / "detect-private-key")
     assert subprocess.run([detector, str(clean)], check=False).returncode == 0
     assert subprocess.run([detector, str(planted)], check=False).returncode != 0
+
+
+def _calls(path: Path) -> set[str]:
+    """The attribute names called in ``path`` (``session.commit()`` gives ``commit``) and
+    the plain names called (``select(...)`` gives ``select``)."""
+    import ast  # noqa: PLC0415
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute):
+                names.add(node.func.attr)
+            elif isinstance(node.func, ast.Name):
+                names.add(node.func.id)
+    return names
+
+
+#: The transaction owners below the entry points: the ingestion runner's stages and the
+#: fault recorder (which writes a failure after the work's own transaction rolled back).
+TRANSACTION_OWNERS = {"ingestion/runner.py", "ingestion/failures.py"}
+
+
+def test_services_flush_and_the_caller_commits() -> None:
+    committing = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "commit" in _calls(path)
+        and path.relative_to(PACKAGE).parts[0] not in {"cli", "bench", "demo"}
+        and str(path.relative_to(PACKAGE)) not in TRANSACTION_OWNERS | {"db.py"}
+    )
+    assert committing == [], "only the request, the CLI and the runner commit"
+
+
+def test_entry_point_routes_do_not_query_the_database() -> None:
+    """Routes and pages call the same services as each other; queries live below them."""
+    queries = {"select", "scalar", "scalars", "execute", "get", "query"}
+    routes = [*(PACKAGE / "api" / "routes").glob("*.py"), *(PACKAGE / "web").glob("routes*.py")]
+    querying = sorted(str(path.relative_to(PACKAGE)) for path in routes if "select" in _calls(path))
+    assert querying == [], "routes that build SQL themselves"
+    sessions = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in routes
+        if any(f"session.{q}(" in path.read_text(encoding="utf-8") for q in queries)
+    )
+    assert sessions == [], "routes that query the session themselves"
