@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+from fivesafes.audit.models import AuditEvent
 
 
 class AuditEventOut(BaseModel):
@@ -35,6 +38,13 @@ class AuditEventOut(BaseModel):
 class AuditPage(BaseModel):
     events: list[AuditEventOut]
     next_cursor: int | None
+
+
+def page_out(events: Sequence[AuditEvent], next_cursor: int | None) -> AuditPage:
+    """A page as the API returns it and the audit web page shows it (details parsed)."""
+    return AuditPage(
+        events=[AuditEventOut.model_validate(e) for e in events], next_cursor=next_cursor
+    )
 
 
 class VerifyOut(BaseModel):

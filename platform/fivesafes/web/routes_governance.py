@@ -6,33 +6,38 @@ The version review pages call :mod:`fivesafes.datasets.review` like the API does
 the page records the view, and the form posts back that view's secret, without which the
 service refuses an approval.
 
-The audit pages call the audit API's own route functions, so viewing, verifying and
-checkpointing are recorded exactly as through the API.
+The audit pages call :mod:`fivesafes.audit.review` and :mod:`fivesafes.audit.integrity`
+like the API does, so viewing, verifying and checkpointing are recorded exactly as there.
+No page queries the database itself: names come from :mod:`fivesafes.identity.directory`.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from fivesafes.access import grants, service
 from fivesafes.access.models import RequestState
 from fivesafes.access.views import grant_out, request_out
-from fivesafes.api.routes import audit as audit_routes
-from fivesafes.audit import queries
+from fivesafes.audit import integrity, queries
+from fivesafes.audit import review as audit_review
 from fivesafes.audit.checkpoints import latest_checkpoint
+from fivesafes.audit.publish import CheckpointPublisher
+from fivesafes.audit.schemas import page_out
 from fivesafes.datasets import review as version_review
 from fivesafes.datasets.review_schemas import review_out
 from fivesafes.db import utcnow
 from fivesafes.httpkit.deps import DbSession, Trail, require_role
 from fivesafes.httpkit.params import MAX_SEQ, PathId
+from fivesafes.identity.directory import usernames
 from fivesafes.identity.models import Role, User
+from fivesafes.identity.passwords import find_user
 from fivesafes.web import charts
 from fivesafes.web.rendering import WebRoute, redirect, render
 
@@ -43,17 +48,23 @@ AUDIT_PAGE_SIZE = 200
 PAST = {"approve": "approved", "reject": "rejected"}  # the notice shown after a decision
 
 
-def _usernames(session: DbSession, ids: set[str]) -> dict[str, str]:
-    parsed = []
-    for value in ids:
-        try:
-            parsed.append(uuid.UUID(value))
-        except ValueError:
-            continue
-    if not parsed:
-        return {}
-    rows = session.execute(select(User.id, User.username).where(User.id.in_(parsed)))
-    return {str(i): name for i, name in rows}
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The decision form both reviews post: a request's and a dataset version's."""
+
+    approve: bool
+    reason: str
+    past: str  # the notice shown after it: "approved" or "rejected"
+
+
+def _decision(
+    decision: Annotated[Literal["approve", "reject"], Form()],
+    reason: Annotated[str, Form(min_length=3, max_length=5000)],
+) -> Decision:
+    return Decision(decision == "approve", reason, PAST[decision])
+
+
+DecisionForm = Annotated[Decision, Depends(_decision)]
 
 
 @router.get("/web/governance/queue", name="web.governance.queue")
@@ -66,7 +77,7 @@ def queue(request: Request, session: DbSession, user: Officer) -> Response:
     ]
     projects = {p.id: p.title for p in service.list_projects(session, policy, user, now)}
     versions = [review_out(r) for r in version_review.pending_reviews(session, user)]
-    names = _usernames(
+    names = usernames(
         session,
         {str(r.requester_id) for r in pending} | {v.uploaded_by for v in versions if v.uploaded_by},
     )
@@ -90,7 +101,7 @@ def version_sample(
     """The sampled scrubbed cells, tags highlighted; viewing is recorded and audited."""
     shown = version_review.show_sample(session, trail, user, dataset=name, number=number)
     summary = review_out(shown.review)
-    names = _usernames(session, {x for x in (summary.uploaded_by, summary.decided_by) if x})
+    names = usernames(session, (x for x in (summary.uploaded_by, summary.decided_by) if x))
     return render(
         request,
         "governance/version_review.html",
@@ -108,8 +119,7 @@ def version_decision(
     session: DbSession,
     trail: Trail,
     user: Officer,
-    decision: Annotated[Literal["approve", "reject"], Form()],
-    reason: Annotated[str, Form(min_length=3, max_length=5000)],
+    form: DecisionForm,
     sample_view: Annotated[str | None, Form(max_length=100)] = None,
 ) -> Response:
     version_review.decide(
@@ -118,12 +128,12 @@ def version_decision(
         user,
         dataset=name,
         number=number,
-        approve=decision == "approve",
-        reason=reason,
+        approve=form.approve,
+        reason=form.reason,
         view_secret=sample_view,
         now=utcnow(),
     )
-    return redirect(f"/web/governance/queue?notice=version_{PAST[decision]}")
+    return redirect(f"/web/governance/queue?notice=version_{form.past}")
 
 
 @router.post("/web/governance/requests/{request_id}/review", name="web.governance.review")
@@ -134,8 +144,7 @@ def review(
     session: DbSession,
     trail: Trail,
     user: Officer,
-    decision: Annotated[Literal["approve", "reject"], Form()],
-    reason: Annotated[str, Form(min_length=3, max_length=5000)],
+    form: DecisionForm,
 ) -> Response:
     service.review_request(
         session,
@@ -143,11 +152,11 @@ def review(
         request.app.state.access_policy,
         user,
         request_id=request_id,
-        approve=decision == "approve",
-        reason=reason,
+        approve=form.approve,
+        reason=form.reason,
         now=utcnow(),
     )
-    return redirect(f"/web/governance/queue?notice={PAST[decision]}")
+    return redirect(f"/web/governance/queue?notice={form.past}")
 
 
 @router.get("/web/governance/access", name="web.governance.access")
@@ -199,8 +208,8 @@ def audit_trail(
         since = (utcnow() - timedelta(days=7)).date().isoformat()
     actor_id = actor or None
     if actor_id and not _looks_like_id(actor_id):
-        found = session.scalar(select(User.id).where(User.username == actor_id))
-        actor_id = str(found) if found is not None else actor_id
+        found = find_user(session, actor_id)
+        actor_id = str(found.id) if found is not None else actor_id
     flt = queries.EventFilter(
         actor_id=actor_id,
         action=action or None,
@@ -210,8 +219,10 @@ def audit_trail(
         since=_day(since),
         until=_day(until, end=True),
     )
-    page = audit_routes.list_events(session, user, trail, flt, after, AUDIT_PAGE_SIZE)
-    names = _usernames(session, {e.actor_id for e in page.events if e.actor_id})
+    page = page_out(
+        *audit_review.view_page(session, trail, flt, after=after, limit=AUDIT_PAGE_SIZE)
+    )
+    names = usernames(session, (e.actor_id for e in page.events if e.actor_id))
     chart = charts.timeline((e.occurred_at, e.outcome) for e in page.events)
     filters = {
         "action": action or "",
@@ -247,8 +258,9 @@ def _looks_like_id(value: str) -> bool:
 
 
 @router.get("/web/governance/integrity", name="web.governance.integrity")
-def integrity(request: Request, session: DbSession, trail: Trail, user: Officer) -> Response:
-    result = audit_routes.verify(request, session, user, trail)
+def integrity_page(request: Request, session: DbSession, trail: Trail, _: Officer) -> Response:
+    state = request.app.state
+    result = integrity.verify_configured(session, trail, state.settings, state.keystore)
     return render(
         request,
         "governance/integrity.html",
@@ -257,6 +269,7 @@ def integrity(request: Request, session: DbSession, trail: Trail, user: Officer)
 
 
 @router.post("/web/governance/checkpoints", name="web.governance.checkpoint")
-def checkpoint(request: Request, session: DbSession, trail: Trail, user: Officer) -> Response:
-    audit_routes.checkpoint(request, session, user, trail)
+def checkpoint(request: Request, session: DbSession, trail: Trail, _: Officer) -> Response:
+    publisher = CheckpointPublisher.from_settings(request.app.state.settings)
+    integrity.checkpoint(session, trail, request.app.state.keystore, publisher)
     return redirect("/web/governance/integrity?notice=checkpoint")

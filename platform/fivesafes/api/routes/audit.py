@@ -1,29 +1,24 @@
-"""The audit trail for governance officers: review, export, verify, checkpoint."""
+"""The audit trail for governance officers: review, export, verify, checkpoint.
+
+Thin routes over :mod:`fivesafes.audit.review` and :mod:`fivesafes.audit.integrity`,
+which the web pages call too, so each reading or check is recorded the same way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
-from fivesafes.audit import queries
+from fivesafes.audit import integrity, queries, review
 from fivesafes.audit.publish import CheckpointPublisher
-from fivesafes.audit.schemas import AuditEventOut, AuditPage, CheckpointOut, VerifyOut
-from fivesafes.audit.signing import make_checkpoint
-from fivesafes.audit.trust import trusted_public_key
-from fivesafes.audit.verification import verify_against
-from fivesafes.config import Settings
-from fivesafes.db import READ_ONLY
+from fivesafes.audit.schemas import AuditPage, CheckpointOut, VerifyOut, page_out
 from fivesafes.httpkit.deps import DbSession, Trail, require_role
 from fivesafes.httpkit.params import MAX_SEQ
 from fivesafes.identity.models import Role, User
-from fivesafes.keys.store import KeyStore
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Governance = Annotated[User, Depends(require_role(Role.GOVERNANCE))]
@@ -56,9 +51,7 @@ def list_events(
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
-    events, cursor = queries.page(session, flt, after=after, limit=limit)
-    trail.record(session, "audit.view", details={"filter": _describe(flt), "count": len(events)})
-    return AuditPage(events=[AuditEventOut.model_validate(e) for e in events], next_cursor=cursor)
+    return page_out(*review.view_page(session, trail, flt, after=after, limit=limit))
 
 
 @router.get("/events.csv", name="audit.export", response_class=StreamingResponse)
@@ -66,16 +59,8 @@ def export_events(
     request: Request, session: DbSession, _: Governance, trail: Trail, flt: Filter
 ) -> StreamingResponse:
     """The filtered trail as CSV, streamed after the export itself is on the trail."""
-    trail.record(session, "audit.export", details={"filter": _describe(flt)})
-    engine: Engine = request.app.state.engine
-    reader_engine = engine.execution_options(**{READ_ONLY: True})
-
-    def lines() -> Iterator[str]:
-        with Session(reader_engine) as reader:
-            yield from queries.csv_lines(queries.iter_events(reader, flt))
-
     return StreamingResponse(
-        lines(),
+        review.export_csv(session, trail, request.app.state.engine, flt),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="audit-events.csv"'},
     )
@@ -96,19 +81,9 @@ def verify(
     ] = "published",
 ) -> VerifyOut:
     """Recompute the chain; checkpoints are checked with the configured public key only."""
-    settings: Settings = request.app.state.settings
-    key = trusted_public_key(settings, request.app.state.keystore)
-    result = verify_against(session, key, settings.audit_checkpoint_dir, against=against)
-    trail.record(
-        session,
-        "audit.verify",
-        outcome="success",
-        details={
-            "ok": result.ok,
-            "events": result.events_verified,
-            "damage": result.damage,
-            "against": against,
-        },
+    state = request.app.state
+    result = integrity.verify_configured(
+        session, trail, state.settings, state.keystore, against=against
     )
     return VerifyOut.model_validate(result.as_dict())
 
@@ -116,13 +91,6 @@ def verify(
 @router.post("/checkpoints", response_model=CheckpointOut, status_code=201, name="audit.checkpoint")
 def checkpoint(request: Request, session: DbSession, _: Governance, trail: Trail) -> CheckpointOut:
     """Verify since the last checkpoint, sign the head, publish it (409 if damaged)."""
-    keystore: KeyStore = request.app.state.keystore
     publisher = CheckpointPublisher.from_settings(request.app.state.settings)
-    # Signed before this request appends its own event: the head signed is committed.
-    made = make_checkpoint(session, keystore, publisher)
-    trail.record(session, "audit.checkpoint", details={"seq": made.seq})
+    made = integrity.checkpoint(session, trail, request.app.state.keystore, publisher)
     return CheckpointOut(**asdict(made))
-
-
-def _describe(flt: queries.EventFilter) -> dict[str, str]:
-    return {k: str(v) for k, v in asdict(flt).items() if v is not None}
