@@ -10,12 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fivesafes.audit import queries
+from fivesafes.audit import integrity, queries, review
 from fivesafes.audit.publish import CheckpointPublisher
-from fivesafes.audit.signing import make_checkpoint
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.audit.trust import parse_public_key, trusted_public_key
-from fivesafes.audit.verification import verify_against
 from fivesafes.cli.runtime import EXIT_FAILURE, console, handle_errors, transaction
 from fivesafes.config import get_settings
 from fivesafes.keys.local import LocalFileKeyStore
@@ -53,18 +51,14 @@ def verify(
     else:
         key = trusted_public_key(settings, LocalFileKeyStore(settings.keystore_path))
     with transaction() as session:
-        result = verify_against(
+        result = integrity.verify(
             session,
+            AuditTrail.for_operator(),
             key,
             settings.audit_checkpoint_dir,
             against="database" if database_only else "published",
             files=checkpoint or (),
             exports=export or (),
-        )
-        AuditTrail.for_operator().record(
-            session,
-            "audit.verify",
-            details={"ok": result.ok, "events": result.events_verified, "damage": result.damage},
         )
     if result.ok:
         against = (
@@ -92,9 +86,9 @@ def checkpoint(
     """Verify since the last checkpoint, sign the head, publish it to the checkpoint folder."""
     settings = get_settings()
     keystore = LocalFileKeyStore(settings.keystore_path)
+    publisher = CheckpointPublisher.from_settings(settings)
     with transaction() as session:
-        made = make_checkpoint(session, keystore, CheckpointPublisher.from_settings(settings))
-        AuditTrail.for_operator().record(session, "audit.checkpoint", details={"seq": made.seq})
+        made = integrity.checkpoint(session, AuditTrail.for_operator(), keystore, publisher)
     if out is not None:
         out.write_text(made.to_json(), encoding="utf-8")
         console.print(f"checkpoint at seq {made.seq} written to {out}")
@@ -126,8 +120,7 @@ def show(
         until.replace(tzinfo=UTC) if until and until.tzinfo is None else until,
     )
     with transaction() as session:
-        events, _ = queries.page(session, flt, limit=limit)
-        AuditTrail.for_operator().record(session, "audit.view", details={"count": len(events)})
+        events, _ = review.view_page(session, AuditTrail.for_operator(), flt, after=0, limit=limit)
         if csv_out:
             for chunk in queries.csv_lines(iter(events)):
                 sys.stdout.write(chunk)
