@@ -7,6 +7,7 @@ an expiry, a revocation, an ended project or a removed member takes effect at on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -155,41 +156,54 @@ def revoke_grant(
     return grant
 
 
+@dataclass(frozen=True, slots=True)
+class ExplainQuery:
+    """Whose permission to do what is asked about, and on which project, request or grant
+    (at most one: a grant implies its request and project)."""
+
+    username: str
+    action: Action
+    project_id: int | None = None
+    request_id: int | None = None
+    grant_id: int | None = None
+
+
 def explain(
     session: Session,
     trail: AuditTrail,
     policy: AccessPolicy,
     actor: User,
+    query: ExplainQuery,
     *,
-    username: str,
-    action: Action,
     now: datetime,
-    project_id: int | None = None,
-    request_id: int | None = None,
-    grant_id: int | None = None,
 ) -> Decision:
-    """Why ``username`` may or may not do ``action`` (to the project, request or grant)."""
+    """Why ``query.username`` may or may not do ``query.action`` (to the target named)."""
     authorize(policy, actor, Action.ACCESS_EXPLAIN, Target(), now)
-    if sum(x is not None for x in (project_id, request_id, grant_id)) > 1:
+    ids = {
+        "project_id": query.project_id,
+        "request_id": query.request_id,
+        "grant_id": query.grant_id,
+    }
+    if sum(x is not None for x in ids.values()) > 1:
         raise InvalidInputError(
             "name at most one of project, request and grant (a grant implies its project)",
             code="ambiguous_target",
         )
-    subject = session.scalar(select(User).where(User.username == username))
+    subject = session.scalar(select(User).where(User.username == query.username))
     if subject is None:
-        raise NotFoundError(f"no user {username!r}", code="user_not_found")
-    target = load_target(session, project_id=project_id, request_id=request_id, grant_id=grant_id)
-    decision = decide(subject_of(subject), action, target.resource, policy, now)
+        raise NotFoundError(f"no user {query.username!r}", code="user_not_found")
+    target = load_target(
+        session, project_id=query.project_id, request_id=query.request_id, grant_id=query.grant_id
+    )
+    decision = decide(subject_of(subject), query.action, target.resource, policy, now)
     trail.record(
         session,
         "access.explain",
         target_type="user",
         target_id=str(subject.id),
         details={
-            "action": action.value,
-            "project_id": project_id,
-            "request_id": request_id,
-            "grant_id": grant_id,
+            "action": query.action.value,
+            **ids,
             "allowed": decision.allowed,
             "rule": decision.rule,
         },

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -51,14 +52,26 @@ def register(app: typer.Typer) -> None:
     app.add_typer(access_app, name="access")
 
 
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """What a command acting as a user (``--as``) hands the access services: the
+    transaction, the trail that records that user as the actor, the policy and the moment."""
+
+    session: Session
+    trail: AuditTrail
+    policy: AccessPolicy
+    user: User
+    now: datetime
+
+
 @contextmanager
-def acting(username: str) -> Iterator[tuple[Session, AuditTrail, AccessPolicy, User, datetime]]:
-    """A transaction, the policy, and the user acting (recorded as the trail's actor)."""
+def acting(username: str) -> Iterator[Acting]:
+    """One transaction acting as ``username`` (committed when the command succeeds)."""
     policy = load_access_policy(get_settings().access_policy_path)
     with transaction() as session:
         user = identity.get_user(session, username)
         trail = AuditTrail.for_operator().acting_as(identity.actor_of(user))
-        yield session, trail, policy, user, utcnow()
+        yield Acting(session, trail, policy, user, utcnow())
 
 
 def _day(value: object) -> str:
@@ -83,8 +96,8 @@ def create_project(
         raise InvalidInputError(
             f"{file}: {describe_problems(exc.errors(), whole='(top level)')}"
         ) from None
-    with acting(as_user) as (session, trail, policy, user, now):
-        project = service.create_project(session, trail, policy, user, body=body, now=now)
+    with acting(as_user) as a:
+        project = service.create_project(a.session, a.trail, a.policy, a.user, body=body, now=a.now)
         console.print(f"created project {project.id} ({project.state})")
 
 
@@ -92,9 +105,9 @@ def create_project(
 @handle_errors
 def list_projects(as_user: As) -> None:
     """Projects the user may see."""
-    with acting(as_user) as (session, _, policy, user, now):
+    with acting(as_user) as a:
         table = Table("id", "title", "state", "start", "end", "members")
-        for p in service.list_projects(session, policy, user, now):
+        for p in service.list_projects(a.session, a.policy, a.user, a.now):
             table.add_row(
                 str(p.id),
                 p.title,
@@ -106,49 +119,48 @@ def list_projects(as_user: As) -> None:
         console.print(table)
 
 
+def _decide_project(project_id: int, as_user: str, reason: str, *, approve: bool) -> None:
+    with acting(as_user) as a:
+        service.decide_project(
+            a.session,
+            a.trail,
+            a.policy,
+            a.user,
+            project_id=project_id,
+            approve=approve,
+            reason=reason,
+            now=a.now,
+        )
+    console.print(f"project {project_id} {'approved' if approve else 'rejected'}")
+
+
 @projects_app.command("approve")
 @handle_errors
 def approve_project(project_id: int, as_user: As, reason: Reason) -> None:
     """Approve a proposed project (governance)."""
-    with acting(as_user) as (session, trail, policy, user, now):
-        service.decide_project(
-            session,
-            trail,
-            policy,
-            user,
-            project_id=project_id,
-            approve=True,
-            reason=reason,
-            now=now,
-        )
-        console.print(f"project {project_id} approved")
+    _decide_project(project_id, as_user, reason, approve=True)
 
 
 @projects_app.command("reject")
 @handle_errors
 def reject_project(project_id: int, as_user: As, reason: Reason) -> None:
     """Reject a proposed project (governance)."""
-    with acting(as_user) as (session, trail, policy, user, now):
-        service.decide_project(
-            session,
-            trail,
-            policy,
-            user,
-            project_id=project_id,
-            approve=False,
-            reason=reason,
-            now=now,
-        )
-        console.print(f"project {project_id} rejected")
+    _decide_project(project_id, as_user, reason, approve=False)
 
 
 @projects_app.command("add-member")
 @handle_errors
 def add_member(project_id: int, username: str, as_user: As) -> None:
     """Add a researcher to a project (governance)."""
-    with acting(as_user) as (session, trail, policy, user, now):
+    with acting(as_user) as a:
         service.add_member(
-            session, trail, policy, user, project_id=project_id, username=username, now=now
+            a.session,
+            a.trail,
+            a.policy,
+            a.user,
+            project_id=project_id,
+            username=username,
+            now=a.now,
         )
         console.print(f"{username} added to project {project_id}")
 
@@ -157,9 +169,15 @@ def add_member(project_id: int, username: str, as_user: As) -> None:
 @handle_errors
 def remove_member(project_id: int, username: str, as_user: As) -> None:
     """Remove a member; their use of the project's grants stops at once."""
-    with acting(as_user) as (session, trail, policy, user, now):
+    with acting(as_user) as a:
         service.remove_member(
-            session, trail, policy, user, project_id=project_id, username=username, now=now
+            a.session,
+            a.trail,
+            a.policy,
+            a.user,
+            project_id=project_id,
+            username=username,
+            now=a.now,
         )
         console.print(f"{username} removed from project {project_id}")
 
@@ -177,8 +195,10 @@ def list_requests(
     project: Annotated[int | None, typer.Option(help="Only this project's")] = None,
 ) -> None:
     """Requests (governance: every project's; researchers: pass --project)."""
-    with acting(as_user) as (session, _, policy, user, now):
-        found = service.list_requests(session, policy, user, now, project_id=project, state=state)
+    with acting(as_user) as a:
+        found = service.list_requests(
+            a.session, a.policy, a.user, a.now, project_id=project, state=state
+        )
         table = Table("id", "project", "dataset", "version", "state", "sensitivity", "reviews")
         for r in found:
             table.add_row(
@@ -197,54 +217,47 @@ def list_requests(
 @handle_errors
 def show_request(request_id: int, as_user: As) -> None:
     """One request: columns, filter, justification and reviews."""
-    with acting(as_user) as (session, _, policy, user, now):
-        r = service.get_request(session, policy, user, request_id=request_id, now=now)
+    with acting(as_user) as a:
+        r = service.get_request(a.session, a.policy, a.user, request_id=request_id, now=a.now)
         console.print(f"request {r.id} on project {r.project_id}: {r.state}", highlight=False)
         console.print(f"dataset  {r.dataset.name} ({r.dataset_version or 'latest'})")
         console.print(f"columns  {', '.join(json.loads(r.columns))}")
         console.print(f"filter   {r.row_filter or '-'}", highlight=False)
         console.print(f"dates    by {r.date_granularity}")
         console.print(f"why      {r.justification}", highlight=False)
-        needed = policy.approvers_needed(r.sensitivity)
+        needed = a.policy.approvers_needed(r.sensitivity)
         console.print(f"reviews  ({r.sensitivity}: {needed} approver(s) needed)")
         for review in r.reviews:
             console.print(f"  {review.decision} by {review.reviewer_id}: {review.reason}")
+
+
+def _review(request_id: int, as_user: str, reason: str, *, approve: bool) -> None:
+    with acting(as_user) as a:
+        r = service.review_request(
+            a.session,
+            a.trail,
+            a.policy,
+            a.user,
+            request_id=request_id,
+            approve=approve,
+            reason=reason,
+            now=a.now,
+        )
+        console.print(f"request {r.id}: {r.state}")
 
 
 @requests_app.command("approve")
 @handle_errors
 def approve_request(request_id: int, as_user: As, reason: Reason) -> None:
     """Approve (enough distinct approvals issue the grant)."""
-    with acting(as_user) as (session, trail, policy, user, now):
-        r = service.review_request(
-            session,
-            trail,
-            policy,
-            user,
-            request_id=request_id,
-            approve=True,
-            reason=reason,
-            now=now,
-        )
-        console.print(f"request {r.id}: {r.state}")
+    _review(request_id, as_user, reason, approve=True)
 
 
 @requests_app.command("reject")
 @handle_errors
 def reject_request(request_id: int, as_user: As, reason: Reason) -> None:
     """Reject (ends the request)."""
-    with acting(as_user) as (session, trail, policy, user, now):
-        r = service.review_request(
-            session,
-            trail,
-            policy,
-            user,
-            request_id=request_id,
-            approve=False,
-            reason=reason,
-            now=now,
-        )
-        console.print(f"request {r.id}: {r.state}")
+    _review(request_id, as_user, reason, approve=False)
 
 
 # ----------------------------------------------------------------------------- grants
@@ -256,9 +269,9 @@ def list_grants(
     as_user: As, project: Annotated[int | None, typer.Option(help="Only this project's")] = None
 ) -> None:
     """Grants the user may see, with whether each could be used now."""
-    with acting(as_user) as (session, _, policy, user, now):
+    with acting(as_user) as a:
         table = Table("id", "project", "request", "dataset", "expires", "revoked", "live")
-        for g in grant_service.list_grants(session, policy, user, now, project_id=project):
+        for g in grant_service.list_grants(a.session, a.policy, a.user, a.now, project_id=project):
             table.add_row(
                 str(g.id),
                 str(g.project_id),
@@ -266,7 +279,7 @@ def list_grants(
                 g.dataset.name,
                 _day(g.expires_at),
                 _day(g.revoked_at),
-                "yes" if grant_service.grant_is_live(g, now) else "no",
+                "yes" if grant_service.grant_is_live(g, a.now) else "no",
             )
         console.print(table)
 
@@ -275,9 +288,9 @@ def list_grants(
 @handle_errors
 def revoke_grant(grant_id: int, as_user: As, reason: Reason) -> None:
     """Revoke a grant with immediate effect (governance)."""
-    with acting(as_user) as (session, trail, policy, user, now):
+    with acting(as_user) as a:
         grant_service.revoke_grant(
-            session, trail, policy, user, grant_id=grant_id, reason=reason, now=now
+            a.session, a.trail, a.policy, a.user, grant_id=grant_id, reason=reason, now=a.now
         )
         console.print(f"grant {grant_id} revoked")
 
@@ -296,18 +309,8 @@ def explain(
     grant: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Why USERNAME may or may not do ACTION (governance)."""
-    with acting(as_user) as (session, trail, policy, user, now):
-        decision = grant_service.explain(
-            session,
-            trail,
-            policy,
-            user,
-            username=username,
-            action=action,
-            now=now,
-            project_id=project,
-            request_id=request,
-            grant_id=grant,
-        )
+    with acting(as_user) as a:
+        query = grant_service.ExplainQuery(username, action, project, request, grant)
+        decision = grant_service.explain(a.session, a.trail, a.policy, a.user, query, now=a.now)
         verdict = "ALLOWED" if decision.allowed else "DENIED"
         console.print(f"{verdict} by rule {decision.rule}: {decision.reason}", highlight=False)

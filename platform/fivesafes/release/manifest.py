@@ -8,16 +8,16 @@ release then, and :func:`manifest_view` adds them (with the release's state) on 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from importlib import metadata
 from typing import Any
 
 import fivesafes
 from fivesafes.access.policy import AccessPolicy
-from fivesafes.identity.models import User
 from fivesafes.keys.store import key_id
 from fivesafes.release.disclosure import GateResult
+from fivesafes.release.download import Download
 from fivesafes.release.models import Release
+from fivesafes.release.pseudonyms import ProjectPseudonyms
 from fivesafes.release.query import ReleasePlan
 
 MANIFEST_VERSION = 1
@@ -37,17 +37,14 @@ def _version(name: str) -> str | None:
 
 
 def build_manifest(
-    *,
     release_id: str,
-    fmt: str,
+    download: Download,
     plan: ReleasePlan,
     gate: GateResult,
     policy: AccessPolicy,
-    recipient: User,
-    project_key: bytes,
-    max_shift_days: int,
-    created_at: datetime,
+    pseudonyms: ProjectPseudonyms,
 ) -> dict[str, Any]:
+    recipient, created_at, fmt = download.user, download.now, download.fmt.value
     grant, version = plan.grant, plan.version
     report = json.loads(version.report or "{}")
     columns = []
@@ -88,11 +85,11 @@ def build_manifest(
         "pseudonyms": {
             "scheme": "AES-256 keyed permutation of the stored 128-bit pseudonym under "
             "HKDF(pseudonym key, 'project', project id), in hex",
-            "project_key_id": key_id(project_key),
+            "project_key_id": key_id(pseudonyms.key),
             "stable_across": "downloads and dataset versions of this project",
         },
         "date_shift": (
-            {"columns": shifted, "per": "patient and project", "max_days": max_shift_days}
+            {"columns": shifted, "per": "patient and project", "max_days": pseudonyms.max_days}
             if shifted
             else None
         ),

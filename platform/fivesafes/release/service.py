@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +30,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.access.facts import authorize, load_target
-from fivesafes.access.models import Grant
 from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.db import session_scope, utcnow
@@ -41,20 +39,18 @@ from fivesafes.keys.store import KeyStore
 from fivesafes.release.ahead import ReadAhead
 from fivesafes.release.classes import ClassCounter
 from fivesafes.release.disclosure import GateResult, run_gate
+from fivesafes.release.download import Download, ReleaseLimits
 from fivesafes.release.manifest import build_manifest
 from fivesafes.release.models import Release, ReleaseFormat, ReleaseState
 from fivesafes.release.pseudonyms import ProjectPseudonyms
 from fivesafes.release.query import BATCH_ROWS, ReleasePlan, build_plan
 from fivesafes.release.reader import read_batches
-from fivesafes.release.shuffle import MEMORY_BYTES, ShuffleSpool
+from fivesafes.release.shuffle import ShuffleSpool
 from fivesafes.release.transform import BatchTransform
 from fivesafes.release.writers import Writer, encode_batches, writer_for
 
 #: Each spooled row's quasi-identifier class (dropped before anything is written).
 CLASS_COLUMN = "__fivesafes_class"
-#: Most rows in one release by default (``FIVESAFES_RELEASE_MAX_ROWS``): the gate's counts
-#: take 12 bytes a row in memory.
-MAX_ROWS = 40_000_000
 
 
 class ReleaseTooLargeError(ConflictError):
@@ -85,27 +81,25 @@ def prepare_release(
     trail: AuditTrail,
     keystore: KeyStore,
     policy: AccessPolicy,
+    download: Download,
     *,
     engine: Engine,
-    spool_folder: Path,
-    spool_memory_bytes: int = MEMORY_BYTES,
-    max_rows: int = MAX_ROWS,
-    user: User,
-    grant: Grant,
-    fmt: ReleaseFormat,
-    now: datetime,
+    limits: ReleaseLimits,
 ) -> PreparedRelease:
-    """Plan, read, gate, record and audit a release of ``grant`` (which the caller checked)."""
+    """Plan, read, gate, record and audit a release of the download's grant (which the
+    caller checked)."""
+    user, grant, fmt, now = download.user, download.grant, download.fmt, download.now
+    max_rows = limits.max_rows
     plan = build_plan(session, grant)
     max_days = plan.policy.date_shift.max_days
     pseudonyms = ProjectPseudonyms(
         keystore.secret("pseudonym"), keystore.secret("date_shift"), grant.project_id, max_days
     )
     spool = ShuffleSpool(
-        spool_folder,
+        limits.spool_folder,
         plan.version.row_count,
         np.random.default_rng(secrets.randbits(128)),
-        memory_bytes=spool_memory_bytes,
+        memory_bytes=limits.spool_memory_bytes,
     )
     try:
         transform = BatchTransform(plan, pseudonyms)
@@ -130,17 +124,7 @@ def prepare_release(
         spool.close()
         raise
     release_id = uuid.uuid4()
-    manifest = build_manifest(
-        release_id=str(release_id),
-        fmt=fmt.value,
-        plan=plan,
-        gate=gate,
-        policy=policy,
-        recipient=user,
-        project_key=pseudonyms.key,
-        max_shift_days=max_days,
-        created_at=now,
-    )
+    manifest = build_manifest(str(release_id), download, plan, gate, policy, pseudonyms)
     session.add(
         Release(
             id=release_id,

@@ -93,46 +93,35 @@ def get_project(
     return project_out(ok.target.project)
 
 
-@router.post("/projects/{project_id}/approve", name="project.approve", response_model=ProjectOut)
-def approve_project(
-    project_id: PathId,
-    body: ProjectDecisionIn,
-    session: DbSession,
-    trail: Trail,
-    ok: Annotated[Permit, permit(Action.PROJECT_APPROVE, "project")],
-) -> ProjectOut:
-    project = service.decide_project(
-        session,
-        trail,
-        ok.policy,
-        ok.user,
-        project_id=project_id,
-        approve=True,
-        reason=body.reason,
-        now=ok.now,
-    )
-    return project_out(project)
+def _project_decision_route(action: Action, verb: str) -> None:
+    """``POST /projects/{id}/approve`` and ``.../reject``: one shape, two actions."""
+    approve = action is Action.PROJECT_APPROVE
+    # A default, not Annotated[...]: annotations are strings here, unresolvable in a closure.
+    permitted = permit(action, "project")
+
+    @router.post(f"/projects/{{project_id}}/{verb}", name=action.value, response_model=ProjectOut)
+    def decide_project(
+        project_id: PathId,
+        body: ProjectDecisionIn,
+        session: DbSession,
+        trail: Trail,
+        ok: Permit = permitted,
+    ) -> ProjectOut:
+        project = service.decide_project(
+            session,
+            trail,
+            ok.policy,
+            ok.user,
+            project_id=project_id,
+            approve=approve,
+            reason=body.reason,
+            now=ok.now,
+        )
+        return project_out(project)
 
 
-@router.post("/projects/{project_id}/reject", name="project.reject", response_model=ProjectOut)
-def reject_project(
-    project_id: PathId,
-    body: ProjectDecisionIn,
-    session: DbSession,
-    trail: Trail,
-    ok: Annotated[Permit, permit(Action.PROJECT_REJECT, "project")],
-) -> ProjectOut:
-    project = service.decide_project(
-        session,
-        trail,
-        ok.policy,
-        ok.user,
-        project_id=project_id,
-        approve=False,
-        reason=body.reason,
-        now=ok.now,
-    )
-    return project_out(project)
+_project_decision_route(Action.PROJECT_APPROVE, "approve")
+_project_decision_route(Action.PROJECT_REJECT, "reject")
 
 
 @router.post(
@@ -243,46 +232,34 @@ def get_request(
     return request_out(session, ok.policy, ok.target.request)
 
 
-@router.post("/requests/{request_id}/approve", name="request.approve", response_model=RequestOut)
-def approve_request(
-    request_id: PathId,
-    body: ReviewIn,
-    session: DbSession,
-    trail: Trail,
-    ok: Annotated[Permit, permit(Action.REQUEST_APPROVE, "request")],
-) -> RequestOut:
-    req = service.review_request(
-        session,
-        trail,
-        ok.policy,
-        ok.user,
-        request_id=request_id,
-        approve=True,
-        reason=body.reason,
-        now=ok.now,
-    )
-    return request_out(session, ok.policy, req)
+def _review_route(action: Action, verb: str) -> None:
+    """``POST /requests/{id}/approve`` and ``.../reject``: one shape, two actions."""
+    approve = action is Action.REQUEST_APPROVE
+    permitted = permit(action, "request")  # a default, as in _project_decision_route
+
+    @router.post(f"/requests/{{request_id}}/{verb}", name=action.value, response_model=RequestOut)
+    def review_request(
+        request_id: PathId,
+        body: ReviewIn,
+        session: DbSession,
+        trail: Trail,
+        ok: Permit = permitted,
+    ) -> RequestOut:
+        req = service.review_request(
+            session,
+            trail,
+            ok.policy,
+            ok.user,
+            request_id=request_id,
+            approve=approve,
+            reason=body.reason,
+            now=ok.now,
+        )
+        return request_out(session, ok.policy, req)
 
 
-@router.post("/requests/{request_id}/reject", name="request.reject", response_model=RequestOut)
-def reject_request(
-    request_id: PathId,
-    body: ReviewIn,
-    session: DbSession,
-    trail: Trail,
-    ok: Annotated[Permit, permit(Action.REQUEST_REJECT, "request")],
-) -> RequestOut:
-    req = service.review_request(
-        session,
-        trail,
-        ok.policy,
-        ok.user,
-        request_id=request_id,
-        approve=False,
-        reason=body.reason,
-        now=ok.now,
-    )
-    return request_out(session, ok.policy, req)
+_review_route(Action.REQUEST_APPROVE, "approve")
+_review_route(Action.REQUEST_REJECT, "reject")
 
 
 # ----------------------------------------------------------------------------- grants
@@ -352,18 +329,8 @@ def explain(
     request: QueryId = None,
     grant: QueryId = None,
 ) -> ExplainOut:
-    decision = grants.explain(
-        session,
-        trail,
-        ok.policy,
-        ok.user,
-        username=user,
-        action=action,
-        now=ok.now,
-        project_id=project,
-        request_id=request,
-        grant_id=grant,
-    )
+    query = grants.ExplainQuery(user, action, project, request, grant)
+    decision = grants.explain(session, trail, ok.policy, ok.user, query, now=ok.now)
     return ExplainOut(
         user=user,
         action=action,

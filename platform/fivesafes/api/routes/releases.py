@@ -25,6 +25,7 @@ from fivesafes.httpkit.params import PathId
 from fivesafes.httpkit.permits import ActiveGrant, Permit, Policy, permit
 from fivesafes.keys.store import KeyStore
 from fivesafes.release import service
+from fivesafes.release.download import Download, ReleaseLimits
 from fivesafes.release.manifest import manifest_view
 from fivesafes.release.models import ReleaseFormat
 from fivesafes.release.schemas import ReleaseOut
@@ -57,19 +58,19 @@ def download(
     keystore: KeyStore = request.app.state.keystore
     engine: Engine = request.app.state.engine
     settings: Settings = request.app.state.settings
+    limits = ReleaseLimits(
+        settings.spool_path / "releases",
+        spool_memory_bytes=settings.release_memory_mb << 20,
+        max_rows=settings.release_max_rows,
+    )
     prepared = service.prepare_release(
         session,
         trail,
         keystore,
         policy,
+        Download(user, grant, fmt, utcnow()),
         engine=engine,
-        spool_folder=settings.spool_path / "releases",
-        spool_memory_bytes=settings.release_memory_mb << 20,
-        max_rows=settings.release_max_rows,
-        user=user,
-        grant=grant,
-        fmt=fmt,
-        now=utcnow(),
+        limits=limits,
     )
     factory: sessionmaker[Session] = request.app.state.session_factory
     return StreamingResponse(
