@@ -30,6 +30,7 @@ from fivesafes.bench.databases import temporary_database
 from fivesafes.bench.memory import PeakSampler
 from fivesafes.bench.servers import uvicorn_server
 from fivesafes.bench.structured import _POLICY, write_extract
+from fivesafes.datasets.models import UploadState
 from fivesafes.datasets.service import load_policy_file
 from fivesafes.db import make_engine, make_session_factory, session_scope
 from fivesafes.identity import service as identity
@@ -137,11 +138,11 @@ def _ingest_once(dialect: str, extract: Path, rows: int) -> IngestRun:
             upload = response.json()["id"]
             while True:
                 state = httpx.get(f"{base}/uploads/{upload}", headers=auth, timeout=30).json()
-                if state["state"] in ("succeeded", "failed"):
+                if UploadState(state["state"]).finished:
                     break
                 time.sleep(0.05)
             seconds = time.perf_counter() - start
-        if state["state"] != "succeeded":
+        if state["state"] != UploadState.SUCCEEDED:
             raise RuntimeError(f"benchmark upload failed: {state['errors']}")
         if state["report"]["rows_out"] != rows:
             raise RuntimeError("benchmark upload lost rows")

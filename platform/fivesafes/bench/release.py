@@ -44,7 +44,8 @@ from fivesafes.datasets.service import load_policy_file
 from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
-from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload, file_sha256
+from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
+from fivesafes.ingestion.local_file import ingest_file
 from fivesafes.ingestion.storage import VERSION_SCHEMA
 from fivesafes.keys.local import LocalFileKeyStore
 
@@ -120,18 +121,11 @@ def _prepare(url: str, folder: Path, rows: int) -> tuple[str, int, str]:
     try:
         with session_scope(factory) as session:
             load_policy_file(session, trail, policy_path)
-            sha = file_sha256(extract)
-            upload = create_upload(
-                session,
-                trail,
-                _POLICY["dataset"],
-                filename=extract.name,
-                size=extract.stat().st_size,
-                sha256=sha,
-            )
-        Ingestor(factory, keystore, workers=2).run(
-            IngestionJob(upload_id=upload.id, source=extract, trail=trail)
-        )
+        ingestor = Ingestor(factory, keystore, IngestorOptions(workers=2))
+        try:
+            ingest_file(ingestor, trail, _POLICY["dataset"], extract)
+        finally:
+            ingestor.close()
         now = utcnow()
         with session_scope(factory) as session:
             officer = identity.create_user(session, trail, "bench-officer", Role.GOVERNANCE)

@@ -17,10 +17,11 @@ from fivesafes.audit.trail import AuditTrail
 from fivesafes.cli.runtime import EXIT_INVALID_INPUT, console, handle_errors, transaction
 from fivesafes.config import get_settings
 from fivesafes.datasets import service, views
+from fivesafes.datasets.models import UploadState
 from fivesafes.db import make_engine, make_session_factory
 from fivesafes.deid.engine import ProgressUpdate
-from fivesafes.errors import InputFileError
-from fivesafes.ingestion import service as ingestion
+from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
+from fivesafes.ingestion.local_file import ingest_file
 from fivesafes.ingestion.optouts import load_optouts
 from fivesafes.keys.local import LocalFileKeyStore
 
@@ -96,32 +97,22 @@ def ingest(
 ) -> None:
     """De-identify FILE into a new immutable version of DATASET (as an API upload would)."""
     settings = get_settings()
-    if not file.is_file():
-        raise InputFileError("input file not found", file=str(file))
-    sha256 = ingestion.file_sha256(file)
-    trail = AuditTrail.for_operator()
-    with transaction() as session:
-        upload = ingestion.create_upload(
-            session, trail, dataset, filename=file.name, size=file.stat().st_size, sha256=sha256
-        )
     engine = make_engine(settings.database_url)
-    ingestor = ingestion.Ingestor(
+    ingestor = Ingestor(
         make_session_factory(engine),
         LocalFileKeyStore(settings.keystore_path),
-        workers=workers or settings.deid_workers,
-        spacy_model=settings.spacy_model,
         # The server's watchdog judges this upload by the same lease: renew it as often.
-        lease_seconds=settings.ingest_lease_seconds,
+        IngestorOptions.from_settings(settings, workers=workers),
     )
-    job = ingestion.IngestionJob(upload_id=upload.id, source=file, trail=trail)
     try:
         with _progress_bar(file) as on_progress:
-            view = ingestor.run(job, on_progress)
+            view = ingest_file(ingestor, AuditTrail.for_operator(), dataset, file, on_progress)
     finally:
+        ingestor.close()
         engine.dispose()
     if report is not None and view.report is not None:
         report.write_text(json.dumps(view.report, indent=2, sort_keys=True) + "\n")
-    if view.state != "succeeded":
+    if view.state != UploadState.SUCCEEDED:
         for error in view.errors:
             where = ", ".join(
                 str(x)

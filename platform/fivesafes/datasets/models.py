@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fivesafes.db import Base, UTCDateTime, utcnow
+from fivesafes.db import Base, StrEnumText, UTCDateTime, utcnow
 
 #: Prefix of the per-version data tables (Alembic's comparison ignores them).
 DATA_TABLE_PREFIX = "dsv_"
@@ -35,6 +35,11 @@ class UploadState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more will happen to the upload (pages stop polling, clients waiting)."""
+        return self in (UploadState.SUCCEEDED, UploadState.FAILED)
 
 
 class VersionState(StrEnum):
@@ -102,8 +107,8 @@ class DatasetVersion(Base):
     report: Mapped[str] = mapped_column(Text)  # the de-identification report (JSON)
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    state: Mapped[str] = mapped_column(
-        String(16), default=VersionState.AVAILABLE.value, server_default="available"
+    state: Mapped[VersionState] = mapped_column(
+        StrEnumText(VersionState, 16), default=VersionState.AVAILABLE, server_default="available"
     )
 
     dataset: Mapped[Dataset] = relationship()
@@ -117,7 +122,9 @@ class Upload(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
-    state: Mapped[str] = mapped_column(String(16), default=UploadState.QUEUED.value)
+    state: Mapped[UploadState] = mapped_column(
+        StrEnumText(UploadState, 16), default=UploadState.QUEUED
+    )
     filename: Mapped[str] = mapped_column(String(255))
     file_format: Mapped[str] = mapped_column(String(16))
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)

@@ -166,7 +166,7 @@ def open_review(
         ReviewCell(review_id=review.id, position=i, row_id=p.row_id, column_name=p.column)
         for i, p in enumerate(positions, start=1)
     )
-    version.state = VersionState.PENDING_REVIEW.value
+    version.state = VersionState.PENDING_REVIEW
     session.flush()
     trail.record(
         session,
@@ -358,7 +358,7 @@ def decide(
     decision = ReviewDecision.APPROVED if approve else ReviewDecision.REJECTED
     review.decision, review.decided_by, review.decided_at = decision.value, actor.id, now
     review.reason = reason
-    version.state = (VersionState.AVAILABLE if approve else VersionState.REJECTED).value
+    version.state = VersionState.AVAILABLE if approve else VersionState.REJECTED
     session.flush()
     trail.record(
         session,

@@ -120,6 +120,17 @@ def current_policy_version(session: Session, dataset: Dataset) -> DatasetPolicyV
     return stored
 
 
+def dataset_with_policy(session: Session, name: str) -> tuple[Dataset, DatasetPolicyVersion]:
+    """The dataset called ``name`` and the policy in force for it.
+
+    The one way every entry point asks "which dataset, under which rules": an unknown
+    name is ``dataset_not_found``, a dataset without a policy ``policy_not_found``, from
+    the upload route as from an access request.
+    """
+    dataset = get_dataset(session, name)
+    return dataset, current_policy_version(session, dataset)
+
+
 def parsed_policy(stored: DatasetPolicyVersion) -> Policy:
     """The validated policy of a stored version (validated again: stored text is the truth)."""
     source = f"{stored.dataset.name} policy v{stored.version}"

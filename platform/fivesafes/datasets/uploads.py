@@ -19,6 +19,8 @@ from fivesafes.identity.models import Role, User
 
 # Roles that see every upload; an uploader sees only their own; every other role none.
 SEES_ALL = frozenset({Role.GOVERNANCE})
+#: Roles that may ask about uploads at all (the API's and the upload pages' gate).
+READERS = frozenset({Role.UPLOADER, *SEES_ALL})
 
 
 def _owner_key(user: User) -> str:

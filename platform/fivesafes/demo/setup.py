@@ -12,11 +12,14 @@ from fivesafes import schema
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
 from fivesafes.datasets import service as datasets
+from fivesafes.datasets.models import UploadState, VersionState
 from fivesafes.db import make_engine, make_session_factory, session_scope
 from fivesafes.errors import ConfigurationError, NotFoundError
 from fivesafes.identity import passwords, service
 from fivesafes.identity.models import Role
-from fivesafes.ingestion import service as ingestion
+from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
+from fivesafes.ingestion.local_file import ingest_file
+from fivesafes.ingestion.service import file_sha256, find_duplicate
 from fivesafes.keys.local import LocalFileKeyStore
 from fivesafes.provisioning import ensure_keys
 
@@ -90,34 +93,21 @@ def _ingest_sample(
 ) -> None:
     """Ingest the synthetic sample extract once (a second run finds its version)."""
     factory = make_session_factory(engine)
-    sha256 = ingestion.file_sha256(SAMPLE_EXTRACT)
     with session_scope(factory) as session:
         dataset = datasets.get_dataset(session, dataset_name)
-        if ingestion.find_duplicate(session, dataset, sha256) is not None:
+        if find_duplicate(session, dataset, file_sha256(SAMPLE_EXTRACT)) is not None:
             return
-        upload = ingestion.create_upload(
-            session,
-            trail,
-            dataset_name,
-            filename=SAMPLE_EXTRACT.name,
-            size=SAMPLE_EXTRACT.stat().st_size,
-            sha256=sha256,
-        )
-    ingestor = ingestion.Ingestor(
-        factory,
-        LocalFileKeyStore(settings.keystore_path),
-        workers=1,
-        spacy_model=settings.spacy_model,
-        lease_seconds=settings.ingest_lease_seconds,
-    )
-    view = ingestor.run(
-        ingestion.IngestionJob(upload_id=upload.id, source=SAMPLE_EXTRACT, trail=trail)
-    )
-    if view.state != "succeeded":
+    options = IngestorOptions.from_settings(settings, workers=1)
+    ingestor = Ingestor(factory, LocalFileKeyStore(settings.keystore_path), options)
+    try:
+        view = ingest_file(ingestor, trail, dataset_name, SAMPLE_EXTRACT)
+    finally:
+        ingestor.close()
+    if view.state != UploadState.SUCCEEDED:
         raise ConfigurationError(f"the sample extract did not ingest: {view.errors}")
     waiting = (
         " (waiting for governance review: log in as governance, open the review queue)"
-        if view.dataset_version_state == "pending_review"
+        if view.dataset_version_state == VersionState.PENDING_REVIEW
         else ""
     )
     state.notes.append(

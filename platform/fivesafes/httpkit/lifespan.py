@@ -16,8 +16,9 @@ from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.signing import checkpoint_if_advanced
 from fivesafes.db import session_scope
 from fivesafes.errors import ConfigurationError
+from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
+from fivesafes.ingestion.recovery import recover_interrupted
 from fivesafes.ingestion.runner import IngestionRunner
-from fivesafes.ingestion.service import Ingestor, recover_interrupted
 from fivesafes.ingestion.watchdog import fail_orphaned
 
 log = logging.getLogger("fivesafes.audit")
@@ -65,14 +66,9 @@ async def _recover_until_done(app: FastAPI, interval: float = 30.0) -> None:
 def _start_ingestion(app: FastAPI) -> IngestionRunner:
     """The background runner of uploads (recovery of the last process's runs is separate)."""
     settings = app.state.settings
-    ingestor = Ingestor(
-        app.state.session_factory,
-        app.state.keystore,
-        workers=settings.deid_workers,
-        spacy_model=settings.spacy_model,
-        start_method="spawn",  # the server is multi-threaded: never fork it
-        lease_seconds=settings.ingest_lease_seconds,
-    )
+    # The server is multi-threaded: never fork it.
+    options = IngestorOptions.from_settings(settings, start_method="spawn")
+    ingestor = Ingestor(app.state.session_factory, app.state.keystore, options)
     return IngestionRunner(
         ingestor,
         workers=settings.ingest_workers,

@@ -117,7 +117,7 @@ def fail_upload(
         return False
     if only_if is not None and not only_if(upload):
         return False
-    upload.state = UploadState.FAILED.value
+    upload.state = UploadState.FAILED
     upload.finished_at = utcnow()
     upload.errors = json.dumps(errors)
     trail.record(

@@ -25,7 +25,7 @@ from fivesafes.db import session_scope, utcnow
 log = logging.getLogger("fivesafes.ingestion")
 
 #: States in which an upload still waits for a worker to finish it.
-UNFINISHED = (UploadState.QUEUED.value, UploadState.RUNNING.value)
+UNFINISHED = (UploadState.QUEUED, UploadState.RUNNING)
 #: The heartbeat is renewed this many times per lease, so one or two missed beats (a
 #: busy SQLite writer, a slow network) never let a live upload's lease expire.
 BEATS_PER_LEASE = 4

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from fivesafes.datasets.models import Upload
 from fivesafes.datasets.schemas import UploadOut
-from fivesafes.ingestion.service import IngestionJob, Ingestor
+from fivesafes.ingestion.ingestor import IngestionJob, Ingestor
 from fivesafes.safe_logging import safe_traceback
 
 log = logging.getLogger("fivesafes.ingestion")

@@ -1,6 +1,6 @@
 """The watchdog: fail uploads whose worker stopped renewing their lease.
 
-:func:`~fivesafes.ingestion.service.recover_interrupted` fails everything unfinished when
+:func:`~fivesafes.ingestion.recovery.recover_interrupted` fails everything unfinished when
 the server starts (the previous process is gone, and its spool keys with it). While the
 server runs, an upload can still be orphaned: its worker could not record a failure
 because the database was failing too, or the process holding it hung or died beside a

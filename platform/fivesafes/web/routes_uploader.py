@@ -7,20 +7,22 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from fivesafes.api.routes import datasets as dataset_routes
 from fivesafes.datasets import service as datasets
 from fivesafes.datasets import uploads
+from fivesafes.datasets.models import UploadState
 from fivesafes.datasets.schemas import UploadOut
 from fivesafes.httpkit.deps import DbSession, require_role
 from fivesafes.identity.models import Role, User
+from fivesafes.ingestion.status import upload_status
 from fivesafes.web import charts
 from fivesafes.web.rendering import WebRoute, render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 Uploader = Annotated[User, Depends(require_role(Role.UPLOADER))]
-TERMINAL = frozenset({"succeeded", "failed"})
+UploadReader = Annotated[User, Depends(require_role(*uploads.READERS))]
 ACCEPTED_TYPES = ".csv,.xlsx,.parquet,.jsonl,.ndjson"
 
 
@@ -35,13 +37,21 @@ def upload_page(request: Request, session: DbSession, user: Uploader) -> Respons
     )
 
 
+def _render_upload(
+    request: Request, session: Session, user: User, upload_id: uuid.UUID, template: str
+) -> Response:
+    """An upload's page (or its polled part) for a reader who may see it; else 404."""
+    upload = upload_status(session, user, upload_id, request.app.state.ingestion_runner)
+    return render(request, template, _upload_context(upload))
+
+
 def _upload_context(upload: UploadOut) -> dict[str, object]:
     report = upload.report or {}
     entities = report.get("entities") or {}
     per_type = charts.entities_per_type(entities)
     return {
         "upload": upload,
-        "finished": upload.state in TERMINAL,
+        "finished": UploadState(upload.state).finished,
         "report": report,
         "entities": entities,
         "per_type": per_type,
@@ -51,16 +61,14 @@ def _upload_context(upload: UploadOut) -> dict[str, object]:
 
 @router.get("/web/uploads/{upload_id}", name="web.upload_view")
 def upload_view(
-    upload_id: uuid.UUID, request: Request, session: DbSession, user: dataset_routes.UploadReaders
+    upload_id: uuid.UUID, request: Request, session: DbSession, user: UploadReader
 ) -> Response:
-    upload = dataset_routes.get_upload(upload_id, request, session, user)
-    return render(request, "uploader/upload_view.html", _upload_context(upload))
+    return _render_upload(request, session, user, upload_id, "uploader/upload_view.html")
 
 
 @router.get("/web/uploads/{upload_id}/state", name="web.upload_state")
 def upload_state(
-    upload_id: uuid.UUID, request: Request, session: DbSession, user: dataset_routes.UploadReaders
+    upload_id: uuid.UUID, request: Request, session: DbSession, user: UploadReader
 ) -> Response:
     """The part of the page that polls until the ingestion has finished."""
-    upload = dataset_routes.get_upload(upload_id, request, session, user)
-    return render(request, "uploader/_upload_state.html", _upload_context(upload))
+    return _render_upload(request, session, user, upload_id, "uploader/_upload_state.html")

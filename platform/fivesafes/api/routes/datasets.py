@@ -12,10 +12,10 @@ from fastapi.concurrency import run_in_threadpool
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
-from fivesafes.datasets import service, uploads, views
+from fivesafes.datasets import service, views
 from fivesafes.datasets.schemas import DatasetOut, UploadAccepted, UploadOut
+from fivesafes.datasets.uploads import READERS
 from fivesafes.db import session_scope
-from fivesafes.deid.io_readers import StreamInput
 from fivesafes.errors import PayloadTooLargeError
 from fivesafes.httpkit.deps import (
     CurrentUser,
@@ -26,13 +26,14 @@ from fivesafes.httpkit.deps import (
     require_role,
 )
 from fivesafes.identity.models import Role, User
-from fivesafes.ingestion import service as ingestion
-from fivesafes.ingestion.multipart_stream import ReceivedFile, receive_file
+from fivesafes.ingestion.accept import accept_upload
+from fivesafes.ingestion.multipart_stream import receive_file
 from fivesafes.ingestion.runner import IngestionRunner
 from fivesafes.ingestion.spool import SpoolWriter
+from fivesafes.ingestion.status import upload_status, upload_statuses
 
 router = APIRouter(tags=["datasets"])
-UploadReaders = Annotated[User, Depends(require_role(Role.UPLOADER, Role.GOVERNANCE))]
+UploadReaders = Annotated[User, Depends(require_role(*READERS))]
 
 
 @router.get("/datasets", response_model=list[DatasetOut], name="dataset.list")
@@ -100,50 +101,8 @@ async def upload_extract(name: str, request: Request) -> UploadAccepted:
         raise
     recorder: AuditRecorder = request.app.state.audit_recorder
     trail = AuditTrail(request_context(request), recorder)
-    try:
-        accepted = await run_in_threadpool(_accept, request, trail, name, upload_id, received)
-    except BaseException:
-        received.spool.discard()
-        raise
-    return accepted
-
-
-def _accept(
-    request: Request,
-    trail: AuditTrail,
-    dataset: str,
-    upload_id: uuid.UUID,
-    received: ReceivedFile,
-) -> UploadAccepted:
-    spool = received.spool
-    with session_scope(request.app.state.session_factory) as session:
-        upload = ingestion.create_upload(
-            session,
-            trail,
-            dataset,
-            filename=received.filename,
-            size=spool.size,
-            sha256=spool.sha256 or "",
-            upload_id=upload_id,  # the spool file is named after it
-        )
     runner: IngestionRunner = request.app.state.ingestion_runner
-    runner.submit(
-        ingestion.IngestionJob(
-            upload_id=upload.id,
-            source=StreamInput(received.filename, spool.open, spool.size),
-            trail=trail,
-            spool=spool,
-        )
-    )
-    return UploadAccepted(
-        id=upload.id,
-        dataset=dataset,
-        state=upload.state,
-        filename=upload.filename,
-        size_bytes=upload.size_bytes,
-        source_sha256=upload.source_sha256,
-        href=f"/uploads/{upload.id}",
-    )
+    return await run_in_threadpool(accept_upload, runner, trail, name, upload_id, received)
 
 
 @router.get("/uploads", response_model=list[UploadOut], name="upload.list")
@@ -154,9 +113,7 @@ def list_uploads(
     limit: Annotated[int, Query(ge=1, le=500, description="How many, newest first")] = 50,
 ) -> list[UploadOut]:
     """The caller's own uploads (governance: everyone's), newest first."""
-    runner: IngestionRunner = request.app.state.ingestion_runner
-    found = uploads.visible_uploads(session, user, limit=limit)
-    return [views.upload_view(u, runner.rows_processed(u)) for u in found]
+    return upload_statuses(session, user, request.app.state.ingestion_runner, limit=limit)
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadOut, name="upload.view")
@@ -164,6 +121,4 @@ def get_upload(
     upload_id: uuid.UUID, request: Request, session: DbSession, user: UploadReaders
 ) -> UploadOut:
     """One upload, to its uploader or governance; anyone else is told it does not exist."""
-    upload = uploads.visible_upload(session, user, upload_id)
-    runner: IngestionRunner = request.app.state.ingestion_runner
-    return views.upload_view(upload, runner.rows_processed(upload))
+    return upload_status(session, user, upload_id, request.app.state.ingestion_runner)
