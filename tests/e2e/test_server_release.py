@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import pytest
 
 from fivesafes.access import service as access
-from fivesafes.access.models import Grant
 from fivesafes.access.schemas import RequestIn
 from fivesafes.audit.trail import AuditTrail
-from fivesafes.datasets import service as datasets
 from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
-from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload
 from fivesafes.keys.local import LocalFileKeyStore
 from tests.e2e.server import environment, run_cli, running_server
+from tests.factories import ingest
+from tests.factories.access import approved_grant
+from tests.factories.datasets import load_policies
+from tests.factories.extracts import ADMISSION_OUTPUT as ALL_OUTPUT
+from tests.factories.extracts import ADMISSIONS as DATASET
+from tests.factories.extracts import ADMISSIONS_POLICY as POLICY
+from tests.factories.extracts import admission_rows
 from tests.integration.access.helpers import project_body, shipped_policy
-from tests.integration.release.conftest import ALL_OUTPUT, DATASET, POLICY, extract_rows
-from tests.integration.release.conftest import write_extract as write_rows
 
-pytestmark = pytest.mark.e2e
 TRAIL = AuditTrail.for_operator()
 
 
@@ -38,22 +37,10 @@ def _world(database_url: str, tmp_path: Path) -> tuple[int, str, str]:
     factory = make_session_factory(engine)
     policy = shipped_policy()
     try:
-        path = tmp_path / "admissions.yaml"
-        path.write_text(POLICY)
-        extract = write_rows(tmp_path / "extract.csv", extract_rows())
         with session_scope(factory) as session:
-            datasets.load_policy_file(session, TRAIL, path)
-            upload = create_upload(
-                session,
-                TRAIL,
-                DATASET,
-                filename=extract.name,
-                size=extract.stat().st_size,
-                sha256=hashlib.sha256(extract.read_bytes()).hexdigest(),
-            )
-        Ingestor(factory, keystore, workers=1).run(
-            IngestionJob(upload_id=upload.id, source=extract, trail=TRAIL)
-        )
+            load_policies(session, tmp_path, {DATASET: POLICY})
+        with ingest.ingestor(factory, keystore) as ingestor:
+            ingest.Extracts(ingestor, tmp_path).ingested(DATASET, admission_rows())
         now = utcnow()
         with session_scope(factory) as session:
             officer = identity.create_user(session, TRAIL, "gov", Role.GOVERNANCE)
@@ -66,31 +53,12 @@ def _world(database_url: str, tmp_path: Path) -> tuple[int, str, str]:
             project = access.create_project(
                 session, TRAIL, policy, officer, body=project_body(rae), now=now
             )
-            request = access.create_request(
-                session,
-                TRAIL,
-                policy,
-                rae,
-                project_id=project.id,
-                body=RequestIn(
-                    dataset=DATASET,
-                    columns=ALL_OUTPUT,
-                    justification="The study needs every admission.",
-                ),
-                now=now,
+            body = RequestIn(
+                dataset=DATASET,
+                columns=ALL_OUTPUT,
+                justification="The study needs every admission.",
             )
-            access.review_request(
-                session,
-                TRAIL,
-                policy,
-                officer,
-                request_id=request.id,
-                approve=True,
-                reason="Fine.",
-                now=now,
-            )
-            session.flush()
-            grant = session.query(Grant).filter_by(request_id=request.id).one().id
+            grant = approved_grant(session, policy, rae, officer, project.id, body, now)
         return grant, tokens[0], tokens[1]
     finally:
         engine.dispose()

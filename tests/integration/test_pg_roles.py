@@ -18,14 +18,17 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes import schema
 from fivesafes.audit.context import Actor, AuditContext
+from fivesafes.audit.entry import AuditEntry
 from fivesafes.audit.recorder import record
 from fivesafes.audit.verify import verify_chain
+from fivesafes.config import Settings
 from fivesafes.db import make_engine, make_session_factory
 from tests.conftest import PG_ADMIN_URL
-from tests.integration.release.conftest import World, world  # noqa: F401 - the fixture
+from tests.factories.release_world import World, build
 
 pytestmark = pytest.mark.postgres
 
@@ -103,7 +106,13 @@ def database_url(roles: Roles) -> str:
     return roles.app_url
 
 
-def test_app_role_uploads_and_releases(world: World, roles: Roles, engine: Engine) -> None:  # noqa: F811
+@pytest.fixture
+def world(settings: Settings, session_factory: sessionmaker[Session], tmp_path: Path) -> World:
+    """The release tests' world, built on the application role's connection."""
+    return build(settings, session_factory, tmp_path)
+
+
+def test_app_role_uploads_and_releases(world: World, roles: Roles, engine: Engine) -> None:
     # The world fixture ingested an upload as the app role; now a release.
     grant = world.grant("a")
     response = world.client.get(
@@ -154,7 +163,11 @@ def test_app_role_cannot_rewrite_the_audit_trail(
         factory = make_session_factory(app)
         with factory() as session:
             for i in range(3):
-                record(session, AuditContext(Actor("u", "admin")), "test.event", details={"i": i})
+                record(
+                    session,
+                    AuditContext(Actor("u", "admin")),
+                    AuditEntry("test.event", details={"i": i}),
+                )
             session.commit()
         with pytest.raises(DBAPIError, match=refusal), app.begin() as connection:
             connection.execute(text(statement))

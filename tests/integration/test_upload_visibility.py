@@ -23,10 +23,11 @@ from fivesafes.db import session_scope, utcnow
 from fivesafes.errors import ConflictError
 from fivesafes.identity.models import Role
 from fivesafes.identity.service import actor_of
+from fivesafes.ingestion.ingestor import Ingestor
 from fivesafes.ingestion.runner import IngestionRunner
-from fivesafes.ingestion.service import Ingestor, create_upload
+from fivesafes.ingestion.service import create_upload
 from fivesafes.keys.store import InMemoryKeyStore
-from tests.integration.access.conftest import Person, person
+from tests.factories.people import Person, person
 from tests.integration.access.helpers import TRAIL, make_dataset
 
 
@@ -41,7 +42,7 @@ class World:
 def world(settings: Settings, session_factory: sessionmaker[Session]) -> World:
     app = create_app(settings)
     app.state.ingestion_runner = IngestionRunner(
-        Ingestor(session_factory, InMemoryKeyStore.generate(), workers=1)
+        Ingestor(session_factory, InMemoryKeyStore.generate())
     )
     with session_scope(session_factory) as session:
         people = {
@@ -55,13 +56,13 @@ def world(settings: Settings, session_factory: sessionmaker[Session]) -> World:
     sent = {}
     with session_scope(session_factory) as session:
         for minutes, name in ((2, "alice"), (1, "bob")):
-            trail = TRAIL.acting_as(actor_of(people[name].user))
+            trail = people[name].trail
             upload = create_upload(
                 session, trail, dataset, filename=f"{name}-extract.csv", size=10, sha256=name * 8
             )
             # A failed upload's errors are what another uploader must never read.
             upload.created_at = utcnow() - timedelta(minutes=minutes)
-            upload.state = UploadState.FAILED.value
+            upload.state = UploadState.FAILED
             upload.errors = json.dumps([{"code": "bad_row", "message": f"{name}'s row 2"}])
             sent[name] = upload.id
     return World(TestClient(app, base_url="https://testserver"), people, sent)

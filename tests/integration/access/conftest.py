@@ -1,9 +1,7 @@
-"""Fixtures for access tests: the app (without its background lifespan) and people."""
+"""Fixtures for access tests: the app (without its background lifespan) and people
+(``Person`` and ``person`` are the shared factories of :mod:`tests.factories.people`)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivesafes.access.policy import AccessPolicy
 from fivesafes.app import create_app
 from fivesafes.config import Settings
-from fivesafes.identity import service as identity
-from fivesafes.identity.models import Role, User
-from tests.integration.access.helpers import TRAIL, make_user, shipped_policy
+from fivesafes.identity.models import Role
+from tests.factories.people import Person, person
+from tests.integration.access.helpers import shipped_policy
 
 
 @pytest.fixture
@@ -26,26 +24,6 @@ def policy() -> AccessPolicy:
 def client(settings: Settings) -> TestClient:
     # No `with`: the lifespan (checkpoints, ingestion runner) is not what is under test.
     return TestClient(create_app(settings))
-
-
-@dataclass
-class Person:
-    user: User
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    @property
-    def username(self) -> str:
-        return self.user.username
-
-
-def person(session: Session, role: Role, prefix: str | None = None) -> Person:
-    user = make_user(session, role, prefix)
-    secret = identity.issue_token(session, TRAIL, user, "t", timedelta(days=1)).secret
-    return Person(user, secret)
 
 
 @pytest.fixture

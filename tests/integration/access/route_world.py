@@ -10,8 +10,6 @@ depends on the order cases run in.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,13 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes import schema
 from fivesafes.access import service as access
-from fivesafes.access.models import Grant
 from fivesafes.access.policy import AccessPolicy
 from fivesafes.app import create_app
 from fivesafes.audit.models import AuditEvent
-from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import load_settings
-from fivesafes.datasets import service as datasets
 from fivesafes.datasets.models import Dataset
 from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
 from fivesafes.httpkit import cookies
@@ -40,9 +35,20 @@ from fivesafes.identity import service as identity
 from fivesafes.identity import web_sessions as web_session
 from fivesafes.identity.models import Role, User
 from fivesafes.identity.service import actor_of
+from fivesafes.ingestion.ingestor import Ingestor
 from fivesafes.ingestion.runner import IngestionRunner
-from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload
+from fivesafes.ingestion.service import create_upload
 from fivesafes.keys.store import InMemoryKeyStore
+from tests.factories import ingest as ingested
+from tests.factories.access import approve
+from tests.factories.datasets import load_policies
+from tests.factories.extracts import (
+    ADMISSIONS_POLICY,
+    NOTE_COLUMNS,
+    admission_rows,
+    note_rows,
+    notes_policy,
+)
 from tests.integration.access.helpers import (
     TRAIL,
     make_user,
@@ -50,11 +56,6 @@ from tests.integration.access.helpers import (
     request_body,
     shipped_policy,
 )
-from tests.integration.release.conftest import POLICY as RELEASED_POLICY
-from tests.integration.release.conftest import extract_rows, write_extract
-from tests.integration.review.conftest import COLUMNS as NOTE_COLUMNS
-from tests.integration.review.conftest import POLICY as REVIEW_POLICY
-from tests.integration.review.conftest import extract_rows as note_rows
 
 RELEASED = "admissions"
 REVIEWED = "notes"
@@ -156,20 +157,7 @@ class World:
     def fresh_grant(self, side: str) -> int:
         pending = self.fresh_request(side)
         with session_scope(self.factory) as session:
-            access.review_request(
-                session,
-                TRAIL,
-                self.policy,
-                session.merge(self.user("other_officer")),
-                request_id=pending,
-                approve=True,
-                reason="Matches the protocol.",
-                now=utcnow(),
-            )
-            session.flush()
-            grant = session.scalar(select(Grant).where(Grant.request_id == pending))
-            assert grant is not None
-            return grant.id
+            return approve(session, self.policy, self.user("other_officer"), pending, utcnow())
 
     def fresh_token(self, owner: str) -> uuid.UUID:
         with session_scope(self.factory) as session:
@@ -251,8 +239,9 @@ def build(folder: Path, url: str) -> Iterator[World]:
     app.state.keystore = keystore
     engine = make_engine(url)
     factory = make_session_factory(engine)
-    ingestor = Ingestor(factory, keystore, workers=1)
+    ingestor = Ingestor(factory, keystore)
     runner = IngestionRunner(ingestor)
+    extracts = ingested.Extracts(ingestor, folder)
     app.state.ingestion_runner = runner
     client = TestClient(app, base_url="https://testserver")
     names = {
@@ -269,13 +258,11 @@ def build(folder: Path, url: str) -> Iterator[World]:
     }
     with session_scope(factory) as session:
         people = {name: _credentials(session, role, name[:8]) for name, role in names.items()}
-        for dataset, text in (
-            (RELEASED, RELEASED_POLICY),
-            (REVIEWED, REVIEW_POLICY.format(name=REVIEWED, review="review_sample: 5")),
-        ):
-            path = folder / f"{dataset}.yaml"
-            path.write_text(text)
-            datasets.load_policy_file(session, TRAIL, path)
+        policies = {
+            RELEASED: ADMISSIONS_POLICY,
+            REVIEWED: notes_policy(REVIEWED, "review_sample: 5"),
+        }
+        load_policies(session, folder, policies)
     world = World(
         client,
         factory,
@@ -285,29 +272,16 @@ def build(folder: Path, url: str) -> Iterator[World]:
         officer={"a": "governance", "b": "other_officer"},
     )
 
-    def ingest(dataset: str, path: Path, by: str) -> int:
-        trail = AuditTrail.for_operator().acting_as(actor_of(world.user(by)))
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        with session_scope(factory) as session:
-            upload = create_upload(
-                session, trail, dataset, filename=path.name, size=path.stat().st_size, sha256=sha
-            )
-        view = ingestor.run(IngestionJob(upload_id=upload.id, source=path, trail=trail))
-        assert view.state == "succeeded", view.errors
+    uploader = TRAIL.acting_as(actor_of(world.user("uploader")))
+
+    def ingest_notes() -> int:
+        rows = note_rows(world.unique())
+        view = extracts.ingested(REVIEWED, rows, columns=NOTE_COLUMNS, trail=uploader)
         assert view.dataset_version is not None
         return view.dataset_version
 
-    def ingest_notes() -> int:
-        seed = world.unique()
-        path = folder / f"notes-{seed}.csv"
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=NOTE_COLUMNS)
-            writer.writeheader()
-            writer.writerows(note_rows(seed))
-        return ingest(REVIEWED, path, "uploader")
-
     world.ingest_notes = ingest_notes
-    ingest(RELEASED, write_extract(folder / "admissions.csv", extract_rows()), "uploader")
+    extracts.ingested(RELEASED, admission_rows(), trail=uploader)
     world.review_version = ingest_notes()
     uploads = {}
     with session_scope(factory) as session:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -9,8 +8,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.datasets import service as datasets
+from fivesafes.datasets.schemas import UploadOut
 from fivesafes.db import session_scope
-from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload
+from fivesafes.ingestion.ingestor import Ingestor
+from fivesafes.ingestion.local_file import ingest_file
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.ingestion.extracts import policy_text
 
@@ -34,20 +35,19 @@ def load_policy(session_factory: sessionmaker[Session], tmp_path: Path) -> Calla
 
 
 @pytest.fixture
-def ingestor(session_factory: sessionmaker[Session], keystore: InMemoryKeyStore) -> Ingestor:
-    return Ingestor(session_factory, keystore, workers=1)
+def ingestor(
+    session_factory: sessionmaker[Session], keystore: InMemoryKeyStore
+) -> Iterator[Ingestor]:
+    made = Ingestor(session_factory, keystore)
+    yield made
+    made.close()
 
 
 @pytest.fixture
-def ingest(session_factory: sessionmaker[Session], ingestor: Ingestor) -> Callable[..., object]:
+def ingest(ingestor: Ingestor) -> Callable[..., UploadOut]:
     """Ingest a file the way `fivesafes ingest` does; returns the upload view."""
 
-    def run(path: Path, dataset: str = "episodes") -> object:
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        with session_scope(session_factory) as session:
-            upload = create_upload(
-                session, TRAIL, dataset, filename=path.name, size=path.stat().st_size, sha256=sha
-            )
-        return ingestor.run(IngestionJob(upload_id=upload.id, source=path, trail=TRAIL))
+    def run(path: Path, dataset: str = "episodes") -> UploadOut:
+        return ingest_file(ingestor, TRAIL, dataset, path)
 
     return run

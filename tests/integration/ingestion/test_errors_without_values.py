@@ -13,7 +13,6 @@ captured log for each value. A header-only file is refused unless the policy all
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -40,11 +39,11 @@ from fivesafes.datasets.models import Upload
 from fivesafes.db import session_scope
 from fivesafes.deid.nhs_number import check_digit
 from fivesafes.identity.models import Role
-from fivesafes.identity.service import actor_of
+from fivesafes.ingestion.ingestor import Ingestor
+from fivesafes.ingestion.local_file import ingest_file
 from fivesafes.ingestion.runner import IngestionRunner
-from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload
 from fivesafes.keys.store import InMemoryKeyStore
-from tests.integration.access.conftest import Person, person
+from tests.factories.people import Person, person
 from tests.integration.access.helpers import TRAIL
 from tests.integration.ingestion.extracts import COLUMNS, policy_text
 from tests.unit.deid.xlsx_parts import handmade_xlsx
@@ -203,17 +202,7 @@ class World:
         self.count += 1
         path = self.folder / f"{self.count}-{name}"
         path.write_bytes(data)
-        trail = TRAIL.acting_as(actor_of(self.uploader.user))
-        with session_scope(self.factory) as session:
-            upload = create_upload(
-                session,
-                trail,
-                "episodes",
-                filename=path.name,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-            )
-        return self.ingestor.run(IngestionJob(upload_id=upload.id, source=path, trail=trail))
+        return ingest_file(self.ingestor, self.uploader.trail, "episodes", path)
 
     def everything_said_about(self, upload_id: Any) -> Iterator[tuple[str, str]]:
         """Where an upload's failure is told: stored row, audit, API and web page."""
@@ -251,7 +240,7 @@ def world(
         datasets.load_policy_file(session, TRAIL, policy)
         uploader = person(session, Role.UPLOADER, "up")
     app = create_app(settings)
-    ingestor = Ingestor(session_factory, InMemoryKeyStore.generate(), workers=1)
+    ingestor = Ingestor(session_factory, InMemoryKeyStore.generate())
     app.state.ingestion_runner = IngestionRunner(ingestor)
     client = TestClient(app, base_url="https://testserver")
     page = TestClient(app, base_url="https://testserver")

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.datasets.models import DatasetVersion, Upload
 from fivesafes.db import session_scope
-from fivesafes.deid.io_readers import StreamInput
+from fivesafes.deid.io.types import StreamInput
+from fivesafes.ingestion.ingestor import IngestionJob, Ingestor
 from fivesafes.ingestion.runner import IngestionRunner
-from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload
+from fivesafes.ingestion.service import create_upload
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.ingestion.conftest import TRAIL
 from tests.integration.ingestion.extracts import dev_rows, synthetic_rows, write_csv
@@ -53,7 +54,7 @@ class TrickleReader(io.RawIOBase):
 def runner(
     session_factory: sessionmaker[Session], keystore: InMemoryKeyStore
 ) -> Iterator[IngestionRunner]:
-    ingestor = Ingestor(session_factory, keystore, workers=1)
+    ingestor = Ingestor(session_factory, keystore)
     runner = IngestionRunner(ingestor, workers=2, large_bytes=256 * 1024)
     yield runner
     runner.shutdown()

@@ -23,17 +23,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.audit.models import AuditEvent
-from fivesafes.datasets.models import DatasetVersion, Upload
+from fivesafes.datasets.models import DatasetVersion, Upload, UploadState
 from fivesafes.datasets.schemas import UploadOut
 from fivesafes.db import session_scope, utcnow
 from fivesafes.deid.engine import ProgressUpdate
 from fivesafes.ingestion.failures import Retry, with_retries
+from fivesafes.ingestion.ingestor import IngestionJob, Ingestor, IngestorOptions
 from fivesafes.ingestion.leases import LeaseKeeper
-from fivesafes.ingestion.service import (
-    IngestionJob,
-    Ingestor,
-    create_upload,
-)
+from fivesafes.ingestion.local_file import ingest_file
+from fivesafes.ingestion.service import create_upload
 from fivesafes.ingestion.watchdog import LEASE_EXPIRED, fail_orphaned
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.ingestion.conftest import TRAIL
@@ -89,7 +87,7 @@ def fault_ingestor(
     session_factory: sessionmaker[Session], keystore: InMemoryKeyStore
 ) -> Iterator[Ingestor]:
     ingestor = Ingestor(
-        session_factory, keystore, workers=1, fail_retry=FAST_RETRY, lease_seconds=LEASE
+        session_factory, keystore, IngestorOptions(fail_retry=FAST_RETRY, lease_seconds=LEASE)
     )
     yield ingestor
     ingestor.close()
@@ -130,11 +128,9 @@ def _data_tables(engine: Engine) -> list[str]:
     return [t for s in schemas for t in found.get_table_names(schema=s) if t.startswith("dsv_")]
 
 
-def _reupload_succeeds(
-    session_factory: sessionmaker[Session], ingestor: Ingestor, path: Path
-) -> UploadOut:
+def _reupload_succeeds(ingestor: Ingestor, path: Path) -> UploadOut:
     """The same file again: accepted (not "already being ingested") and ingested."""
-    view = ingestor.run(_queue(session_factory, path))
+    view = ingest_file(ingestor, TRAIL, "episodes", path)
     assert view.state == "succeeded", view.errors
     assert view.dataset_version == 1
     return view
@@ -172,7 +168,7 @@ def test_a_database_fault_mid_ingest_fails_the_upload_and_the_file_can_come_agai
     assert len(_fail_events(session_factory, job.upload_id)) == 1
     assert _data_tables(engine) == []
     assert job.upload_id not in fault_ingestor.leases.held()
-    _reupload_succeeds(session_factory, fault_ingestor, path)
+    _reupload_succeeds(fault_ingestor, path)
 
 
 def test_a_failure_that_cannot_be_recorded_is_failed_by_the_watchdog_when_its_lease_expires(
@@ -209,7 +205,7 @@ def test_a_failure_that_cannot_be_recorded_is_failed_by_the_watchdog_when_its_le
     assert "upload it again" in errors[0]["message"]
     assert _fail_events(session_factory, job.upload_id) == [{"errors": [{"code": LEASE_EXPIRED}]}]
     assert fail_orphaned(session_factory, lease_seconds=LEASE, now=later) == 0  # once only
-    _reupload_succeeds(session_factory, fault_ingestor, path)
+    _reupload_succeeds(fault_ingestor, path)
 
 
 def test_the_watchdog_spares_renewed_and_held_uploads_and_removes_an_orphans_spool(
@@ -224,7 +220,7 @@ def test_the_watchdog_spares_renewed_and_held_uploads_and_removes_an_orphans_spo
             upload = create_upload(
                 session, TRAIL, "episodes", filename=f"{n}.csv", size=1, sha256=f"{n:064x}"
             )
-            upload.state = "running"
+            upload.state = UploadState.RUNNING
             upload.heartbeat_at = utcnow() - timedelta(seconds=LEASE * 2)
             ids.append(upload.id)
     renewed, held, orphan = ids
@@ -268,7 +264,7 @@ def test_an_upload_failed_by_the_watchdog_while_it_runs_commits_no_version(
     with session_factory() as session:
         assert session.scalars(select(DatasetVersion)).all() == []
     assert _data_tables(engine) == []
-    _reupload_succeeds(session_factory, fault_ingestor, path)
+    _reupload_succeeds(fault_ingestor, path)
 
 
 def test_heartbeats_renew_in_the_background_while_an_upload_is_held(
@@ -348,7 +344,7 @@ def test_a_connection_killed_mid_copy_fails_the_upload_and_the_file_can_come_aga
     assert view.errors[0].code == "internal_error"
     assert _upload(session_factory, job.upload_id).state == "failed"
     assert _data_tables(engine) == []
-    _reupload_succeeds(session_factory, fault_ingestor, path)
+    _reupload_succeeds(fault_ingestor, path)
 
 
 def test_each_retry_runs_on_a_fresh_connection_with_growing_bounded_waits(

@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.verify import verify_chain
-from fivesafes.datasets.models import DatasetVersion, Upload
+from fivesafes.datasets.models import DatasetVersion, Upload, UploadState
 from fivesafes.datasets.service import load_policy_file
 from fivesafes.db import session_scope
 from fivesafes.deid.plan import OutputColumn
 from fivesafes.errors import ConflictError
 from fivesafes.ingestion.optouts import load_optouts
-from fivesafes.ingestion.service import create_upload, recover_interrupted, upload_table_name
+from fivesafes.ingestion.recovery import recover_interrupted
+from fivesafes.ingestion.service import create_upload, upload_table_name
 from fivesafes.ingestion.spool import SpoolWriter
 from fivesafes.ingestion.storage import data_table, qualified_name, table_exists, version_schema
 from fivesafes.keys.store import InMemoryKeyStore
@@ -235,7 +236,7 @@ def test_restart_fails_interrupted_uploads_and_removes_their_data(
         upload = create_upload(
             session, TRAIL, "episodes", filename="x.csv", size=1, sha256="ab" * 32
         )
-        upload.state = "running"
+        upload.state = UploadState.RUNNING
         upload_id = upload.id
     orphan = upload_table_name(upload_id)
     with engine.begin() as connection:

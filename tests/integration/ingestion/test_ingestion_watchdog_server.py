@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.app import create_app
 from fivesafes.config import load_settings
-from fivesafes.datasets.models import Upload
+from fivesafes.datasets.models import Upload, UploadState
 from fivesafes.db import session_scope, utcnow
 from fivesafes.ingestion.service import create_upload
 from fivesafes.ingestion.watchdog import LEASE_EXPIRED
@@ -44,7 +44,7 @@ def test_the_servers_watchdog_fails_an_upload_whose_lease_expired(
             upload = create_upload(
                 session, TRAIL, "episodes", filename="x.csv", size=1, sha256="ef" * 32
             )
-            upload.state = "running"
+            upload.state = UploadState.RUNNING
             upload.started_at = upload.heartbeat_at = utcnow() - timedelta(minutes=1)
             upload_id = upload.id
         deadline = time.monotonic() + 4 * LEASE

@@ -22,8 +22,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.db import session_scope
-from fivesafes.deid.io_readers import StreamInput
-from fivesafes.ingestion.service import IngestionJob, Ingestor, create_upload
+from fivesafes.deid.io.types import StreamInput
+from fivesafes.ingestion.ingestor import IngestionJob, Ingestor
+from fivesafes.ingestion.service import create_upload
 from tests.integration.ingestion.conftest import TRAIL
 from tests.integration.ingestion.extracts import COLUMNS, synthetic_rows
 from tests.unit.deid.test_reader_limits import corrupt_page, lazy

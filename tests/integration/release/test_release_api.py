@@ -20,8 +20,10 @@ from fivesafes.datasets.models import DatasetVersion
 from fivesafes.db import session_scope, utcnow
 from fivesafes.ingestion.optouts import load_optouts
 from fivesafes.ingestion.storage import qualified_name
+from tests.factories.extracts import ADMISSION_OUTPUT as ALL_OUTPUT
+from tests.factories.extracts import admission_rows as extract_rows
+from tests.factories.release_world import EXEMPT_DATASET, World
 from tests.integration.access.helpers import TRAIL
-from tests.integration.release.conftest import ALL_OUTPUT, EXEMPT_DATASET, World, extract_rows
 
 
 def _download(world: World, grant: int, who: str = "a", fmt: str = "csv") -> Any:
@@ -221,15 +223,16 @@ def test_rows_leave_in_a_new_random_order_each_time(world: World) -> None:
 def test_decimals_timestamps_and_booleans_keep_their_values(world: World) -> None:
     grant = world.grant("a", columns=["weight_kg", "discharged_at", "readmitted"])
     rows = _csv(_download(world, grant).content)
-    exact = world.factory.kw["bind"].dialect.name == "postgresql"  # SQLite keeps no scale
-    assert {r["weight_kg"] for r in rows} == {"72.50" if exact else "72.5", "0.125", "", "-3"}
+    # Decimals keep their scale on both dialects, and are exact text in Parquet too
+    # (fivesafes.column_kinds): never a binary float.
+    assert {r["weight_kg"] for r in rows} == {"72.50", "0.125", "", "-3"}
     assert {r["discharged_at"] for r in rows} == {"2024-03-01T10:30:00Z", ""}
     assert {r["readmitted"] for r in rows} == {"true", "false", ""}
     table = pq.read_table(io.BytesIO(_download(world, grant, fmt="parquet").content))
-    assert table.schema.field("weight_kg").type == "double"
+    assert table.schema.field("weight_kg").type == "string"
     assert table.schema.field("discharged_at").type == pa.timestamp("us", tz="UTC")
     assert table.schema.field("readmitted").type == "bool"
-    assert set(table.column("weight_kg").to_pylist()) == {72.5, 0.125, None, -3.0}
+    assert set(table.column("weight_kg").to_pylist()) == {"72.50", "0.125", None, "-3"}
     stamps = {v.isoformat() if v else None for v in table.column("discharged_at").to_pylist()}
     assert stamps == {"2024-03-01T10:30:00+00:00", None}
 

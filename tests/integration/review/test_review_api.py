@@ -14,15 +14,9 @@ from fivesafes.audit.verify import verify_chain
 from fivesafes.datasets.models import DatasetVersion
 from fivesafes.datasets.review_models import ReviewCell, VersionReview
 from fivesafes.db import session_scope
-from tests.integration.review.conftest import (
-    ALL_CELLS,
-    BLANK_NOTES,
-    PATIENTS,
-    REVIEWED,
-    SCRIPT_NOTE,
-    UNREVIEWED,
-    World,
-)
+from tests.factories.extracts import BLANK_NOTES, SCRIPT_NOTE
+from tests.factories.extracts import NOTE_PATIENTS as PATIENTS
+from tests.integration.review.conftest import ALL_CELLS, REVIEWED, UNREVIEWED, World
 
 REVIEW = "/datasets/{}/versions/{}/review"
 

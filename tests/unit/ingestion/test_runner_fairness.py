@@ -17,9 +17,9 @@ from typing import Any, BinaryIO, cast
 
 import pytest
 
-from fivesafes.deid.io_readers import StreamInput
+from fivesafes.deid.io.types import StreamInput
+from fivesafes.ingestion.ingestor import IngestionJob, Ingestor
 from fivesafes.ingestion.runner import MAX_OVERTAKES, IngestionRunner
-from fivesafes.ingestion.service import IngestionJob, Ingestor
 from fivesafes.ingestion.spool import SpoolFile
 
 LARGE = 1_000
