@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
 
 GENESIS_HASH = "0" * 64
-OUTCOMES = frozenset({"success", "denied", "failed"})
 
 
 @dataclass(frozen=True, slots=True)
 class EventFields:
-    """Everything in an event that the hash covers."""
+    """Everything in an event that the hash covers: every stored column but the two hashes.
+
+    The one list of those fields: :data:`FIELD_NAMES` (its order) is what the recorder
+    stores, the verifier reads back from a stored event and the CSV export writes.
+    """
 
     seq: int
     occurred_at: datetime
@@ -36,20 +40,24 @@ class EventFields:
     client_addr: str | None
     details: str  # canonical JSON text
 
+    def values(self) -> dict[str, Any]:
+        """The fields by name, as stored (``occurred_at`` a datetime, ``details`` text)."""
+        return {name: getattr(self, name) for name in FIELD_NAMES}
+
     def payload(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
+        """What is hashed: the fields, the time as text and the details as JSON again."""
+        return self.values() | {
             "occurred_at": timestamp(self.occurred_at),
-            "actor_id": self.actor_id,
-            "actor_role": self.actor_role,
-            "action": self.action,
-            "target_type": self.target_type,
-            "target_id": self.target_id,
-            "outcome": self.outcome,
-            "request_id": self.request_id,
-            "client_addr": self.client_addr,
             "details": json.loads(self.details),
         }
+
+    @classmethod
+    def of(cls, event: object) -> EventFields:
+        """The hashed fields of a stored event (the ORM row, or any record with the names)."""
+        return cls(**{name: getattr(event, name) for name in FIELD_NAMES})
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EventFields))
 
 
 def timestamp(moment: datetime) -> str:
@@ -73,8 +81,8 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def canonical_details(details: dict[str, Any] | None) -> str:
-    return rfc8785.dumps(_json_safe(details or {})).decode("utf-8")
+def canonical_details(details: Mapping[str, Any] | None) -> str:
+    return rfc8785.dumps(_json_safe(dict(details or {}))).decode("utf-8")
 
 
 def event_hash(prev_hash: str, fields: EventFields) -> str:

@@ -11,24 +11,11 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from fivesafes.audit.chain import timestamp
+from fivesafes.audit.chain import FIELD_NAMES, timestamp
 from fivesafes.audit.models import AuditEvent
 
-CSV_COLUMNS = (
-    "seq",
-    "occurred_at",
-    "actor_id",
-    "actor_role",
-    "action",
-    "target_type",
-    "target_id",
-    "outcome",
-    "request_id",
-    "client_addr",
-    "details",
-    "prev_hash",
-    "hash",
-)
+#: An export's columns: the hashed fields, then the links (what an export anchor reads).
+CSV_COLUMNS = (*FIELD_NAMES, "prev_hash", "hash")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,22 +76,15 @@ def iter_events(session: Session, flt: EventFilter, batch: int = 2000) -> Iterat
         after = cursor
 
 
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return timestamp(value) if isinstance(value, datetime) else str(value)
+
+
 def as_row(event: AuditEvent) -> list[str]:
-    return [
-        str(event.seq),
-        timestamp(event.occurred_at),
-        event.actor_id or "",
-        event.actor_role or "",
-        event.action,
-        event.target_type or "",
-        event.target_id or "",
-        event.outcome,
-        event.request_id or "",
-        event.client_addr or "",
-        event.details,
-        event.prev_hash,
-        event.hash,
-    ]
+    """The event's cells in :data:`CSV_COLUMNS` order (times as hashed, no value as empty)."""
+    return [_cell(getattr(event, column)) for column in CSV_COLUMNS]
 
 
 def csv_lines(events: Iterator[AuditEvent]) -> Iterator[str]:

@@ -18,21 +18,15 @@ number is gapless (a rolled-back action takes its event with it, no database seq
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
-from fivesafes.audit.chain import (
-    GENESIS_HASH,
-    OUTCOMES,
-    EventFields,
-    canonical_details,
-    event_hash,
-)
+from fivesafes.audit.chain import GENESIS_HASH, EventFields, canonical_details, event_hash
 from fivesafes.audit.context import AuditContext
+from fivesafes.audit.entry import AuditEntry
 from fivesafes.audit.models import AuditEvent
 from fivesafes.db import utcnow
 
@@ -52,22 +46,13 @@ _APPENDED = "fivesafes_audit_appended_in"
 
 # An arbitrary constant naming "the audit chain" among advisory locks.
 ADVISORY_LOCK_KEY = 0x5AFE_A0D1
-_FORBIDDEN_DETAIL_KEYS = frozenset({"token", "secret", "password", "nhs_number", "name"})
 
 
 class AuditRecorder(Protocol):
     """What services call; the API injects the chain recorder (or, in one benchmark, none)."""
 
     def __call__(
-        self,
-        session: Session,
-        context: AuditContext,
-        action: str,
-        *,
-        outcome: str = "success",
-        target_type: str | None = None,
-        target_id: str | None = None,
-        details: Mapping[str, Any] | None = None,
+        self, session: Session, context: AuditContext, entry: AuditEntry
     ) -> AuditEvent | None: ...
 
 
@@ -89,49 +74,14 @@ def chain_head(session: Session) -> tuple[int, str]:
     return (0, GENESIS_HASH) if row is None else (row[0], row[1])
 
 
-def _check_details(details: Mapping[str, Any]) -> None:
-    # A guard rail, not the protection itself: callers pass counts, codes and ids.
-    bad = _FORBIDDEN_DETAIL_KEYS.intersection(details)
-    if bad:
-        raise ValueError(f"audit details must not carry {sorted(bad)}")
-
-
-def record(
-    session: Session,
-    context: AuditContext,
-    action: str,
-    *,
-    outcome: str = "success",
-    target_type: str | None = None,
-    target_id: str | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> AuditEvent:
+def record(session: Session, context: AuditContext, entry: AuditEntry) -> AuditEvent:
     """Append one event to the chain in ``session``'s transaction (flushed, not committed)."""
-    if outcome not in OUTCOMES:
-        raise ValueError(f"unknown audit outcome {outcome!r}")
-    details = dict(details or {})
-    _check_details(details)
     session.info[_APPENDED] = session.get_transaction()
     if session.get_bind().dialect.name == "postgresql":
-        return _record_postgres(
-            session,
-            context,
-            action,
-            outcome=outcome,
-            target_type=target_type,
-            target_id=target_id,
-            details=details,
-        )
+        # seq, time, link and hash are placeholders the trigger overwrites
+        return _record_postgres(session, _fields(0, context, entry))
     last_seq, last_hash = chain_head(session)
-    fields = _fields(
-        last_seq + 1,
-        context,
-        action,
-        outcome=outcome,
-        target_type=target_type,
-        target_id=target_id,
-        details=canonical_details(details),
-    )
+    fields = _fields(last_seq + 1, context, entry)
     row = _row(fields, last_hash, event_hash(last_hash, fields))
     # A Core insert, not the ORM's unit of work: it runs in nearly every transaction, and
     # an append needs no identity map. The returned object is transient, for callers' use.
@@ -139,71 +89,29 @@ def record(
     return AuditEvent(**row)
 
 
-def _fields(
-    seq: int,
-    context: AuditContext,
-    action: str,
-    *,
-    outcome: str,
-    target_type: str | None,
-    target_id: str | None,
-    details: Any,
-) -> EventFields:
-    """The event's fields from the acting context (both dialects' appends build these)."""
+def _fields(seq: int, context: AuditContext, entry: AuditEntry) -> EventFields:
+    """The event's fields: the entry, the acting context, and the chain's seq and time."""
     return EventFields(
         seq=seq,
         occurred_at=utcnow(),
         actor_id=context.actor.id,
         actor_role=context.actor.role,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        outcome=outcome,
+        action=entry.action,
+        target_type=entry.target_type,
+        target_id=entry.target_id,
+        outcome=entry.outcome,
         request_id=context.request_id,
         client_addr=context.client_addr,
-        details=details,
+        details=canonical_details(entry.details),
     )
 
 
 def _row(fields: EventFields, prev_hash: str, hash_: str) -> dict[str, Any]:
-    return {
-        "seq": fields.seq,
-        "occurred_at": fields.occurred_at,
-        "actor_id": fields.actor_id,
-        "actor_role": fields.actor_role,
-        "action": fields.action,
-        "target_type": fields.target_type,
-        "target_id": fields.target_id,
-        "outcome": fields.outcome,
-        "request_id": fields.request_id,
-        "client_addr": fields.client_addr,
-        "details": fields.details,
-        "prev_hash": prev_hash,
-        "hash": hash_,
-    }
+    return fields.values() | {"prev_hash": prev_hash, "hash": hash_}
 
 
-def _record_postgres(
-    session: Session,
-    context: AuditContext,
-    action: str,
-    *,
-    outcome: str,
-    target_type: str | None,
-    target_id: str | None,
-    details: Mapping[str, Any],
-) -> AuditEvent:
+def _record_postgres(session: Session, sent: EventFields) -> AuditEvent:
     """Insert the fields; the trigger computes seq, time, link and hash (see module doc)."""
-    # seq, time, link and hash are placeholders the trigger overwrites
-    sent = _fields(
-        0,
-        context,
-        action,
-        outcome=outcome,
-        target_type=target_type,
-        target_id=target_id,
-        details=canonical_details(dict(details)),
-    )
     stored = session.connection().execute(_INSERT_PG, _row(sent, "", "")).one()
     seq, occurred_at, prev_hash, hash_ = tuple(stored)
     fields = replace(sent, seq=seq, occurred_at=occurred_at)
@@ -214,15 +122,6 @@ def _record_postgres(
     return AuditEvent(**_row(fields, prev_hash, hash_))
 
 
-def no_audit(
-    session: Session,
-    context: AuditContext,
-    action: str,
-    *,
-    outcome: str = "success",
-    target_type: str | None = None,
-    target_id: str | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> None:
+def no_audit(session: Session, context: AuditContext, entry: AuditEntry) -> None:
     """Records nothing. Exists only so the audit benchmark can measure the cost of auditing."""
     return None

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.context import Actor, AuditContext
+from fivesafes.audit.entry import AuditEntry
 from fivesafes.audit.recorder import AuditRecorder, record
 
 
@@ -37,12 +38,6 @@ class AuditTrail:
         target_id: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        self.recorder(
-            session,
-            self.context,
-            action,
-            outcome=outcome,
-            target_type=target_type,
-            target_id=target_id,
-            details=details,
-        )
+        """Record ``action`` as this trail's actor: the one spelled-out form of an entry."""
+        entry = AuditEntry(action, outcome, target_type, target_id, details or {})
+        self.recorder(session, self.context, entry)

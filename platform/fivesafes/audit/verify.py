@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import select
@@ -35,30 +34,14 @@ BATCH = 5000
 
 
 class StoredEvent(Protocol):
-    """An event as stored: the ORM row, or any record with the same fields."""
+    """An event as stored: the ORM row, or any record with the same fields.
+
+    Besides its links it has every field of :class:`EventFields` (read by name, see
+    :meth:`EventFields.of`); only what the walk itself compares is spelled out here.
+    """
 
     @property
     def seq(self) -> int: ...
-    @property
-    def occurred_at(self) -> datetime: ...
-    @property
-    def actor_id(self) -> str | None: ...
-    @property
-    def actor_role(self) -> str | None: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def target_type(self) -> str | None: ...
-    @property
-    def target_id(self) -> str | None: ...
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def request_id(self) -> str | None: ...
-    @property
-    def client_addr(self) -> str | None: ...
-    @property
-    def details(self) -> str: ...
     @property
     def prev_hash(self) -> str: ...
     @property
@@ -160,22 +143,6 @@ def _events(session: Session, after: int = 0) -> Iterator[AuditEvent]:
         yield from batch
         after = batch[-1].seq
         session.expunge_all()
-
-
-def fields_of(event: StoredEvent) -> EventFields:
-    return EventFields(
-        seq=event.seq,
-        occurred_at=event.occurred_at,
-        actor_id=event.actor_id,
-        actor_role=event.actor_role,
-        action=event.action,
-        target_type=event.target_type,
-        target_id=event.target_id,
-        outcome=event.outcome,
-        request_id=event.request_id,
-        client_addr=event.client_addr,
-        details=event.details,
-    )
 
 
 def verify_chain(
@@ -283,7 +250,7 @@ def _classify(
 ) -> tuple[str, int, str] | None:
     if event.seq != expected_seq:
         return "missing", expected_seq, f"sequence jumps from {expected_seq - 1} to {event.seq}"
-    if event_hash(event.prev_hash, fields_of(event)) != event.hash:
+    if event_hash(event.prev_hash, EventFields.of(event)) != event.hash:
         return "edited", event.seq, "event content does not match its hash"
     if event.prev_hash != previous_hash:
         if hash_exists(event.prev_hash):

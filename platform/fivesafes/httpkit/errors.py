@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fivesafes import errors
+from fivesafes.audit.entry import AuditEntry
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.db import session_scope
 from fivesafes.httpkit.deps import request_context
@@ -84,9 +85,7 @@ def audit_refusal(request: Request, status: int, code: str, extra: dict[str, obj
     outcome = "denied" if status in (401, 403) else "failed"
     route_path = getattr(request.scope.get("route"), "path", None)
     with session_scope(request.app.state.session_factory) as session:
-        recorder(
-            session,
-            request_context(request),
+        entry = AuditEntry(
             _action_of(request),
             outcome=outcome,
             target_type="route",
@@ -98,6 +97,7 @@ def audit_refusal(request: Request, status: int, code: str, extra: dict[str, obj
                 **extra,
             },
         )
+        recorder(session, request_context(request), entry)
 
 
 def install_error_handlers(app: FastAPI) -> None:

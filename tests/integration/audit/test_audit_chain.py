@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.audit.checkpoints import load_checkpoint, public_key_b64, sign_head
 from fivesafes.audit.context import Actor, AuditContext
+from fivesafes.audit.entry import AuditEntry
 from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.recorder import record
 from fivesafes.audit.signing import ChainDamagedError, make_checkpoint
@@ -26,9 +27,10 @@ CTX = AuditContext(Actor("user-1", "governance"), request_id="r1", client_addr="
 def _append(factory: sessionmaker[Session], n: int) -> None:
     with factory() as session:
         for i in range(n):
-            record(
-                session, CTX, "test.event", target_type="thing", target_id=str(i), details={"i": i}
+            entry = AuditEntry(
+                "test.event", target_type="thing", target_id=str(i), details={"i": i}
             )
+            record(session, CTX, entry)
         session.commit()
 
 
@@ -53,7 +55,7 @@ def test_a_rolled_back_action_takes_its_event_with_it(
 ) -> None:
     _append(session_factory, 2)
     with session_factory() as session:
-        record(session, CTX, "test.doomed")
+        record(session, CTX, AuditEntry("test.doomed"))
         session.rollback()
     _append(session_factory, 1)
     with session_factory() as session:
@@ -154,7 +156,7 @@ def test_rebuilt_chain_is_found_against_a_checkpoint(
     other = AuditContext(Actor("forger", "admin"))
     with session_factory() as session:  # a fresh, internally consistent chain
         for _ in range(5):
-            record(session, other, "test.event")
+            record(session, other, AuditEntry("test.event"))
         session.commit()
     result = _verify(
         session_factory,
@@ -186,5 +188,5 @@ def test_forged_checkpoint_is_rejected(session_factory: sessionmaker[Session]) -
 
 def test_secrets_are_refused_in_details(session: Session) -> None:
     with pytest.raises(ValueError, match="token"):
-        record(session, CTX, "test.event", details={"token": "fs_x"})
+        record(session, CTX, AuditEntry("test.event", details={"token": "fs_x"}))
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.audit.context import Actor, AuditContext
+from fivesafes.audit.entry import AuditEntry
 from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.recorder import record
 from fivesafes.audit.verify import verify_chain
@@ -19,7 +20,9 @@ def _writer(factory: sessionmaker[Session], writer: int) -> None:
     context = AuditContext(Actor(f"writer-{writer}", "uploader"))
     for i in range(EVENTS_EACH):
         with factory() as session:
-            record(session, context, "test.concurrent", details={"writer": writer, "i": i})
+            record(
+                session, context, AuditEntry("test.concurrent", details={"writer": writer, "i": i})
+            )
             session.commit()
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.audit.context import Actor, AuditContext
+from fivesafes.audit.entry import AuditEntry
 from fivesafes.audit.recorder import record
 from fivesafes.audit.verify import verify_chain
 
@@ -31,9 +32,7 @@ def test_awkward_values_hash_the_same_in_sql_and_python(
     with session_factory() as session:
         for value in AWKWARD:
             context = AuditContext(Actor(value[:64], "admin"), request_id=value[:64])
-            record(
-                session,
-                context,
+            entry = AuditEntry(
                 "test.awkward",
                 target_type=value[:64] or None,
                 target_id=value[:128],
@@ -46,6 +45,7 @@ def test_awkward_values_hash_the_same_in_sql_and_python(
                     "float": 1.0,
                 },
             )
+            record(session, context, entry)
         session.commit()
     with session_factory() as session:
         result = verify_chain(session)

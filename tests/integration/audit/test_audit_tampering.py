@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivesafes.audit import queries
 from fivesafes.audit.checkpoints import public_key_b64, sign_head
 from fivesafes.audit.context import Actor, AuditContext
+from fivesafes.audit.entry import AuditEntry
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.recorder import chain_head, record
 from fivesafes.audit.signing import make_checkpoint
@@ -46,7 +47,9 @@ class World:
     def append(self, n: int, context: AuditContext = CTX) -> None:
         with self.factory() as session:
             for i in range(n):
-                record(session, context, "test.event", target_id=str(i), details={"i": i})
+                record(
+                    session, context, AuditEntry("test.event", target_id=str(i), details={"i": i})
+                )
             session.commit()
 
     def verdicts(self) -> dict[str, str]:
