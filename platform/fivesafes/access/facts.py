@@ -63,6 +63,22 @@ class Target:
     grant: Grant | None = None
 
     @property
+    def loaded_project(self) -> Project:
+        """The project, which a target loaded by any id has (a request or grant brings it)."""
+        assert self.project is not None
+        return self.project
+
+    @property
+    def loaded_request(self) -> AccessRequest:
+        assert self.request is not None
+        return self.request
+
+    @property
+    def loaded_grant(self) -> Grant:
+        assert self.grant is not None
+        return self.grant
+
+    @property
     def resource(self) -> Resource:
         return Resource(
             project=project_facts(self.project) if self.project else None,
@@ -112,6 +128,23 @@ def authorize(
             f"{decision.reason} (rule: {decision.rule})", code=f"denied_{decision.rule}"
         )
     return decision
+
+
+def authorized_target(
+    session: Session,
+    policy: AccessPolicy,
+    user: User,
+    action: Action,
+    now: datetime,
+    *,
+    lock: bool = False,
+    **ids: int,
+) -> Target:
+    """:func:`load_target` by ``ids`` then :func:`authorize`: what every service acting
+    on a project, request or grant does first."""
+    target = load_target(session, lock=lock, **ids)
+    authorize(policy, user, action, target, now)
+    return target
 
 
 def approvals(request: AccessRequest) -> set[str]:

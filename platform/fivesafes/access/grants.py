@@ -17,6 +17,7 @@ from fivesafes.access.decide import GRANT_EXPIRED, Decision, decide, grant_refus
 from fivesafes.access.facts import (
     Target,
     authorize,
+    authorized_target,
     grant_facts,
     load_target,
     project_facts,
@@ -68,8 +69,7 @@ def active_grant_for(
     is neither revoked nor expired. The first use after expiry records ``grant.expired``.
     """
     target = load_target(session, grant_id=grant_id)
-    grant = target.grant
-    assert grant is not None
+    grant = target.loaded_grant
     decision = decide(subject_of(user), Action.GRANT_USE, target.resource, policy, now)
     if decision.allowed:
         return grant
@@ -99,10 +99,9 @@ def grant_is_live(grant: Grant, now: datetime) -> bool:
 def get_grant(
     session: Session, policy: AccessPolicy, actor: User, *, grant_id: int, now: datetime
 ) -> Grant:
-    target = load_target(session, grant_id=grant_id)
-    authorize(policy, actor, Action.GRANT_VIEW, target, now)
-    assert target.grant is not None
-    return target.grant
+    return authorized_target(
+        session, policy, actor, Action.GRANT_VIEW, now, grant_id=grant_id
+    ).loaded_grant
 
 
 def list_grants(
@@ -139,10 +138,8 @@ def revoke_grant(
     now: datetime,
 ) -> Grant:
     """Revoke with immediate effect (the next data call is refused). Idempotent."""
-    target = load_target(session, grant_id=grant_id)
-    authorize(policy, actor, Action.GRANT_REVOKE, target, now)
-    grant = target.grant
-    assert grant is not None
+    target = authorized_target(session, policy, actor, Action.GRANT_REVOKE, now, grant_id=grant_id)
+    grant = target.loaded_grant
     if grant.revoked_at is None:
         grant.revoked_at, grant.revoked_by, grant.revoke_reason = now, actor.id, reason
         session.flush()

@@ -10,16 +10,16 @@ in the caller's transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import yaml
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from fivesafes.access.decide import decide
-from fivesafes.access.facts import Target, approvals, authorize, load_target, subject_of
+from fivesafes.access.facts import Target, approvals, authorize, authorized_target, subject_of
 from fivesafes.access.filters import check_filter, to_text
 from fivesafes.access.models import (
     AccessRequest,
@@ -34,13 +34,21 @@ from fivesafes.access.models import (
 from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.access.schemas import ProjectIn, RequestIn
 from fivesafes.audit.trail import AuditTrail
-from fivesafes.datasets.models import Dataset, DatasetPolicyVersion, DatasetVersion
+from fivesafes.datasets.models import Dataset, DatasetPolicyVersion
 from fivesafes.datasets.review import ensure_releasable
-from fivesafes.datasets.service import get_dataset_version
+from fivesafes.datasets.service import dataset_with_policy, get_dataset, get_dataset_version
 from fivesafes.deid.plan import output_columns
 from fivesafes.deid.policy import parse_policy
 from fivesafes.errors import ConflictError, InvalidInputError, NotFoundError
 from fivesafes.identity.models import Role, User
+
+# What a list shows of each row, loaded with the list (not one query per row).
+_PROJECT_SHOWN = selectinload(Project.members).joinedload(ProjectMember.user)
+REQUEST_SHOWN = (
+    selectinload(AccessRequest.reviews),
+    selectinload(AccessRequest.grant),
+    joinedload(AccessRequest.dataset),
+)
 
 # ---------------------------------------------------------------------------- projects
 
@@ -70,7 +78,7 @@ def _new_project(
         special_category_condition=body.special_category_condition.value,
         start_date=body.start_date,
         end_date=body.end_date,
-        state=state.value,
+        state=state,
         lead_id=lead.id,
         created_by=creator.id,
     )
@@ -136,11 +144,9 @@ def decide_project(
     now: datetime,
 ) -> Project:
     action = Action.PROJECT_APPROVE if approve else Action.PROJECT_REJECT
-    target = load_target(session, project_id=project_id)
-    authorize(policy, actor, action, target, now)
-    project = target.project
-    assert project is not None
-    project.state = (ProjectState.ACTIVE if approve else ProjectState.REJECTED).value
+    target = authorized_target(session, policy, actor, action, now, project_id=project_id)
+    project = target.loaded_project
+    project.state = ProjectState.ACTIVE if approve else ProjectState.REJECTED
     project.decided_by, project.decided_at, project.decision_reason = actor.id, now, reason
     session.flush()
     _record_project(session, trail, action.value, project)
@@ -166,10 +172,9 @@ def _record_project(session: Session, trail: AuditTrail, action: str, project: P
 def get_project(
     session: Session, policy: AccessPolicy, actor: User, *, project_id: int, now: datetime
 ) -> Project:
-    target = load_target(session, project_id=project_id)
-    authorize(policy, actor, Action.PROJECT_VIEW, target, now)
-    assert target.project is not None
-    return target.project
+    return authorized_target(
+        session, policy, actor, Action.PROJECT_VIEW, now, project_id=project_id
+    ).loaded_project
 
 
 def list_projects(
@@ -177,7 +182,7 @@ def list_projects(
 ) -> list[Project]:
     """The projects ``actor`` may view (every listed one passed ``decide``)."""
     authorize(policy, actor, Action.PROJECT_LIST, Target(), now)
-    projects = session.scalars(select(Project).order_by(Project.id))
+    projects = session.scalars(select(Project).order_by(Project.id).options(_PROJECT_SHOWN))
     return [p for p in projects if _allowed(policy, actor, Action.PROJECT_VIEW, Target(p), now)]
 
 
@@ -197,23 +202,12 @@ def add_member(
     username: str,
     now: datetime,
 ) -> Project:
-    target = load_target(session, project_id=project_id)
-    authorize(policy, actor, Action.PROJECT_MEMBERS, target, now)
-    project = target.project
-    assert project is not None
+    project = _members_of(session, policy, actor, project_id, now)
     user = _researcher(session, username)
     if any(m.user_id == user.id for m in project.members):
         raise ConflictError(f"{username!r} is already a member", code="already_member")
     project.members.append(ProjectMember(user_id=user.id))
-    session.flush()
-    trail.record(
-        session,
-        "project.member_add",
-        target_type="project",
-        target_id=str(project.id),
-        details={"user_id": str(user.id)},
-    )
-    return project
+    return _record_member(session, trail, "project.member_add", project, user)
 
 
 def remove_member(
@@ -227,10 +221,7 @@ def remove_member(
     now: datetime,
 ) -> Project:
     """Remove a member: their use of the project's grants stops at once."""
-    target = load_target(session, project_id=project_id)
-    authorize(policy, actor, Action.PROJECT_MEMBERS, target, now)
-    project = target.project
-    assert project is not None
+    project = _members_of(session, policy, actor, project_id, now)
     user = session.scalar(select(User).where(User.username == username))
     membership = next((m for m in project.members if user and m.user_id == user.id), None)
     if user is None or membership is None:
@@ -238,10 +229,25 @@ def remove_member(
     if user.id == project.lead_id:
         raise ConflictError("the lead cannot be removed", code="lead_not_removable")
     project.members.remove(membership)
+    return _record_member(session, trail, "project.member_remove", project, user)
+
+
+def _members_of(
+    session: Session, policy: AccessPolicy, actor: User, project_id: int, now: datetime
+) -> Project:
+    """The project whose members ``actor`` may change (``project.members``)."""
+    return authorized_target(
+        session, policy, actor, Action.PROJECT_MEMBERS, now, project_id=project_id
+    ).loaded_project
+
+
+def _record_member(
+    session: Session, trail: AuditTrail, action: str, project: Project, user: User
+) -> Project:
     session.flush()
     trail.record(
         session,
-        "project.member_remove",
+        action,
         target_type="project",
         target_id=str(project.id),
         details={"user_id": str(user.id)},
@@ -258,33 +264,16 @@ class DatasetTerms:
 
     dataset: Dataset
     policy_version: DatasetPolicyVersion
-    columns: dict[str, str]  # output name -> kind
+    columns: Mapping[str, str]  # output name -> kind (a ColumnKind)
 
 
 def dataset_terms(session: Session, dataset_name: str, version: int | None) -> DatasetTerms:
     """The requestable columns: those of ``version``'s policy, or of the current policy."""
-    dataset = session.scalar(select(Dataset).where(Dataset.name == dataset_name))
-    if dataset is None:
-        raise NotFoundError(f"no dataset {dataset_name!r}", code="dataset_not_found")
     if version is None:
-        policy_version = session.scalar(
-            select(DatasetPolicyVersion)
-            .where(DatasetPolicyVersion.dataset_id == dataset.id)
-            .order_by(DatasetPolicyVersion.version.desc())
-            .limit(1)
-        )
-        if policy_version is None:
-            raise NotFoundError(f"dataset {dataset_name!r} has no policy", code="no_policy")
+        dataset, policy_version = dataset_with_policy(session, dataset_name)
     else:
-        dsv = session.scalar(
-            select(DatasetVersion).where(
-                DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == version
-            )
-        )
-        if dsv is None:
-            raise NotFoundError(
-                f"dataset {dataset_name!r} has no version {version}", code="version_not_found"
-            )
+        dataset = get_dataset(session, dataset_name)
+        dsv = get_dataset_version(session, dataset, version)
         ensure_releasable(dsv)  # a version waiting for review, or rejected: 409
         policy_version = dsv.policy_version
     policy = parse_policy(
@@ -294,7 +283,7 @@ def dataset_terms(session: Session, dataset_name: str, version: int | None) -> D
     return DatasetTerms(dataset, policy_version, output_columns(policy))
 
 
-def _check_columns(requested: Sequence[str], available: dict[str, str], dataset: str) -> None:
+def _check_columns(requested: Sequence[str], available: Mapping[str, str], dataset: str) -> None:
     seen: set[str] = set()
     for column in requested:
         if column in seen:
@@ -318,8 +307,7 @@ def create_request(
     now: datetime,
 ) -> AccessRequest:
     """A project member asks for columns (and rows) of a dataset."""
-    target = load_target(session, project_id=project_id)
-    authorize(policy, actor, Action.REQUEST_CREATE, target, now)
+    authorized_target(session, policy, actor, Action.REQUEST_CREATE, now, project_id=project_id)
     version = None if body.version == "latest" else int(body.version)
     terms = dataset_terms(session, body.dataset, version)
     _check_columns(body.columns, terms.columns, body.dataset)
@@ -342,7 +330,7 @@ def create_request(
         date_granularity=body.date_granularity.value,
         justification=body.justification,
         requested_end=body.requested_end,
-        state=RequestState.PENDING.value,
+        state=RequestState.PENDING,
         created_at=now,
     )
     session.add(request)
@@ -367,10 +355,9 @@ def create_request(
 def get_request(
     session: Session, policy: AccessPolicy, actor: User, *, request_id: int, now: datetime
 ) -> AccessRequest:
-    target = load_target(session, request_id=request_id)
-    authorize(policy, actor, Action.REQUEST_VIEW, target, now)
-    assert target.request is not None
-    return target.request
+    return authorized_target(
+        session, policy, actor, Action.REQUEST_VIEW, now, request_id=request_id
+    ).loaded_request
 
 
 def list_requests(
@@ -383,16 +370,32 @@ def list_requests(
     state: RequestState | None = None,
 ) -> list[AccessRequest]:
     """A project's requests (``request.list``), or every project's (``request.queue``)."""
-    query = select(AccessRequest).order_by(AccessRequest.id)
+    query = select(AccessRequest).order_by(AccessRequest.id).options(*REQUEST_SHOWN)
     if project_id is None:
         authorize(policy, actor, Action.REQUEST_QUEUE, Target(), now)
     else:
-        authorize(
-            policy, actor, Action.REQUEST_LIST, load_target(session, project_id=project_id), now
-        )
+        authorized_target(session, policy, actor, Action.REQUEST_LIST, now, project_id=project_id)
         query = query.where(AccessRequest.project_id == project_id)
     if state is not None:
-        query = query.where(AccessRequest.state == state.value)
+        query = query.where(AccessRequest.state == state)
+    return list(session.scalars(query))
+
+
+def list_requests_of_projects(
+    session: Session, policy: AccessPolicy, actor: User, now: datetime, projects: Sequence[Project]
+) -> list[AccessRequest]:
+    """The requests of ``projects`` (each checked for ``request.list``), in one query:
+    a researcher's page lists every project's requests without a query per project."""
+    for project in projects:
+        authorize(policy, actor, Action.REQUEST_LIST, Target(project), now)
+    if not projects:
+        return []
+    query = (
+        select(AccessRequest)
+        .where(AccessRequest.project_id.in_([p.id for p in projects]))
+        .order_by(AccessRequest.id)
+        .options(*REQUEST_SHOWN)
+    )
     return list(session.scalars(query))
 
 
@@ -413,18 +416,17 @@ def review_request(
     tier of the data's sensitivity, read now (a stricter policy applies to pending work).
     """
     action = Action.REQUEST_APPROVE if approve else Action.REQUEST_REJECT
-    target = load_target(session, request_id=request_id, lock=True)
-    authorize(policy, actor, action, target, now)
-    request, project = target.request, target.project
-    assert request is not None
-    assert project is not None
+    target = authorized_target(
+        session, policy, actor, action, now, lock=True, request_id=request_id
+    )
+    request, project = target.loaded_request, target.loaded_project
     if approve and request.dataset_version is not None:
         # A request fixed to one version is approved only while that version is available.
         ensure_releasable(get_dataset_version(session, request.dataset, request.dataset_version))
     review = RequestReview(
         request_id=request.id,
         reviewer_id=actor.id,
-        decision=(ReviewDecision.APPROVE if approve else ReviewDecision.REJECT).value,
+        decision=ReviewDecision.APPROVE if approve else ReviewDecision.REJECT,
         reason=reason,
         created_at=now,
     )
@@ -438,7 +440,7 @@ def review_request(
         "required": required,
     }
     if not approve:
-        request.state, request.decided_at = RequestState.REJECTED.value, now
+        request.state, request.decided_at = RequestState.REJECTED, now
         session.flush()
         trail.record(
             session,
@@ -456,7 +458,7 @@ def review_request(
         details=details,
     )
     if len(approvers) >= required:
-        request.state, request.decided_at = RequestState.APPROVED.value, now
+        request.state, request.decided_at = RequestState.APPROVED, now
         _issue_grant(session, trail, policy, request=request, project=project, now=now)
     return request
 
@@ -486,7 +488,7 @@ def _issue_grant(
     now: datetime,
 ) -> Grant:
     grant = Grant(
-        request_id=request.id,
+        request=request,  # also sets request.grant, which the response shows
         project_id=project.id,
         dataset_id=request.dataset_id,
         dataset_version=request.dataset_version,

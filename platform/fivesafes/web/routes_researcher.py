@@ -3,6 +3,7 @@ request form (columns from the dataset's policy, a row filter, a justification).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from fivesafes.httpkit.errors import audit_refusal
 from fivesafes.httpkit.params import PathId
 from fivesafes.httpkit.permits import Permit, permit
 from fivesafes.identity.models import Role, User
+from fivesafes.validation_messages import problem_messages
 from fivesafes.web.rendering import WebRoute, redirect, render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -38,8 +40,7 @@ def research_home(request: Request, session: DbSession, user: Researcher) -> Res
     projects = service.list_projects(session, policy, user, now)
     requests = [
         request_out(session, policy, r)
-        for p in projects
-        for r in service.list_requests(session, policy, user, now, project_id=p.id)
+        for r in service.list_requests_of_projects(session, policy, user, now, projects)
     ]
     titles = {p.id: p.title for p in projects}
     held = [grant_out(g, now) for g in grants.list_grants(session, policy, user, now)]
@@ -61,12 +62,11 @@ def research_home(request: Request, session: DbSession, user: Researcher) -> Res
 def _form_context(
     session: DbSession, ok: Permit, dataset: str | None, values: dict[str, Any]
 ) -> dict[str, Any]:
-    assert ok.target.project is not None
-    columns: dict[str, str] = {}
+    columns: Mapping[str, str] = {}
     if dataset:
         columns = service.dataset_terms(session, dataset, None).columns
     return {
-        "project": project_out(ok.target.project),
+        "project": project_out(ok.target.loaded_project),
         "datasets": [d.name for d in datasets.list_datasets(session)],
         "dataset": dataset,
         "columns": columns,
@@ -155,9 +155,5 @@ def _messages(exc: Exception) -> list[str]:
     if isinstance(exc, InvalidInputError):
         return [exc.message]
     if isinstance(exc, ValidationError):
-        out = []
-        for problem in exc.errors():
-            field = str(problem["loc"][0]) if problem["loc"] else "form"
-            out.append(f"{_FIELD_NAMES.get(field, field)}: {problem['msg']}")
-        return out
+        return problem_messages(exc.errors(), whole="form", labels=_FIELD_NAMES)
     return [f"End date: {exc}"]

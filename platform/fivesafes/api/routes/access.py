@@ -89,8 +89,7 @@ def list_projects(
 def get_project(
     project_id: PathId, ok: Annotated[Permit, permit(Action.PROJECT_VIEW, "project")]
 ) -> ProjectOut:
-    assert ok.target.project is not None
-    return project_out(ok.target.project)
+    return project_out(ok.target.loaded_project)
 
 
 def _project_decision_route(action: Action, verb: str) -> None:
@@ -228,8 +227,7 @@ def get_request(
     session: DbSession,
     ok: Annotated[Permit, permit(Action.REQUEST_VIEW, "request")],
 ) -> RequestOut:
-    assert ok.target.request is not None
-    return request_out(session, ok.policy, ok.target.request)
+    return request_out(session, ok.policy, ok.target.loaded_request)
 
 
 def _review_route(action: Action, verb: str) -> None:
@@ -281,8 +279,7 @@ def list_grants(
 def get_grant(
     grant_id: PathId, ok: Annotated[Permit, permit(Action.GRANT_VIEW, "grant")]
 ) -> GrantOut:
-    assert ok.target.grant is not None
-    return grant_out(ok.target.grant, ok.now)
+    return grant_out(ok.target.loaded_grant, ok.now)
 
 
 @router.post("/grants/{grant_id}/revoke", name="grant.revoke", response_model=GrantOut)
