@@ -63,9 +63,9 @@ class VersionNotReleasableError(ConflictError):
 
     def __init__(self, version: DatasetVersion) -> None:
         why = {
-            VersionState.PENDING_REVIEW.value: "is waiting for a governance review of its "
+            VersionState.PENDING_REVIEW: "is waiting for a governance review of its "
             "scrubbed free text",
-            VersionState.REJECTED.value: "was rejected by governance review",
+            VersionState.REJECTED: "was rejected by governance review",
         }.get(version.state, f"is {version.state}")
         super().__init__(
             f"dataset {version.dataset.name!r} version {version.number} {why} "
@@ -79,7 +79,7 @@ class VersionNotReleasableError(ConflictError):
 
 def ensure_releasable(version: DatasetVersion) -> DatasetVersion:
     """``version`` if it is available, else :class:`VersionNotReleasableError`."""
-    if version.state != VersionState.AVAILABLE.value:
+    if version.state != VersionState.AVAILABLE:
         raise VersionNotReleasableError(version)
     return version
 
@@ -94,7 +94,7 @@ def releasable_version(session: Session, dataset: Dataset, number: int | None) -
         select(DatasetVersion)
         .where(
             DatasetVersion.dataset_id == dataset.id,
-            DatasetVersion.state == VersionState.AVAILABLE.value,
+            DatasetVersion.state == VersionState.AVAILABLE,
         )
         .order_by(DatasetVersion.number.desc())
         .limit(1)
@@ -142,8 +142,23 @@ def _positions(review: VersionReview) -> list[CellPosition]:
     return [CellPosition(c.row_id, c.column_name) for c in review.cells]
 
 
-def _target(version: DatasetVersion) -> str:
-    return f"{version.dataset.name}/{version.number}"
+def _record(
+    session: Session,
+    trail: AuditTrail,
+    action: str,
+    version: DatasetVersion,
+    review: VersionReview,
+    details: dict[str, object],
+) -> None:
+    """Audit a step of a review: every one names the version, the review and its sample's
+    digest (so the trail shows each officer saw and decided on the same cells)."""
+    trail.record(
+        session,
+        action,
+        target_type="dataset_version",
+        target_id=f"{version.dataset.name}/{version.number}",
+        details={"review_id": review.id, "sample_sha256": review.sample_sha256, **details},
+    )
 
 
 def open_review(
@@ -168,18 +183,17 @@ def open_review(
     )
     version.state = VersionState.PENDING_REVIEW
     session.flush()
-    trail.record(
+    _record(
         session,
+        trail,
         "dataset_version.review_pending",
-        target_type="dataset_version",
-        target_id=_target(version),
-        details={
-            "review_id": review.id,
+        version,
+        review,
+        {
             "sample_requested": review.sample_requested,
             "sample_size": len(positions),
             "cells_available": available,
             "columns": columns,
-            "sample_sha256": review.sample_sha256,
             # Positions only (row id, column): which cells, never what they say.
             "cells": [[p.row_id, p.column] for p in positions],
         },
@@ -289,16 +303,15 @@ def show_sample(
     view = ReviewView(review_id=review.id, viewer_id=actor.id, secret_sha256=_digest(secret))
     session.add(view)
     session.flush()
-    trail.record(
+    _record(
         session,
+        trail,
         "dataset_version.review_view",
-        target_type="dataset_version",
-        target_id=_target(version),
-        details={
-            "review_id": review.id,
+        version,
+        review,
+        {
             "view_id": str(view.id),
             "sample_size": len(cells),
-            "sample_sha256": review.sample_sha256,
             "decided": review.decision is not None,
         },
     )
@@ -320,21 +333,33 @@ def _valid_view(
     return view
 
 
+@dataclass(frozen=True, slots=True)
+class VersionDecision:
+    """An officer's decision on one version, as posted by the API or the review page.
+
+    ``view_secret`` is the secret of the page that showed them the sample: an approval is
+    refused without one of theirs (a rejection needs none).
+    """
+
+    dataset: str
+    number: int
+    approve: bool
+    reason: str
+    view_secret: str | None = None
+
+
 def decide(
     session: Session,
     trail: AuditTrail,
     actor: User,
+    chosen: VersionDecision,
     *,
-    dataset: str,
-    number: int,
-    approve: bool,
-    reason: str,
-    view_secret: str | None,
     now: datetime | None = None,
 ) -> VersionReview:
     """Approve (the version becomes ``available``) or reject it (``rejected``, final)."""
     now = now or utcnow()
-    reason = reason.strip()
+    dataset, number, approve = chosen.dataset, chosen.number, chosen.approve
+    reason = chosen.reason.strip()
     if not REASON_MIN <= len(reason) <= REASON_MAX:
         raise InvalidInputError(
             f"a reason of {REASON_MIN} to {REASON_MAX} characters is required",
@@ -348,7 +373,7 @@ def decide(
             f"dataset {dataset!r} version {number} was already {review.decision}",
             code="review_already_decided",
         )
-    view = _valid_view(session, review, actor, view_secret, now)
+    view = _valid_view(session, review, actor, chosen.view_secret, now)
     if approve and view is None:
         raise PermissionDeniedError(
             "open the review page and read the sample before approving: an approval is "
@@ -356,20 +381,19 @@ def decide(
             code="review_sample_not_viewed",
         )
     decision = ReviewDecision.APPROVED if approve else ReviewDecision.REJECTED
-    review.decision, review.decided_by, review.decided_at = decision.value, actor.id, now
+    review.decision, review.decided_by, review.decided_at = decision, actor.id, now
     review.reason = reason
     version.state = VersionState.AVAILABLE if approve else VersionState.REJECTED
     session.flush()
-    trail.record(
+    _record(
         session,
+        trail,
         "dataset_version.approve" if approve else "dataset_version.reject",
-        target_type="dataset_version",
-        target_id=_target(version),
-        details={
-            "review_id": review.id,
+        version,
+        review,
+        {
             "view_id": str(view.id) if view is not None else None,
             "sample_size": len(review.cells),
-            "sample_sha256": review.sample_sha256,
             "reason_chars": len(reason),
         },
     )

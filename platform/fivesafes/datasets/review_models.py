@@ -18,10 +18,12 @@ from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fivesafes.datasets.models import DatasetVersion
-from fivesafes.db import Base, UTCDateTime, utcnow
+from fivesafes.db import Base, StrEnumText, UTCDateTime, utcnow
 
 
 class ReviewDecision(StrEnum):
+    """A version review's one decision (no decision yet: ``None``)."""
+
     APPROVED = "approved"
     REJECTED = "rejected"
 
@@ -37,7 +39,7 @@ class VersionReview(Base):
     cells_available: Mapped[int] = mapped_column(BigInteger)  # non-empty free-text cells
     sample_sha256: Mapped[str] = mapped_column(String(64))  # of the positions, for the audit
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    decision: Mapped[str | None] = mapped_column(String(16))
+    decision: Mapped[ReviewDecision | None] = mapped_column(StrEnumText(ReviewDecision, 16))
     decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(Text)  # the officer's words (never audited)

@@ -122,17 +122,8 @@ def version_decision(
     form: DecisionForm,
     sample_view: Annotated[str | None, Form(max_length=100)] = None,
 ) -> Response:
-    version_review.decide(
-        session,
-        trail,
-        user,
-        dataset=name,
-        number=number,
-        approve=form.approve,
-        reason=form.reason,
-        view_secret=sample_view,
-        now=utcnow(),
-    )
+    chosen = version_review.VersionDecision(name, number, form.approve, form.reason, sample_view)
+    version_review.decide(session, trail, user, chosen, now=utcnow())
     return redirect(f"/web/governance/queue?notice=version_{form.past}")
 
 

@@ -54,15 +54,7 @@ def decide(
     user: Officer,
 ) -> ReviewOut:
     """Approve (needs ``view_token`` from a view of yours) or reject, with a reason."""
-    decided = review.decide(
-        session,
-        trail,
-        user,
-        dataset=name,
-        number=number,
-        approve=body.decision == "approve",
-        reason=body.reason,
-        view_secret=body.view_token,
-        now=utcnow(),
+    chosen = review.VersionDecision(
+        name, number, body.decision == "approve", body.reason, body.view_token
     )
-    return review_out(decided)
+    return review_out(review.decide(session, trail, user, chosen, now=utcnow()))
