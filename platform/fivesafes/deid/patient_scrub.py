@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 
 from fivesafes.deid.allowlist import vocabulary
-from fivesafes.deid.recognizers.base import make_result
+from fivesafes.deid.recognizers.base import UkLocalRecognizer, make_result
 from fivesafes.deid.recognizers.uk_date import month_number, two_digit_year
 from fivesafes.deid.types import PatientContext
 
@@ -127,19 +126,14 @@ def _add_date(out: set[date], year: str, month: str, day: str) -> None:
         pass
 
 
-class PatientRecognizer(LocalRecognizer):
+class PatientRecognizer(UkLocalRecognizer):
     """Finds one patient's own identifiers in their note (an ad-hoc Presidio recogniser)."""
 
     ENTITIES = ("PERSON", "NHS_NUMBER", "DATE", "POSTCODE", "ADDRESS", "ID")
+    SOURCE = "Patient"
 
     def __init__(self, context: PatientContext) -> None:
-        super().__init__(
-            supported_entities=list(self.ENTITIES), supported_language="en", name="Patient"
-        )
-        self._metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: "Patient",
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-        }
+        super().__init__(name="Patient")
         self.name_parts: set[str] = set()
         for name in context.names:
             self.name_parts |= _name_parts(name)
@@ -169,12 +163,7 @@ class PatientRecognizer(LocalRecognizer):
             for entity, value in literal
         ]
 
-    def load(self) -> None:
-        """Nothing to load: the look-up sets are built from the context."""
-
-    def analyze(
-        self, text: str, entities: list[str] | None = None, nlp_artifacts: Any = None
-    ) -> list[RecognizerResult]:
+    def find(self, text: str) -> list[RecognizerResult]:
         """Every occurrence of the patient's identifiers, score 1.0."""
         spans: list[tuple[str, int, int]] = []
         if self.name_parts:

@@ -20,11 +20,10 @@ end the block.
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 
-from fivesafes.deid.recognizers.base import make_result
+from fivesafes.deid.recognizers.base import UkLocalRecognizer, make_result
 from fivesafes.deid.recognizers.names import LETTER, UPPER
 from fivesafes.deid.recognizers.street_address import STREET_TYPES
 from fivesafes.deid.service_words import EDGE_WORDS, GENERIC_SERVICE_WORDS
@@ -51,28 +50,17 @@ _MAX_CHARS = 64
 _REACH = 6  # lines above or below the anchor
 
 
-class AddressBlockRecognizer(LocalRecognizer):
+class AddressBlockRecognizer(UkLocalRecognizer):
     """Every line of an address block, anchored on a postcode or a numbered street."""
 
     ENTITIES = ("ADDRESS", "LOCATION")
     SCORE = 0.7
 
     def __init__(self) -> None:
-        super().__init__(
-            supported_entities=list(self.ENTITIES), supported_language="en", name="AddressBlock"
-        )
-        self._metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-        }
+        super().__init__(name="AddressBlock")
         self._generic = GENERIC_SERVICE_WORDS | EDGE_WORDS | {t.lower() for t in STREET_TYPES}
 
-    def load(self) -> None:
-        """Nothing to load."""
-
-    def analyze(
-        self, text: str, entities: list[str] | None = None, nlp_artifacts: Any = None
-    ) -> list[RecognizerResult]:
+    def find(self, text: str) -> list[RecognizerResult]:
         """One result per address-block line."""
         if "\n" not in text:
             return []

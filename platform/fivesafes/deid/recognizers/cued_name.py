@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 
 from fivesafes.deid.allowlist import AllowList, vocabulary
-from fivesafes.deid.recognizers.base import make_result
+from fivesafes.deid.recognizers.base import UkLocalRecognizer, make_result
 from fivesafes.deid.recognizers.names import NAME, trim_name
 
 # A name right after any of these words is a person (relatives, staff, "patient", "Dear").
@@ -62,7 +62,7 @@ _AFTER_CUE = re.compile(
 )
 
 
-class CuedNameRecognizer(LocalRecognizer):
+class CuedNameRecognizer(UkLocalRecognizer):
     """Capitalised words right after a relationship, role or action cue are a name.
 
     Relatives and staff are identifiers too, and NER misses names it has not seen in news
@@ -72,32 +72,16 @@ class CuedNameRecognizer(LocalRecognizer):
     """
 
     ENTITY = "PERSON"
+    ENTITIES = (ENTITY,)
     CONTEXT: ClassVar[list[str]] = sorted(STRONG_CUES)
     STRONG_SCORE = 0.75
     WEAK_SCORE = 0.5
 
     def __init__(self, allow_list: AllowList) -> None:
         self.allow_list = allow_list
-        super().__init__(
-            supported_entities=[self.ENTITY],
-            supported_language="en",
-            context=self.CONTEXT,
-            name=type(self).__name__,
-        )
-        self._metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-        }
+        super().__init__(context=self.CONTEXT)
 
-    def load(self) -> None:
-        """Nothing to load: cue sets are module constants."""
-
-    def analyze(
-        self,
-        text: str,
-        entities: list[str] | None = None,
-        nlp_artifacts: Any = None,
-    ) -> list[RecognizerResult]:
+    def find(self, text: str) -> list[RecognizerResult]:
         """Names after cue words, trimmed to their name-like words."""
         strong: list[RecognizerResult] = []
         weak: list[RecognizerResult] = []

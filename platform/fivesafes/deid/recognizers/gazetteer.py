@@ -29,13 +29,12 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
-from typing import Any
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 
 from fivesafes.deid.allowlist import AllowList, vocabulary
 from fivesafes.deid.gazetteers import Gazetteers, index_phrases, load_gazetteers
-from fivesafes.deid.recognizers.base import make_result
+from fivesafes.deid.recognizers.base import UkLocalRecognizer, make_result
 from fivesafes.deid.recognizers.cued_name import STRONG_CUES, VERBS_BEFORE_WEAK, WEAK_CUES
 from fivesafes.deid.recognizers.names import LETTER, UPPER
 
@@ -110,7 +109,7 @@ _LOWER, _TITLE, _CAPS, _INITIAL, _OTHER = range(5)
 _NAME_GAPS = frozenset({" ", "  ", "-", " -", "- "})
 
 
-class GazetteerRecognizer(LocalRecognizer):
+class GazetteerRecognizer(UkLocalRecognizer):
     """Listed names and places, in any case, with cues deciding the ambiguous ones."""
 
     ENTITIES = ("PERSON", "LOCATION")
@@ -137,23 +136,10 @@ class GazetteerRecognizer(LocalRecognizer):
             g.place_phrases if not extra_places else index_phrases(frozenset(places))
         )
         self.place_starts = self.places | frozenset(self.place_phrases)
-        super().__init__(
-            supported_entities=list(self.ENTITIES),
-            supported_language="en",
-            name=type(self).__name__,
-        )
-        self._metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-        }
-
-    def load(self) -> None:
-        """Nothing to load: the gazetteers are read once per process."""
+        super().__init__()
 
     # ------------------------------------------------------------------------- analysis
-    def analyze(
-        self, text: str, entities: list[str] | None = None, nlp_artifacts: Any = None
-    ) -> list[RecognizerResult]:
+    def find(self, text: str) -> list[RecognizerResult]:
         """Every name run and place found (see the module docstring for the rules)."""
         doc = _Doc(text)
         marks = self._name_marks(doc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from presidio_analyzer import Pattern, RecognizerResult
 
@@ -32,19 +32,9 @@ class LongNumberRecognizer(UkPatternRecognizer):
         r"|dm\+d|dmd|bnf|loinc|gtin|ean)\s*(?:code|id)?\s*[:#]?\s*$"
     )
 
-    def analyze(
-        self,
-        text: str,
-        entities: list[str] | None = None,
-        nlp_artifacts: Any = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
+    def refine_matches(self, text: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
         """Long numbers, except those a code cue introduces."""
-        return [
-            r
-            for r in super().analyze(text, entities, nlp_artifacts, regex_flags)
-            if not self._CODE_CUE.search(text, max(0, r.start - 24), r.start)
-        ]
+        return [r for r in found if not self._CODE_CUE.search(text, max(0, r.start - 24), r.start)]
 
     def validate_result(self, pattern_text: str) -> bool | None:
         digits = sum(c.isdigit() for c in pattern_text)

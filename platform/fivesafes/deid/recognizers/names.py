@@ -13,6 +13,7 @@ import re
 from presidio_analyzer import RecognizerResult
 
 from fivesafes.deid.allowlist import AllowList
+from fivesafes.deid.recognizers.base import UkPatternRecognizer
 
 UPPER = r"A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŊŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
 LETTER = r"A-Za-zÀ-ÖØ-öø-ÿĀ-ſ"
@@ -125,3 +126,18 @@ def trim_name(
         result.start, result.end = tokens[0][0], tokens[-1][1]
         kept.append(result)
     return kept
+
+
+class NamePatternRecognizer(UkPatternRecognizer):
+    """Base class of the pattern recognisers of people's names.
+
+    Capitalised words fit a name pattern whatever they mean ("Dr Patel Cardiology",
+    "CXR, Bloods"), so each subclass judges its matches word by word against the
+    allow-list in ``refine_matches``.
+    """
+
+    ENTITY = "PERSON"
+
+    def __init__(self, allow_list: AllowList) -> None:
+        self.allow_list = allow_list
+        super().__init__()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 
@@ -122,16 +122,10 @@ class OrganisationRecognizer(UkPatternRecognizer):
             (GENERIC_SERVICE_WORDS | EDGE_WORDS) - names.surnames - names.first_names
         )
 
-    def analyze(
-        self,
-        text: str,
-        entities: list[str] | None = None,
-        nlp_artifacts: Any = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
+    def refine_matches(self, text: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
         """Organisation names with leading noise trimmed and generic-only names dropped."""
         kept: list[RecognizerResult] = []
-        for result in super().analyze(text, entities, nlp_artifacts, regex_flags):
+        for result in found:
             tokens = [m.span() for m in self._TOKEN.finditer(text, result.start, result.end)]
             while tokens and text[tokens[0][0] : tokens[0][1]].lower() in _LEADING_NOISE:
                 tokens.pop(0)

@@ -11,7 +11,7 @@ code cue.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from presidio_analyzer import Pattern, RecognizerResult
 
@@ -75,15 +75,9 @@ class ReferenceNumberRecognizer(UkPatternRecognizer):
     _UNIT = re.compile(r"(?i)\d+(?:[.,/x\-]\d+)*(?:mg|mcg|ml|units?|iu|mmol|kg|g|mm|cm|hrs?|am|pm)")
     _REACH = 60
 
-    def analyze(
-        self,
-        text: str,
-        entities: list[str] | None = None,
-        nlp_artifacts: Any = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
+    def refine_matches(self, text: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
         """Capitalised shapes by pattern; digit-bearing tokens by cue or by shape."""
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        results = found
         seen_end = -1
         for run in self._DIGITS.finditer(text):
             if run.start() < seen_end:

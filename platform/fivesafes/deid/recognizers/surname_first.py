@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from presidio_analyzer import Pattern, RecognizerResult
 
-from fivesafes.deid.allowlist import AllowList
-from fivesafes.deid.recognizers.base import UkPatternRecognizer
-from fivesafes.deid.recognizers.names import LETTER, UPPER, WORD
+from fivesafes.deid.recognizers.names import LETTER, UPPER, WORD, NamePatternRecognizer
 
 _CAPS = rf"[{UPPER}][{UPPER}'’\-]+"
 
 
-class SurnameFirstRecognizer(UkPatternRecognizer):
+class SurnameFirstRecognizer(NamePatternRecognizer):
     """An all-capitals surname, a comma, then capitalised forenames.
 
     Abbreviation lists ("CXR, Bloods", "ECG, Echo") have the same shape, so every word
     must be name-like (none in the allow-list or the never-a-name vocabulary).
     """
 
-    ENTITY = "PERSON"
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "SURNAME, Forename",
@@ -29,21 +26,11 @@ class SurnameFirstRecognizer(UkPatternRecognizer):
         ),
     ]
 
-    def __init__(self, allow_list: AllowList) -> None:
-        self.allow_list = allow_list
-        super().__init__()
-
-    def analyze(
-        self,
-        text: str,
-        entities: list[str] | None = None,
-        nlp_artifacts: Any = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
+    def refine_matches(self, text: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
         """Surname-first names whose every word could be a name."""
         return [
             r
-            for r in super().analyze(text, entities, nlp_artifacts, regex_flags)
+            for r in found
             if not any(
                 self.allow_list.is_not_name(w.strip(",")) for w in text[r.start : r.end].split()
             )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from presidio_analyzer import Pattern, RecognizerResult
 
-from fivesafes.deid.allowlist import AllowList
-from fivesafes.deid.recognizers.base import UkPatternRecognizer
-from fivesafes.deid.recognizers.names import NAME, WORD, trim_name
+from fivesafes.deid.recognizers.names import NAME, WORD, NamePatternRecognizer, trim_name
 
 TITLES = (
     r"(?:Dr|DR|Doctor|Mr|MR|Mrs|MRS|Ms|MS|Miss|MISS|Mx|Prof|PROF|Professor|Sister|Sr|Nurse"
@@ -17,7 +15,7 @@ TITLES = (
 )
 
 
-class TitledNameRecognizer(UkPatternRecognizer):
+class TitledNameRecognizer(NamePatternRecognizer):
     """The capitalised words after a title are a name, whatever NER thinks.
 
     Titles are the strongest cue clinical text has; a small NER model trained on news
@@ -25,7 +23,6 @@ class TitledNameRecognizer(UkPatternRecognizer):
     recogniser. Trailing words that are never names ("Dr Patel Cardiology") are trimmed.
     """
 
-    ENTITY = "PERSON"
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern("title + name", rf"\b{TITLES}\b\.?\s+(?P<id>{NAME})", 0.85),
         Pattern(
@@ -35,17 +32,6 @@ class TitledNameRecognizer(UkPatternRecognizer):
         ),
     ]
 
-    def __init__(self, allow_list: AllowList) -> None:
-        self.allow_list = allow_list
-        super().__init__()
-
-    def analyze(
-        self,
-        text: str,
-        entities: list[str] | None = None,
-        nlp_artifacts: Any = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
+    def refine_matches(self, text: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
         """Title-cued names, trimmed to their name-like words."""
-        found = super().analyze(text, entities, nlp_artifacts, regex_flags)
         return trim_name(found, text, self.allow_list)

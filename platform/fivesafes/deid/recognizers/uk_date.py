@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from presidio_analyzer import Pattern, RecognizerResult
 
@@ -159,16 +159,9 @@ class UkDateRecognizer(UkPatternRecognizer):
     _DM_DURATION = re.compile(r"(?:0?[1-9]|1[0-2])/12|0?[1-7]/7")
     _REACH = 40  # characters looked at beside a date for a weekday, a time or a cue
 
-    def analyze(
-        self,
-        text: str,
-        entities: list[str] | None = None,
-        nlp_artifacts: Any = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
+    def refine_matches(self, text: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
         """Dates, each widened to the weekday before and the time beside it."""
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
-        results.extend(self._day_months(text))
+        results = found + self._day_months(text)
         for result in results:
             left = self._LEFT.search(text, max(0, result.start - self._REACH), result.start)
             if left is not None and left.start() < result.start:

@@ -14,12 +14,12 @@ catch them without any list of names:
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer import RecognizerResult
 
 from fivesafes.deid.allowlist import AllowList
-from fivesafes.deid.recognizers.base import make_result
+from fivesafes.deid.recognizers.base import UkLocalRecognizer, make_result
 from fivesafes.deid.recognizers.cued_name import RELATION_WORDS
 from fivesafes.deid.recognizers.names import WORD
 
@@ -35,10 +35,11 @@ PERSON_VERBS = (
 )
 
 
-class UncuedNameRecognizer(LocalRecognizer):
+class UncuedNameRecognizer(UkLocalRecognizer):
     """Unknown capitalised words acting as a person (subject of a verb, or a relative)."""
 
     ENTITY = "PERSON"
+    ENTITIES = (ENTITY,)
     SUBJECT_SCORE = 0.6
     RELATIVE_SCORE = 0.75
     SUBJECT: ClassVar[re.Pattern[str]] = re.compile(
@@ -52,20 +53,9 @@ class UncuedNameRecognizer(LocalRecognizer):
 
     def __init__(self, allow_list: AllowList) -> None:
         self.allow_list = allow_list
-        super().__init__(
-            supported_entities=[self.ENTITY], supported_language="en", name=type(self).__name__
-        )
-        self._metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-        }
+        super().__init__()
 
-    def load(self) -> None:
-        """Nothing to load: the dictionary comes with the allow-list."""
-
-    def analyze(
-        self, text: str, entities: list[str] | None = None, nlp_artifacts: Any = None
-    ) -> list[RecognizerResult]:
+    def find(self, text: str) -> list[RecognizerResult]:
         """Names found by the subject-verb and relative signals."""
         if not self.allow_list.english:
             return []
