@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from fivesafes.deid.allowlist import AllowList, vocabulary
@@ -65,39 +64,15 @@ _PLACE_PREPOSITIONS = vocabulary(
 _RANK_NER, _RANK_CUE, _RANK_STRONG = 0, 1, 2
 
 
-class _NoContextEnhancer(ContextAwareEnhancer):
-    """Context is handled inside each recogniser (cue regexes), so skip the lemma pass.
-
-    Presidio's default enhancer needs lemmas (this pipeline has no lemmatiser) and walks
-    every token for every result: measurable per-note cost for nothing.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            context_similarity_factor=0.0,
-            min_score_with_context_similarity=0.0,
-            context_prefix_count=0,
-            context_suffix_count=0,
-        )
-
-    def enhance_using_context(
-        self,
-        text: str,
-        raw_results: list[RecognizerResult],
-        nlp_artifacts: Any,
-        recognizers: Any,
-        context: Any = None,
-    ) -> list[RecognizerResult]:
-        return raw_results
-
-
 class _LeanAnalyzerEngine(AnalyzerEngine):
-    """Presidio's analyser without the context pass (see :class:`_NoContextEnhancer`).
+    """Presidio's analyser without the context pass.
 
-    ``AnalyzerEngine._enhance_using_context`` asks every recogniser to re-score its own
-    results by filtering the full result list per recogniser; with no context words
-    configured that is pure overhead (a fifth of the per-note cost), so it is skipped.
-    Detection, thresholds and de-duplication are Presidio's own.
+    Context is handled inside each recogniser (cue regexes). Presidio's pass asks every
+    recogniser to re-score its own results by filtering the full result list per
+    recogniser, then runs the engine's enhancer, whose default needs lemmas (this
+    pipeline has no lemmatiser) and walks every token for every result: pure overhead
+    here (a fifth of the per-note cost), so the whole pass is skipped and the enhancer
+    is never called. Detection, thresholds and de-duplication are Presidio's own.
     """
 
     def _enhance_using_context(
@@ -186,7 +161,6 @@ class FreeTextScrubber:
             nlp_engine=self.nlp_engine,
             supported_languages=[LANGUAGE],
             default_score_threshold=SCORE_THRESHOLD,
-            context_aware_enhancer=_NoContextEnhancer(),
         )
         entities = set(self.analyzer.get_supported_entities(LANGUAGE))
         self._entities = sorted(entities | set(PatientRecognizer.ENTITIES))
