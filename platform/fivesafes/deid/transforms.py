@@ -95,7 +95,8 @@ class DateShifter:
 
     The offset is HMAC(date-shift key, normalised patient id) mapped onto
     [-max_days, -1] U [1, max_days]: never zero, so no patient's dates stay unshifted, and
-    intervals between one patient's dates are preserved exactly.
+    intervals between one patient's dates are preserved exactly. It pickles as its slots
+    (the derived key's HMAC and ``max_days``): worker processes never receive the master.
     """
 
     __slots__ = ("_mac", "max_days")
@@ -111,16 +112,6 @@ class DateShifter:
         digest = self._mac.digest(patient_key.encode("utf-8"))
         value = int.from_bytes(digest[:8], "big") % (2 * self.max_days)
         return value - self.max_days if value < self.max_days else value - self.max_days + 1
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_shifter, (self._mac, self.max_days))
-
-
-def _rebuild_shifter(mac: HmacSha256, max_days: int) -> DateShifter:
-    obj = DateShifter.__new__(DateShifter)
-    obj._mac = mac
-    obj.max_days = max_days
-    return obj
 
 
 _DAYS = [timedelta(days=n) for n in range(-3660, 3661)]

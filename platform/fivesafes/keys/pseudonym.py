@@ -50,7 +50,9 @@ class Pseudonymiser:
     """Pseudonyms for one identifier namespace under one key.
 
     The namespace (``"nhs_number"``, a column name) selects an HKDF sub-key, so equal
-    strings from different kinds of identifier never share a pseudonym.
+    strings from different kinds of identifier never share a pseudonym. It pickles as its
+    slots (the sub-key's HMAC and the namespace): workers receive the derived key, not the
+    master, and need nothing more.
     """
 
     __slots__ = ("_mac", "namespace")
@@ -66,14 +68,3 @@ class Pseudonymiser:
     def matches(self, normalised: str, pseudonym: str) -> bool:
         """Whether ``pseudonym`` belongs to ``normalised`` (constant-time comparison)."""
         return hmac.compare_digest(self(normalised), pseudonym)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Workers receive the derived key, not the master: they need nothing more.
-        return (_rebuild, (self._mac, self.namespace))
-
-
-def _rebuild(mac: HmacSha256, namespace: str) -> Pseudonymiser:
-    obj = Pseudonymiser.__new__(Pseudonymiser)
-    obj._mac = mac
-    obj.namespace = namespace
-    return obj

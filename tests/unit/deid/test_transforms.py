@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -82,6 +83,19 @@ def test_date_shift_depends_on_key_and_patient() -> None:
     other = [t.DateShifter(bytes(range(32)), 180).offset(p) for p in patients]
     assert one != other
     assert len(set(one)) > 100  # offsets spread across the range
+
+
+def test_date_shifter_pickles_without_master() -> None:
+    # Workers receive the shifter by pickle: the derived key goes, the master never does.
+    master = bytes(range(40, 72))
+    shifter = t.DateShifter(master, 180)
+    data = pickle.dumps(shifter)
+    copy = pickle.loads(data)
+    assert [copy.offset(f"{n:010d}") for n in range(50)] == [
+        shifter.offset(f"{n:010d}") for n in range(50)
+    ]
+    assert copy.max_days == 180
+    assert master not in data
 
 
 def test_date_shift_of_datetime_keeps_time() -> None:
