@@ -2,16 +2,24 @@
 
 Dataset policies and the access policy are reviewed by people; PyYAML would silently keep
 the last of two equal keys, so a reviewed file could mean something other than it reads.
+Both are then validated the same way (:class:`PolicyKind`): one error that lists every
+problem by key path, so a reviewer fixes the file in one pass.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from fivesafes.errors import PolicyError
+
+PolicyModel = TypeVar("PolicyModel", bound=BaseModel)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -48,3 +56,38 @@ def read_policy_yaml(path: Path, noun: str) -> Any:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError(f"{path}: not valid YAML{where}: {problem}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyKind(Generic[PolicyModel]):
+    """One kind of policy file and how its problems are worded.
+
+    Each kind words its key paths (``path``) and pydantic's errors (``message``) in its own
+    terms; ``semantic_problems`` are its cross-field rules, as (key path, message) pairs.
+    """
+
+    model: type[PolicyModel]
+    noun: str
+    path: Callable[[tuple[int | str, ...]], str]
+    message: Callable[[ErrorDetails], str]
+    semantic_problems: Callable[[PolicyModel], list[tuple[str, str]]]
+
+    def validate(self, data: dict[str, Any], source: str) -> PolicyModel:
+        """``data`` as a policy of this kind, or one :class:`PolicyError` naming every problem.
+
+        Cross-field rules run only on a policy whose every field is valid, since they
+        read those fields.
+        """
+        try:
+            policy = self.model.model_validate(data)
+        except ValidationError as exc:
+            lines = [f"{self.path(tuple(e['loc']))}: {self.message(e)}" for e in exc.errors()]
+            raise PolicyError(self._listing(source, lines)) from None
+        problems = self.semantic_problems(policy)
+        if problems:
+            lines = [f"{at}: {what}" for at, what in problems]
+            raise PolicyError(self._listing(source, lines))
+        return policy
+
+    def _listing(self, source: str, lines: Sequence[str]) -> str:
+        return f"{source}: invalid {self.noun}:\n  " + "\n  ".join(lines)

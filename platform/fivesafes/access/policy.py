@@ -11,11 +11,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from fivesafes.errors import PolicyError
 from fivesafes.identity.models import Role
-from fivesafes.policy_yaml import read_policy_yaml
+from fivesafes.policy_yaml import PolicyKind, read_policy_yaml
 
 #: The setting's default; only this relative path falls back to the checkout's copy.
 DEFAULT_POLICY_PATH = Path("policies/access.yaml")
@@ -154,6 +154,9 @@ def _message(error: Any) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
+_ACCESS_POLICY = PolicyKind(AccessPolicy, "access policy", _path, _message, _semantic_problems)
+
+
 def parse_access_policy(data: Any, source: str = "<access policy>") -> AccessPolicy:
     """Validate loaded YAML; :class:`PolicyError` names every bad key."""
     if not isinstance(data, dict):
@@ -162,16 +165,7 @@ def parse_access_policy(data: Any, source: str = "<access policy>") -> AccessPol
     roles = data.get("roles")
     if isinstance(roles, dict):
         data = {**data, "roles": {k: (v if v is not None else {}) for k, v in roles.items()}}
-    try:
-        policy = AccessPolicy.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{_path(tuple(e['loc']))}: {_message(e)}" for e in exc.errors()]
-        raise PolicyError(f"{source}: invalid access policy:\n  " + "\n  ".join(lines)) from None
-    problems = _semantic_problems(policy)
-    if problems:
-        lines = [f"{path}: {message}" for path, message in problems]
-        raise PolicyError(f"{source}: invalid access policy:\n  " + "\n  ".join(lines))
-    return policy
+    return _ACCESS_POLICY.validate(data, source)
 
 
 def resolve_policy_path(path: Path) -> Path:

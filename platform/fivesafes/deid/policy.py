@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import rfc8785
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from fivesafes.deid.optout import OPTED_OUT_COLUMN
 from fivesafes.deid.redact import describe_header_field
 from fivesafes.deid.types import DateMode
 from fivesafes.errors import InputFileError, PolicyError
-from fivesafes.policy_yaml import read_policy_yaml
+from fivesafes.policy_yaml import PolicyKind, read_policy_yaml
 
 DataType = Literal[
     "string", "integer", "decimal", "date", "datetime", "boolean", "nhs_number", "postcode"
@@ -331,20 +331,14 @@ def _message(error: Any) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
+_DATASET_POLICY = PolicyKind(Policy, "policy", _path, _message, _semantic_problems)
+
+
 def parse_policy(data: Any, source: str = "<policy>") -> Policy:
     """Validate already-loaded policy data; :class:`PolicyError` lists every problem."""
     if not isinstance(data, dict):
         raise PolicyError(f"{source}: a policy must be a mapping of keys to values")
-    try:
-        policy = Policy.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{_path(e['loc'])}: {_message(e)}" for e in exc.errors()]
-        raise PolicyError(f"{source}: invalid policy:\n  " + "\n  ".join(lines)) from None
-    problems = _semantic_problems(policy)
-    if problems:
-        lines = [f"{path}: {message}" for path, message in problems]
-        raise PolicyError(f"{source}: invalid policy:\n  " + "\n  ".join(lines))
-    return policy
+    return _DATASET_POLICY.validate(data, source)
 
 
 def load_policy(path: Path) -> Policy:
