@@ -33,13 +33,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, DateTime, Numeric, and_, false, not_, or_, true
 
+from fivesafes.column_kinds import ColumnKind, exact_decimal_type
 from fivesafes.errors import InvalidInputError
 
-Kind = Literal["string", "integer", "decimal", "date", "datetime", "boolean"]
 Value = str | int | Decimal | date | datetime | bool
 MAX_LENGTH = 2000
 MAX_DEPTH = 32
@@ -290,22 +290,21 @@ def parse_filter(text: str) -> Expr:
 # ---------------------------------------------------------------------------- checking
 
 
-def _fits(kind: str, value: Value) -> bool:
-    if kind == "boolean":
+def _fits(kind: ColumnKind, value: Value) -> bool:
+    """Whether a literal may stand for a value of a column of ``kind``."""
+    if kind is ColumnKind.BOOLEAN:
         return isinstance(value, bool)
     if isinstance(value, bool):
         return False
-    if kind == "string":
+    if kind is ColumnKind.STRING:
         return isinstance(value, str)
-    if kind == "integer":
+    if kind is ColumnKind.INTEGER:
         return isinstance(value, int)
-    if kind == "decimal":
+    if kind is ColumnKind.DECIMAL:
         return isinstance(value, int | Decimal)
-    if kind == "datetime":
+    if kind is ColumnKind.DATETIME:
         return isinstance(value, date)  # a date means midnight
-    if kind == "date":
-        return isinstance(value, date) and not isinstance(value, datetime)
-    return False
+    return isinstance(value, date) and not isinstance(value, datetime)
 
 
 def _type_name(value: Value) -> str:
@@ -319,10 +318,11 @@ def _type_name(value: Value) -> str:
 
 
 def _check_predicate(pred: Predicate, columns: Mapping[str, str]) -> None:
-    kind = columns.get(pred.column)
-    if kind is None:
+    declared = columns.get(pred.column)
+    if declared is None:
         known = ", ".join(sorted(columns)) or "none"
         raise FilterError(f"unknown column {pred.column!r} (columns: {known})", pred.pos)
+    kind = ColumnKind(declared)
     values: tuple[Value, ...] = ()
     if isinstance(pred, Comparison):
         if kind == "boolean" and pred.op in _ORDERING:
@@ -452,7 +452,8 @@ def compile_filter(expr: Expr, columns: Mapping[str, ColumnElement[Any]]) -> Col
 def _coerce(column: ColumnElement[Any], value: Value) -> Value:
     """Literals in the column's own Python type: a date against a timestamp is midnight
     UTC; an integer against a decimal is a Decimal (one type per ``in`` list)."""
-    if isinstance(column.type, Numeric) and isinstance(value, int) and not isinstance(value, bool):
+    decimal = isinstance(column.type, Numeric | exact_decimal_type())
+    if decimal and isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
     if (
         isinstance(column.type, DateTime)

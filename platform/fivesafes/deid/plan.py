@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from fivesafes.column_kinds import ColumnKind, utc_text
 from fivesafes.deid import transforms as t
 from fivesafes.deid.io.types import Cell, CellProblem, ParsedChunk
 from fivesafes.deid.nhs_number import normalise_nhs_number
@@ -27,13 +28,24 @@ from fivesafes.keys.store import KeyStore
 Column = Sequence[Cell]
 ValueFn = Callable[[str], str]
 
-#: Output type of each column, by policy type and generalisation (drives Parquet/JSONL types).
+
+def _utc_datetime(text: str) -> str:
+    """A kept date-time in the output's one form: UTC text (see :mod:`fivesafes.column_kinds`)."""
+    return utc_text(t.canonical_datetime(text))
+
+
+def _shift_utc_datetime(text: str, offset: int) -> str:
+    """A date-shifted date-time, in UTC text like every output date-time."""
+    return utc_text(t.shift_datetime(text, offset))
+
+
+#: What a kept column's values become, by policy type (None: passed through as read).
 _KEEP_FNS: dict[str, ValueFn | None] = {
     "string": None,
     "integer": t.canonical_integer,
     "decimal": t.canonical_decimal,
     "date": t.canonical_date,
-    "datetime": t.canonical_datetime,
+    "datetime": _utc_datetime,
     "boolean": t.canonical_boolean,
     "postcode": t.canonical_postcode,
 }
@@ -72,7 +84,11 @@ class OutputColumn:
     """A column of the de-identified output and its type."""
 
     name: str
-    kind: str  # string, integer, decimal, date, datetime, boolean
+    kind: ColumnKind
+
+    def __post_init__(self) -> None:
+        # A kind given by name ("integer") is held as the enum, so its mappings work.
+        object.__setattr__(self, "kind", ColumnKind(self.kind))
 
 
 @dataclass(slots=True)
@@ -399,7 +415,7 @@ def _generaliser(col: ColumnPolicy) -> tuple[ValueFn | None, Callable[[str, int]
     gen = col.generalise
     assert gen is not None
     if gen.method == "date_shift":
-        return None, t.shift_date if col.type == "date" else t.shift_datetime
+        return None, t.shift_date if col.type == "date" else _shift_utc_datetime
     if gen.method == "truncate":
         return (t.truncate_to_month if gen.to == "month" else t.truncate_to_year), None
     if gen.method == "to_year":
@@ -413,21 +429,21 @@ def _generaliser(col: ColumnPolicy) -> tuple[ValueFn | None, Callable[[str, int]
     return t.NumberBander(Decimal(gen.width)), None
 
 
-def output_kind(col: ColumnPolicy) -> str:
+def output_kind(col: ColumnPolicy) -> ColumnKind:
     """The type of the column a policy column becomes in the de-identified output."""
     if col.role in ("patient_id", "identifier", "free_text"):
-        return "string"
+        return ColumnKind.STRING
     gen = col.generalise
     if gen is None:
-        return "string" if col.type in ("nhs_number", "postcode") else col.type
+        return ColumnKind.STRING if col.type in ("nhs_number", "postcode") else ColumnKind(col.type)
     if gen.method == "date_shift":
-        return col.type
+        return ColumnKind(col.type)
     if gen.method in ("to_year",) or (gen.method == "truncate" and gen.to == "year"):
-        return "integer"
-    return "string"
+        return ColumnKind.INTEGER
+    return ColumnKind.STRING
 
 
-def output_columns(policy: Policy) -> dict[str, str]:
+def output_columns(policy: Policy) -> dict[str, ColumnKind]:
     """The de-identified output's columns (name -> kind), in policy order.
 
     The one definition of a dataset's output schema: the engine writes it, ingestion types
@@ -436,5 +452,5 @@ def output_columns(policy: Policy) -> dict[str, str]:
     """
     columns = {name: output_kind(col) for name, col in policy.columns.items() if col.in_output}
     if policy.national_data_opt_out.exempt:
-        columns[OPTED_OUT_COLUMN] = "boolean"
+        columns[OPTED_OUT_COLUMN] = ColumnKind.BOOLEAN
     return columns

@@ -22,34 +22,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Date,
-    DateTime,
-    Integer,
-    MetaData,
-    Numeric,
-    Table,
-    Text,
-    inspect,
-)
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, inspect
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.types import TypeEngine
 
+from fivesafes.column_kinds import ColumnKind
 from fivesafes.datasets.models import DATA_TABLE_PREFIX, ROW_ID_COLUMN
 from fivesafes.deid.plan import OutputColumn
-
-SQL_TYPES: dict[str, TypeEngine[Any]] = {
-    "string": Text(),
-    "integer": BigInteger(),
-    "decimal": Numeric(),
-    "date": Date(),
-    "datetime": DateTime(timezone=True),
-    "boolean": Boolean(),
-}
-
 
 #: The PostgreSQL schema of version tables (SQLite: none).
 VERSION_SCHEMA = "fivesafes_versions"
@@ -110,7 +88,7 @@ def data_table(
         name,
         metadata,
         *extra,
-        *(Column(c.name, SQL_TYPES[c.kind], nullable=True) for c in columns),
+        *(Column(c.name, c.kind.sql_type(), nullable=True) for c in columns),
         schema=schema,
     )
 
@@ -140,16 +118,19 @@ def _sqlite_datetime(value: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _sqlite_value(kind: str, value: str | None) -> object:
-    if value is None or kind in {"string", "date"}:
-        return value  # SQLite stores ISO dates as text, as SQLAlchemy reads them
-    if kind == "datetime":
+def _sqlite_value(kind: ColumnKind, value: str | None) -> object:
+    if value is None or kind in _SQLITE_AS_TEXT:
+        return value
+    if kind is ColumnKind.DATETIME:
         return _sqlite_datetime(value)
-    if kind == "boolean":
+    if kind is ColumnKind.BOOLEAN:
         return value.lower() in {"true", "1", "t", "yes", "y"}
-    if kind == "integer":
-        return int(value)
-    return value  # decimal: NUMERIC affinity converts exactly-representable text
+    return int(value)
+
+
+#: Stored in SQLite as the engine's text: strings; ISO dates, as SQLAlchemy reads them;
+#: decimals, in a TEXT column so that no digit or trailing zero is lost (ColumnKind).
+_SQLITE_AS_TEXT = frozenset({ColumnKind.STRING, ColumnKind.DATE, ColumnKind.DECIMAL})
 
 
 def insert_columns_sqlite(
@@ -162,7 +143,7 @@ def insert_columns_sqlite(
     if not columns or not columns[0]:
         return 0
     converted = [
-        column if kind == "string" else [_sqlite_value(kind, v) for v in column]
+        column if kind in _SQLITE_AS_TEXT else [_sqlite_value(ColumnKind(kind), v) for v in column]
         for kind, column in zip(kinds, columns, strict=True)
     ]
     placeholders = ", ".join("?" for _ in kinds)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from fivesafes.access.filters import check_filter, compile_filter
 from fivesafes.access.models import Grant
+from fivesafes.column_kinds import ColumnKind
 from fivesafes.datasets import service as datasets
 from fivesafes.datasets.models import DatasetVersion
 from fivesafes.datasets.review import releasable_version
@@ -36,25 +37,15 @@ BATCH_ROWS = 50_000
 #: Name of the stored patient pseudonym when the grant does not release it (never output).
 HIDDEN_PATIENT = "__fivesafes_patient"
 
-#: Arrow types rows are read as (decimals stay exact text until a writer decides).
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "integer": pa.int64(),
-    "decimal": pa.string(),
-    "date": pa.date32(),
-    "datetime": pa.timestamp("us", tz="UTC"),
-    "boolean": pa.bool_(),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class ReleaseColumn:
     """A released column: its stored type, what the release does to it, its output type."""
 
     name: str
-    kind: str  # stored: string integer decimal date datetime boolean
+    kind: ColumnKind  # as stored
     treatment: str  # project_pseudonym | project_date_shift | date | as_stored
-    out_kind: str  # released type (a date at month granularity is the text YYYY-MM ...)
+    out_kind: ColumnKind  # as released (a date at month granularity is the text YYYY-MM ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +59,7 @@ class ReleasePlan:
     quasi_identifiers: list[str]  # counted by the disclosure gate, as released
     not_counted: dict[str, str]  # granted quasi-identifiers the gate does not count, and why
     opt_out_flagged: bool  # the dataset keeps opted-out rows flagged: they are excluded
-    stored_kinds: dict[str, str] = field(default_factory=dict)
+    stored_kinds: dict[str, ColumnKind] = field(default_factory=dict)
     data_table: Table | None = None  # the version's table, described once
 
     @property
@@ -86,8 +77,8 @@ class ReleasePlan:
     @property
     def read_schema(self) -> pa.Schema:
         kinds = {c.name: c.kind for c in self.columns}
-        kinds[HIDDEN_PATIENT] = "string"
-        return pa.schema([(n, ARROW_TYPES[kinds[n]]) for n in self.read_columns])
+        kinds[HIDDEN_PATIENT] = ColumnKind.STRING
+        return pa.schema([(n, kinds[n].arrow_type()) for n in self.read_columns])
 
     def column(self, name: str) -> ReleaseColumn:
         for column in self.columns:
@@ -118,20 +109,20 @@ class ReleasePlan:
         return table.c[name]
 
 
-def _treatment(policy: Policy, name: str, kind: str) -> str:
+def _treatment(policy: Policy, name: str, kind: ColumnKind) -> str:
     col = policy.columns.get(name)
     if col is not None and (col.role == "patient_id" or col.action == "pseudonymise"):
         return "project_pseudonym"
     if col is not None and col.generalise is not None and col.generalise.method == "date_shift":
         return "project_date_shift"
-    if kind in ("date", "datetime"):
+    if kind in (ColumnKind.DATE, ColumnKind.DATETIME):
         return "date"
     return "as_stored"
 
 
-def _out_kind(kind: str, treatment: str, granularity: str) -> str:
+def _out_kind(kind: ColumnKind, treatment: str, granularity: str) -> ColumnKind:
     if treatment in ("project_date_shift", "date") and granularity != "day":
-        return "string" if granularity == "month" else "integer"
+        return ColumnKind.STRING if granularity == "month" else ColumnKind.INTEGER
     return kind
 
 
@@ -211,10 +202,10 @@ def _select_columns(plan: ReleasePlan, connection: Connection) -> list[Any]:
     out = []
     for name in plan.read_columns:
         column = plan.source_column(name)
-        kind = "string" if name == HIDDEN_PATIENT else plan.stored_kinds[name]
+        kind = ColumnKind.STRING if name == HIDDEN_PATIENT else plan.stored_kinds[name]
         if name in pseudonyms:
             column = func.decode(column, "hex")
-        elif postgres and kind == "decimal":
+        elif postgres and kind is ColumnKind.DECIMAL:
             column = cast(column, Text)
         out.append(column.label(name))
     return out

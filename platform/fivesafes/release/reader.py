@@ -8,8 +8,9 @@
   no bound parameters, so the grant filter's literals are quoted by psycopg on the client
   (the same quoting it applies to COPY statements), never by string formatting here.
 - Elsewhere (SQLite): a streamed ``SELECT`` read in partitions of
-  :data:`~fivesafes.release.query.BATCH_ROWS` rows. SQLite stores decimals as numbers, so
-  their text there is normalised (``72.50`` is released as ``72.5``); PostgreSQL's is exact.
+  :data:`~fivesafes.release.query.BATCH_ROWS` rows. Decimals are text there
+  (:mod:`fivesafes.column_kinds`) and come back with every digit, written as PostgreSQL
+  writes a ``numeric``, so both dialects release the same text.
 
 Reading happens before the first byte of a release is sent (the disclosure gate counts
 the rows as they are read), so no database connection or snapshot outlives the request
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator, Iterator, Sequence
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +30,7 @@ import psycopg
 import pyarrow as pa
 from sqlalchemy.engine import Connection, Engine
 
+from fivesafes.column_kinds import ColumnKind, decimal_text
 from fivesafes.db import READ_ONLY
 from fivesafes.release.ahead import ReadAhead
 from fivesafes.release.query import (
@@ -76,21 +77,15 @@ def _generic_batches(plan: ReleasePlan, engine: Engine) -> Generator[pa.RecordBa
         for rows in result.partitions():
             columns: list[Sequence[Any]] = [list(c) for c in zip(*rows, strict=True)]
             for i in decimals:
-                columns[i] = [None if v is None else _decimal_text(v) for v in columns[i]]
+                columns[i] = [None if v is None else decimal_text(v) for v in columns[i]]
             yield pa.RecordBatch.from_arrays(
                 [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
                 schema=schema,
             )
 
 
-def _decimal_text(value: object) -> str:
-    """A decimal as plain text without padding: SQLite keeps decimals as its numbers (so a
-    stored scale is not kept) and SQLAlchemy returns them padded to ten places."""
-    return format(Decimal(str(value)).normalize(), "f")
-
-
 def _is_decimal(plan: ReleasePlan, name: str) -> bool:
-    return name != HIDDEN_PATIENT and plan.stored_kinds[name] == "decimal"
+    return name != HIDDEN_PATIENT and plan.stored_kinds[name] is ColumnKind.DECIMAL
 
 
 # ---------------------------------------------------------------------------- PostgreSQL

@@ -24,7 +24,7 @@ class BatchTransform:
     def __init__(self, plan: ReleasePlan, pseudonyms: ProjectPseudonyms) -> None:
         self.plan = plan
         self.pseudonyms = pseudonyms
-        self.schema = pa.schema([(c.name, _ARROW_OUT[c.out_kind]) for c in plan.columns])
+        self.schema = pa.schema([(c.name, c.out_kind.arrow_type()) for c in plan.columns])
 
     def _patients(self, batch: pa.RecordBatch) -> Blocks | None:
         patient = self.plan.patient_column
@@ -82,16 +82,6 @@ class BatchTransform:
         if column.treatment in ("project_date_shift", "date"):
             values = _coarsen(values, self.plan.granularity)
         return values
-
-
-_ARROW_OUT: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "integer": pa.int64(),
-    "decimal": pa.string(),
-    "date": pa.date32(),
-    "datetime": pa.timestamp("us", tz="UTC"),
-    "boolean": pa.bool_(),
-}
 
 
 def _shift(values: pa.Array, offsets: pa.Array) -> pa.Array:

@@ -7,6 +7,10 @@ CSV is for people who open files in spreadsheets: a text cell that starts with `
 ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'`` so no spreadsheet
 runs it as a formula (OWASP "CSV injection"). Only text columns are touched: numbers,
 dates and booleans are typed, so a negative number stays a number.
+
+Values are written as :mod:`fivesafes.column_kinds` decides for every output: decimals as
+their exact text (a JSON string, a Parquet string: never a binary float), date-times as
+UTC (``...Z`` text, ``timestamp[us, UTC]``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from fivesafes.column_kinds import DATETIME_FORMAT, datetime_text
 from fivesafes.release.models import ReleaseFormat
 
 #: Cells starting with one of these are formulas to a spreadsheet.
@@ -129,7 +133,7 @@ class CsvWriter:
                 # Stored date-times are whole seconds (ingestion's canonical form); Arrow's
                 # %S would print a zero fraction for each microsecond unit otherwise.
                 seconds = column.cast(pa.timestamp("s", tz="UTC"), safe=False)
-                arrays.append(pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ"))
+                arrays.append(pc.strftime(seconds, format=DATETIME_FORMAT))
             else:
                 arrays.append(column)
         self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._out_schema))
@@ -140,34 +144,23 @@ class CsvWriter:
         return self._drain()
 
 
-def _numeric(values: pa.Array, decimal: bool) -> pa.Array:
-    """A decimal column (exact text) as float64, for formats with typed numbers."""
-    return values.cast(pa.float64()) if decimal else values
-
-
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return datetime_text(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
     return value
 
 
 class JsonLinesWriter:
-    """One JSON object per line, keys in column order; decimals as JSON numbers."""
+    """One JSON object per line, keys in column order; decimals as their exact text."""
 
-    def __init__(self, schema: pa.Schema, decimals: frozenset[str] = frozenset()) -> None:
+    def __init__(self, schema: pa.Schema) -> None:
         self.schema = schema
-        self._decimals = decimals
 
     def write(self, batch: pa.RecordBatch) -> bytes:
         names = batch.schema.names
-        columns = [
-            [_json_value(v) for v in _numeric(c, n in self._decimals).to_pylist()]
-            for c, n in zip(batch.columns, names, strict=True)
-        ]
+        columns = [[_json_value(v) for v in c.to_pylist()] for c in batch.columns]
         lines = [
             json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False)
             for row in zip(*columns, strict=True)
@@ -210,13 +203,10 @@ class ParquetWriter:
     def __init__(
         self,
         schema: pa.Schema,
-        decimals: frozenset[str] = frozenset(),
         metadata: dict[str, str] | None = None,
         unique: frozenset[str] = frozenset(),
     ) -> None:
-        self._decimals = decimals
-        fields = [pa.field(f.name, pa.float64()) if f.name in decimals else f for f in schema]
-        self.schema = pa.schema(fields, metadata=metadata or {})
+        self.schema = schema.with_metadata(metadata or {})
         self._sink = _Sink()
         self._writer = pq.ParquetWriter(
             self._sink,
@@ -236,12 +226,8 @@ class ParquetWriter:
 
     def write(self, batch: pa.RecordBatch) -> bytes:
         if batch.num_rows:
-            arrays = [
-                _numeric(c, n in self._decimals)
-                for c, n in zip(batch.columns, batch.schema.names, strict=True)
-            ]
             self._writer.write_batch(
-                pa.RecordBatch.from_arrays(arrays, schema=self.schema),
+                pa.RecordBatch.from_arrays(batch.columns, schema=self.schema),
                 row_group_size=PARQUET_ROW_GROUP,
             )
         return self._sink.take()
@@ -258,11 +244,13 @@ def writer_for(
     metadata: dict[str, str] | None = None,
     safe: frozenset[str] = frozenset(),
 ) -> Writer:
+    """The writer of ``fmt``. ``decimals`` are text that is not prose (CSV leaves them
+    alone); ``safe`` columns are pseudonyms (never formulas, never repeated)."""
     if fmt is ReleaseFormat.CSV:
         return CsvWriter(schema, decimals, safe)
     if fmt is ReleaseFormat.JSONL:
-        return JsonLinesWriter(schema, decimals)
-    return ParquetWriter(schema, decimals, metadata, unique=safe)
+        return JsonLinesWriter(schema)
+    return ParquetWriter(schema, metadata, unique=safe)
 
 
 def encode_batches(writer: Writer, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Literal, cast
 
+from fivesafes.column_kinds import ColumnKind
 from fivesafes.deid.plan import Column, OutputColumn
 from fivesafes.errors import InvalidInputError
 
@@ -106,21 +107,17 @@ def encode_header(outputs: Sequence[OutputColumn]) -> bytes:
     return encode_csv([[c.name] for c in outputs])
 
 
-def _typed(kind: str) -> Any:
-    if kind == "integer":
-        return lambda v: None if v is None else int(v)
-    if kind == "boolean":
-        return lambda v: None if v is None else v == "true"
-    return None
+#: Kinds whose JSON value is not simply their text.
+_JSON_TYPED = frozenset({ColumnKind.INTEGER, ColumnKind.BOOLEAN})
 
 
 def encode_jsonl(columns: Sequence[Column], outputs: Sequence[OutputColumn]) -> bytes:
-    """One JSON object per row; integers and booleans typed, decimals kept as text."""
+    """One JSON object per row, values as :meth:`ColumnKind.json_value` makes them."""
     names = [c.name for c in outputs]
-    converted = []
+    converted: list[Sequence[Any]] = []
     for column, out in zip(columns, outputs, strict=True):
-        convert = _typed(out.kind)
-        converted.append(column if convert is None else [convert(v) for v in column])
+        typed = out.kind in _JSON_TYPED
+        converted.append([out.kind.json_value(v) for v in column] if typed else column)
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     lines = [dumps(dict(zip(names, row, strict=True))) for row in zip(*converted, strict=True)]
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
@@ -182,7 +179,7 @@ class ChunkWriter:
             import pyarrow.parquet as pq  # noqa: PLC0415
 
             self._pa = pa
-            self._schema = pa.schema([(c.name, _arrow_type(pa, c.kind)) for c in outputs])
+            self._schema = pa.schema([(c.name, c.kind.arrow_type()) for c in outputs])
             self._parquet = pq.ParquetWriter(self._handle(), self._schema, compression="zstd")
 
     def _handle(self) -> BinaryIO:
@@ -200,21 +197,10 @@ class ChunkWriter:
         else:
             pa = self._pa
             arrays = [
-                pa.array(list(col), type=pa.string()).cast(field.type)
-                for col, field in zip(columns, self._schema, strict=True)
+                out.kind.arrow_array(col) for col, out in zip(columns, self.outputs, strict=True)
             ]
             self._parquet.write_batch(pa.record_batch(arrays, schema=self._schema))
 
     def close(self) -> None:
         if self._parquet is not None:
             self._parquet.close()
-
-
-def _arrow_type(pa: Any, kind: str) -> Any:
-    return {
-        "integer": pa.int64(),
-        "decimal": pa.float64(),
-        "date": pa.date32(),
-        "datetime": pa.timestamp("s"),
-        "boolean": pa.bool_(),
-    }.get(kind, pa.string())
