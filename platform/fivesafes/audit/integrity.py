@@ -9,36 +9,21 @@ alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.checkpoints import Checkpoint
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.signing import make_checkpoint
 from fivesafes.audit.trail import AuditTrail
-from fivesafes.audit.trust import trusted_public_key
-from fivesafes.audit.verification import Against, verify_against
+from fivesafes.audit.verification import VerifyScope, verify_against
 from fivesafes.audit.verify import VerifyResult
-from fivesafes.config import Settings
 from fivesafes.keys.store import KeyStore
 
 
-def verify(
-    session: Session,
-    trail: AuditTrail,
-    trusted_key: str,
-    checkpoint_dir: Path | None,
-    *,
-    against: Against = "published",
-    files: Sequence[Path] = (),
-    exports: Sequence[Path] = (),
-) -> VerifyResult:
-    """Verify the chain (see :func:`verify_against` for the modes) and record the verdict."""
-    result = verify_against(
-        session, trusted_key, checkpoint_dir, against=against, files=files, exports=exports
-    )
+def verify(session: Session, trail: AuditTrail, scope: VerifyScope) -> VerifyResult:
+    """Verify the chain (see :mod:`~fivesafes.audit.verification` for the modes) and record
+    the verdict."""
+    result = verify_against(session, scope)
     trail.record(
         session,
         "audit.verify",
@@ -47,23 +32,10 @@ def verify(
             "ok": result.ok,
             "events": result.events_verified,
             "damage": result.damage,
-            "against": against,
+            "against": scope.against,
         },
     )
     return result
-
-
-def verify_configured(
-    session: Session,
-    trail: AuditTrail,
-    settings: Settings,
-    keystore: KeyStore | None,
-    *,
-    against: Against = "published",
-) -> VerifyResult:
-    """:func:`verify` with the configured trusted key and published folder (the server's)."""
-    key = trusted_public_key(settings, keystore)
-    return verify(session, trail, key, settings.audit_checkpoint_dir, against=against)
 
 
 def checkpoint(

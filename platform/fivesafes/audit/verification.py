@@ -15,6 +15,7 @@ docs/audit.md has the table of what each mode finds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -23,35 +24,47 @@ from sqlalchemy.orm import Session
 from fivesafes.audit.checkpoints import Checkpoint, load_checkpoint
 from fivesafes.audit.external import anchors_from_export
 from fivesafes.audit.publish import published_checkpoints
+from fivesafes.audit.trust import trusted_public_key
 from fivesafes.audit.verify import VerifyResult, verify_chain
+from fivesafes.config import Settings
 from fivesafes.errors import InvalidInputError
+from fivesafes.keys.store import KeyStore
 
 Against = Literal["published", "database"]
 
 
-def verify_against(
-    session: Session,
-    trusted_public_key: str,
-    checkpoint_dir: Path | None,
-    *,
-    against: Against = "published",
-    files: Sequence[Path] = (),
-    exports: Sequence[Path] = (),
-) -> VerifyResult:
-    """Verify the chain in ``session`` with the checkpoints and copies of the chosen mode.
+@dataclass(frozen=True, slots=True)
+class VerifyScope:
+    """What the chain is checked against: the trusted key, the mode, and copies kept
+    elsewhere (checkpoint ``files``, CSV ``exports``: the CLI's)."""
+
+    trusted_key: str
+    checkpoint_dir: Path | None
+    against: Against = "published"
+    files: Sequence[Path] = ()
+    exports: Sequence[Path] = ()
+
+    @classmethod
+    def configured(
+        cls, settings: Settings, keystore: KeyStore | None, against: Against = "published"
+    ) -> VerifyScope:
+        """The server's own: the configured trusted key and published folder."""
+        return cls(trusted_public_key(settings, keystore), settings.audit_checkpoint_dir, against)
+
+
+def verify_against(session: Session, scope: VerifyScope) -> VerifyResult:
+    """Verify the chain in ``session`` with the checkpoints and copies of ``scope``.
 
     A published folder holding something that is not a checkpoint is damage (someone
     wrote into it); a bad file or export named by the caller is an input error.
     """
     checkpoints: list[tuple[str, Checkpoint]] = []
-    if against == "published" and checkpoint_dir is not None:
+    if scope.against == "published" and scope.checkpoint_dir is not None:
         try:
-            published = published_checkpoints(checkpoint_dir)
+            published = published_checkpoints(scope.checkpoint_dir)
         except InvalidInputError as exc:
             return VerifyResult(False, 0, 0, None, "bad_checkpoint", str(exc))
         checkpoints += [(f"published {p.path.name}", p.checkpoint) for p in published]
-    checkpoints += [(f"file {path.name}", load_checkpoint(path)) for path in files]
-    anchors = [anchor for path in exports for anchor in anchors_from_export(path)]
-    return verify_chain(
-        session, checkpoints, trusted_public_key=trusted_public_key, anchors=anchors
-    )
+    checkpoints += [(f"file {path.name}", load_checkpoint(path)) for path in scope.files]
+    anchors = [anchor for path in scope.exports for anchor in anchors_from_export(path)]
+    return verify_chain(session, checkpoints, trusted_public_key=scope.trusted_key, anchors=anchors)

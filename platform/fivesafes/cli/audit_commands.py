@@ -14,6 +14,7 @@ from fivesafes.audit import integrity, queries, review
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.audit.trust import parse_public_key, trusted_public_key
+from fivesafes.audit.verification import VerifyScope
 from fivesafes.cli.runtime import EXIT_FAILURE, console, handle_errors, transaction
 from fivesafes.config import get_settings
 from fivesafes.keys.local import LocalFileKeyStore
@@ -50,16 +51,15 @@ def verify(
         key = parse_public_key(trusted_key, "--trusted-key")
     else:
         key = trusted_public_key(settings, LocalFileKeyStore(settings.keystore_path))
+    scope = VerifyScope(
+        key,
+        settings.audit_checkpoint_dir,
+        against="database" if database_only else "published",
+        files=checkpoint or (),
+        exports=export or (),
+    )
     with transaction() as session:
-        result = integrity.verify(
-            session,
-            AuditTrail.for_operator(),
-            key,
-            settings.audit_checkpoint_dir,
-            against="database" if database_only else "published",
-            files=checkpoint or (),
-            exports=export or (),
-        )
+        result = integrity.verify(session, AuditTrail.for_operator(), scope)
     if result.ok:
         against = (
             f" against {result.checkpoints_checked} checkpoints and copies "

@@ -30,6 +30,7 @@ from fivesafes.audit import review as audit_review
 from fivesafes.audit.checkpoints import latest_checkpoint
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.schemas import page_out
+from fivesafes.audit.verification import VerifyScope
 from fivesafes.datasets import review as version_review
 from fivesafes.datasets.review_schemas import review_out
 from fivesafes.db import utcnow
@@ -251,7 +252,8 @@ def _looks_like_id(value: str) -> bool:
 @router.get("/web/governance/integrity", name="web.governance.integrity")
 def integrity_page(request: Request, session: DbSession, trail: Trail, _: Officer) -> Response:
     state = request.app.state
-    result = integrity.verify_configured(session, trail, state.settings, state.keystore)
+    scope = VerifyScope.configured(state.settings, state.keystore)
+    result = integrity.verify(session, trail, scope)
     return render(
         request,
         "governance/integrity.html",

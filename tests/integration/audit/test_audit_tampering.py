@@ -26,7 +26,7 @@ from fivesafes.audit.entry import AuditEntry
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.recorder import chain_head, record
 from fivesafes.audit.signing import make_checkpoint
-from fivesafes.audit.verification import verify_against
+from fivesafes.audit.verification import VerifyScope, verify_against
 from fivesafes.audit.verify import VerifyResult, verify_chain
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.audit.helpers import triggers_disabled
@@ -56,15 +56,17 @@ class World:
         key = public_key_b64(self.keys)
         with self.factory() as session:
             results = {
-                "database": verify_against(session, key, None, against="database"),
-                "published": verify_against(session, key, self.published),
+                "database": verify_against(session, VerifyScope(key, None, "database")),
+                "published": verify_against(session, VerifyScope(key, self.published)),
                 "external": verify_against(
                     session,
-                    key,
-                    None,
-                    against="database",
-                    files=[self.offsite_checkpoint],
-                    exports=[self.offsite_export],
+                    VerifyScope(
+                        key,
+                        None,
+                        against="database",
+                        files=[self.offsite_checkpoint],
+                        exports=[self.offsite_export],
+                    ),
                 ),
             }
         return {mode: _verdict(result) for mode, result in results.items()}

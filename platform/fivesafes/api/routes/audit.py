@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from fivesafes.audit import integrity, queries, review
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.schemas import AuditPage, CheckpointOut, VerifyOut, page_out
+from fivesafes.audit.verification import VerifyScope
 from fivesafes.httpkit.deps import DbSession, Trail, require_role
 from fivesafes.httpkit.params import MAX_SEQ
 from fivesafes.identity.models import Role, User
@@ -82,9 +83,8 @@ def verify(
 ) -> VerifyOut:
     """Recompute the chain; checkpoints are checked with the configured public key only."""
     state = request.app.state
-    result = integrity.verify_configured(
-        session, trail, state.settings, state.keystore, against=against
-    )
+    scope = VerifyScope.configured(state.settings, state.keystore, against)
+    result = integrity.verify(session, trail, scope)
     return VerifyOut.model_validate(result.as_dict())
 
 
