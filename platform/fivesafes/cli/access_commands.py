@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,12 +18,12 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from fivesafes.access import grants as grant_service
 from fivesafes.access import service
+from fivesafes.access.acting import Acting
 from fivesafes.access.models import RequestState
-from fivesafes.access.policy import AccessPolicy, Action, load_access_policy
+from fivesafes.access.policy import Action, load_access_policy
 from fivesafes.access.schemas import ProjectIn
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.cli.runtime import console, handle_errors, transaction
@@ -33,7 +31,6 @@ from fivesafes.config import get_settings
 from fivesafes.db import utcnow
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity import service as identity
-from fivesafes.identity.models import User
 from fivesafes.validation_messages import describe_problems
 
 projects_app = typer.Typer(help="Research projects.", no_args_is_help=True)
@@ -52,21 +49,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(access_app, name="access")
 
 
-@dataclass(frozen=True, slots=True)
-class Acting:
-    """What a command acting as a user (``--as``) hands the access services: the
-    transaction, the trail that records that user as the actor, the policy and the moment."""
-
-    session: Session
-    trail: AuditTrail
-    policy: AccessPolicy
-    user: User
-    now: datetime
-
-
 @contextmanager
 def acting(username: str) -> Iterator[Acting]:
-    """One transaction acting as ``username`` (committed when the command succeeds)."""
+    """One transaction acting as ``username`` (committed when the command succeeds); the
+    trail records that user as the actor."""
     policy = load_access_policy(get_settings().access_policy_path)
     with transaction() as session:
         user = identity.get_user(session, username)
@@ -97,7 +83,7 @@ def create_project(
             f"{file}: {describe_problems(exc.errors(), whole='(top level)')}"
         ) from None
     with acting(as_user) as a:
-        project = service.create_project(a.session, a.trail, a.policy, a.user, body=body, now=a.now)
+        project = service.create_project(*a.writing, body=body, now=a.now)
         console.print(f"created project {project.id} ({project.state})")
 
 
@@ -107,7 +93,7 @@ def list_projects(as_user: As) -> None:
     """Projects the user may see."""
     with acting(as_user) as a:
         table = Table("id", "title", "state", "start", "end", "members")
-        for p in service.list_projects(a.session, a.policy, a.user, a.now):
+        for p in service.list_projects(*a.reading, a.now):
             table.add_row(
                 str(p.id),
                 p.title,
@@ -122,14 +108,7 @@ def list_projects(as_user: As) -> None:
 def _decide_project(project_id: int, as_user: str, reason: str, *, approve: bool) -> None:
     with acting(as_user) as a:
         service.decide_project(
-            a.session,
-            a.trail,
-            a.policy,
-            a.user,
-            project_id=project_id,
-            approve=approve,
-            reason=reason,
-            now=a.now,
+            *a.writing, project_id=project_id, approve=approve, reason=reason, now=a.now
         )
     console.print(f"project {project_id} {'approved' if approve else 'rejected'}")
 
@@ -153,15 +132,7 @@ def reject_project(project_id: int, as_user: As, reason: Reason) -> None:
 def add_member(project_id: int, username: str, as_user: As) -> None:
     """Add a researcher to a project (governance)."""
     with acting(as_user) as a:
-        service.add_member(
-            a.session,
-            a.trail,
-            a.policy,
-            a.user,
-            project_id=project_id,
-            username=username,
-            now=a.now,
-        )
+        service.add_member(*a.writing, project_id=project_id, username=username, now=a.now)
         console.print(f"{username} added to project {project_id}")
 
 
@@ -170,15 +141,7 @@ def add_member(project_id: int, username: str, as_user: As) -> None:
 def remove_member(project_id: int, username: str, as_user: As) -> None:
     """Remove a member; their use of the project's grants stops at once."""
     with acting(as_user) as a:
-        service.remove_member(
-            a.session,
-            a.trail,
-            a.policy,
-            a.user,
-            project_id=project_id,
-            username=username,
-            now=a.now,
-        )
+        service.remove_member(*a.writing, project_id=project_id, username=username, now=a.now)
         console.print(f"{username} removed from project {project_id}")
 
 
@@ -196,9 +159,7 @@ def list_requests(
 ) -> None:
     """Requests (governance: every project's; researchers: pass --project)."""
     with acting(as_user) as a:
-        found = service.list_requests(
-            a.session, a.policy, a.user, a.now, project_id=project, state=state
-        )
+        found = service.list_requests(*a.reading, a.now, project_id=project, state=state)
         table = Table("id", "project", "dataset", "version", "state", "sensitivity", "reviews")
         for r in found:
             table.add_row(
@@ -218,7 +179,7 @@ def list_requests(
 def show_request(request_id: int, as_user: As) -> None:
     """One request: columns, filter, justification and reviews."""
     with acting(as_user) as a:
-        r = service.get_request(a.session, a.policy, a.user, request_id=request_id, now=a.now)
+        r = service.get_request(*a.reading, request_id=request_id, now=a.now)
         console.print(f"request {r.id} on project {r.project_id}: {r.state}", highlight=False)
         console.print(f"dataset  {r.dataset.name} ({r.dataset_version or 'latest'})")
         console.print(f"columns  {', '.join(json.loads(r.columns))}")
@@ -234,14 +195,7 @@ def show_request(request_id: int, as_user: As) -> None:
 def _review(request_id: int, as_user: str, reason: str, *, approve: bool) -> None:
     with acting(as_user) as a:
         r = service.review_request(
-            a.session,
-            a.trail,
-            a.policy,
-            a.user,
-            request_id=request_id,
-            approve=approve,
-            reason=reason,
-            now=a.now,
+            *a.writing, request_id=request_id, approve=approve, reason=reason, now=a.now
         )
         console.print(f"request {r.id}: {r.state}")
 
@@ -271,7 +225,7 @@ def list_grants(
     """Grants the user may see, with whether each could be used now."""
     with acting(as_user) as a:
         table = Table("id", "project", "request", "dataset", "expires", "revoked", "live")
-        for g in grant_service.list_grants(a.session, a.policy, a.user, a.now, project_id=project):
+        for g in grant_service.list_grants(*a.reading, a.now, project_id=project):
             table.add_row(
                 str(g.id),
                 str(g.project_id),
@@ -289,9 +243,7 @@ def list_grants(
 def revoke_grant(grant_id: int, as_user: As, reason: Reason) -> None:
     """Revoke a grant with immediate effect (governance)."""
     with acting(as_user) as a:
-        grant_service.revoke_grant(
-            a.session, a.trail, a.policy, a.user, grant_id=grant_id, reason=reason, now=a.now
-        )
+        grant_service.revoke_grant(*a.writing, grant_id=grant_id, reason=reason, now=a.now)
         console.print(f"grant {grant_id} revoked")
 
 
@@ -311,6 +263,6 @@ def explain(
     """Why USERNAME may or may not do ACTION (governance)."""
     with acting(as_user) as a:
         query = grant_service.ExplainQuery(username, action, project, request, grant)
-        decision = grant_service.explain(a.session, a.trail, a.policy, a.user, query, now=a.now)
+        decision = grant_service.explain(*a.writing, query, now=a.now)
         verdict = "ALLOWED" if decision.allowed else "DENIED"
         console.print(f"{verdict} by rule {decision.rule}: {decision.reason}", highlight=False)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from fivesafes.access import grants
+from fivesafes.access.acting import Acting
 from fivesafes.access.decide import Decision
 from fivesafes.access.facts import Target, authorize, load_target
 from fivesafes.access.models import Grant
 from fivesafes.access.policy import AccessPolicy, Action
+from fivesafes.audit.trail import AuditTrail
 from fivesafes.db import utcnow
 from fivesafes.httpkit.deps import CurrentUser, DbSession, Trail
 from fivesafes.httpkit.params import PathId
@@ -27,14 +28,12 @@ from fivesafes.identity.models import User
 
 
 @dataclass(frozen=True, slots=True)
-class Permit:
-    """What an allowed request carries into its route."""
+class Permit(Acting):
+    """What an allowed request carries into its route: who acts, in which transaction,
+    under which policy and when (:class:`Acting`), and the target and decision allowed."""
 
-    user: User
-    policy: AccessPolicy
     target: Target
     decision: Decision
-    now: datetime
 
 
 def access_policy(request: Request) -> AccessPolicy:
@@ -45,51 +44,55 @@ def access_policy(request: Request) -> AccessPolicy:
 Policy = Annotated[AccessPolicy, Depends(access_policy)]
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every permit is decided from: one dependency, so the four shapes of
+    :func:`permit` below differ only in the id they read from the path."""
+
+    session: Session
+    user: User
+    policy: AccessPolicy
+    trail: AuditTrail
+
+
+def _context(session: DbSession, user: CurrentUser, policy: Policy, trail: Trail) -> _Context:
+    return _Context(session, user, policy, trail)
+
+
+Context = Annotated[_Context, Depends(_context)]
+
+
 def permit(action: Action, on: str | None = None) -> Any:
     """The dependency deciding ``action`` on the project, request or grant in the path."""
 
-    def _decide(
-        session: Session,
-        user: User,
-        policy: AccessPolicy,
-        *,
-        project_id: int | None = None,
-        request_id: int | None = None,
-        grant_id: int | None = None,
-    ) -> Permit:
+    def _decide(context: _Context, **ids: int) -> Permit:
         now = utcnow()
-        target = load_target(
-            session, project_id=project_id, request_id=request_id, grant_id=grant_id
+        target = load_target(context.session, lock=False, **ids)
+        decision = authorize(context.policy, context.user, action, target, now)
+        return Permit(
+            context.session, context.trail, context.policy, context.user, now, target, decision
         )
-        decision = authorize(policy, user, action, target, now)
-        return Permit(user, policy, target, decision, now)
 
     dependency: Callable[..., Permit]
     if on == "project":
 
-        def dependency(
-            project_id: PathId, session: DbSession, user: CurrentUser, policy: Policy
-        ) -> Permit:
-            return _decide(session, user, policy, project_id=project_id)
+        def dependency(project_id: PathId, context: Context) -> Permit:
+            return _decide(context, project_id=project_id)
 
     elif on == "request":
 
-        def dependency(
-            request_id: PathId, session: DbSession, user: CurrentUser, policy: Policy
-        ) -> Permit:
-            return _decide(session, user, policy, request_id=request_id)
+        def dependency(request_id: PathId, context: Context) -> Permit:
+            return _decide(context, request_id=request_id)
 
     elif on == "grant":
 
-        def dependency(
-            grant_id: PathId, session: DbSession, user: CurrentUser, policy: Policy
-        ) -> Permit:
-            return _decide(session, user, policy, grant_id=grant_id)
+        def dependency(grant_id: PathId, context: Context) -> Permit:
+            return _decide(context, grant_id=grant_id)
 
     else:
 
-        def dependency(session: DbSession, user: CurrentUser, policy: Policy) -> Permit:
-            return _decide(session, user, policy)
+        def dependency(context: Context) -> Permit:
+            return _decide(context)
 
     return Depends(dependency)
 

@@ -2,8 +2,10 @@
 
 Routes are thin. Authorisation is one dependency, :func:`permit`, which loads the target
 named by the path, asks ``decide`` and refuses with 403 naming the rule; the route name
-is the action, so a refusal is audited under it. Services ask ``decide`` again before
-writing (the CLI goes through them too).
+is the action, so a refusal is audited under it. The permit also carries the transaction
+and trail, so a route is one service call (``*ok.writing`` or ``*ok.reading``: the
+leading arguments every access service takes) and one presenter. Services ask ``decide``
+again before writing (the CLI goes through them too).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from fivesafes.access import grants, service
-from fivesafes.access.models import RequestState
+from fivesafes.access.models import AccessRequest, RequestState
 from fivesafes.access.policy import Action
 from fivesafes.access.schemas import (
     ExplainOut,
@@ -29,11 +31,15 @@ from fivesafes.access.schemas import (
 )
 from fivesafes.access.views import grant_out, project_out, request_out
 from fivesafes.db import utcnow
-from fivesafes.httpkit.deps import DbSession, Trail
 from fivesafes.httpkit.params import MAX_ID, PathId, QueryId
 from fivesafes.httpkit.permits import ActiveGrant, Permit, permit
 
 router = APIRouter(tags=["access"])
+CREATED = status.HTTP_201_CREATED
+
+
+def _requests_out(ok: Permit, found: list[AccessRequest]) -> list[RequestOut]:
+    return [request_out(ok.session, ok.policy, r) for r in found]
 
 
 # --------------------------------------------------------------------------- projects
@@ -43,34 +49,26 @@ router = APIRouter(tags=["access"])
     "/projects",
     name="project.create",
     response_model=ProjectOut,
-    status_code=status.HTTP_201_CREATED,
+    status_code=CREATED,
     summary="Create an active project (governance)",
 )
 def create_project(
-    body: ProjectIn,
-    session: DbSession,
-    trail: Trail,
-    ok: Annotated[Permit, permit(Action.PROJECT_CREATE)],
+    body: ProjectIn, ok: Annotated[Permit, permit(Action.PROJECT_CREATE)]
 ) -> ProjectOut:
-    project = service.create_project(session, trail, ok.policy, ok.user, body=body, now=ok.now)
-    return project_out(project)
+    return project_out(service.create_project(*ok.writing, body=body, now=ok.now))
 
 
 @router.post(
     "/projects/proposals",
     name="project.propose",
     response_model=ProjectOut,
-    status_code=status.HTTP_201_CREATED,
+    status_code=CREATED,
     summary="Propose a project you will lead (researcher); governance approves it",
 )
 def propose_project(
-    body: ProjectIn,
-    session: DbSession,
-    trail: Trail,
-    ok: Annotated[Permit, permit(Action.PROJECT_PROPOSE)],
+    body: ProjectIn, ok: Annotated[Permit, permit(Action.PROJECT_PROPOSE)]
 ) -> ProjectOut:
-    project = service.propose_project(session, trail, ok.policy, ok.user, body=body, now=ok.now)
-    return project_out(project)
+    return project_out(service.propose_project(*ok.writing, body=body, now=ok.now))
 
 
 @router.get(
@@ -79,10 +77,8 @@ def propose_project(
     response_model=list[ProjectOut],
     summary="Projects you may see",
 )
-def list_projects(
-    session: DbSession, ok: Annotated[Permit, permit(Action.PROJECT_LIST)]
-) -> list[ProjectOut]:
-    return [project_out(p) for p in service.list_projects(session, ok.policy, ok.user, ok.now)]
+def list_projects(ok: Annotated[Permit, permit(Action.PROJECT_LIST)]) -> list[ProjectOut]:
+    return [project_out(p) for p in service.list_projects(*ok.reading, ok.now)]
 
 
 @router.get("/projects/{project_id}", name="project.view", response_model=ProjectOut)
@@ -100,27 +96,18 @@ def _project_decision_route(action: Action, verb: str) -> None:
 
     @router.post(f"/projects/{{project_id}}/{verb}", name=action.value, response_model=ProjectOut)
     def decide_project(
-        project_id: PathId,
-        body: ProjectDecisionIn,
-        session: DbSession,
-        trail: Trail,
-        ok: Permit = permitted,
+        project_id: PathId, body: ProjectDecisionIn, ok: Permit = permitted
     ) -> ProjectOut:
         project = service.decide_project(
-            session,
-            trail,
-            ok.policy,
-            ok.user,
-            project_id=project_id,
-            approve=approve,
-            reason=body.reason,
-            now=ok.now,
+            *ok.writing, project_id=project_id, approve=approve, reason=body.reason, now=ok.now
         )
         return project_out(project)
 
 
 _project_decision_route(Action.PROJECT_APPROVE, "approve")
 _project_decision_route(Action.PROJECT_REJECT, "reject")
+
+Members = Annotated[Permit, permit(Action.PROJECT_MEMBERS, "project")]
 
 
 @router.post(
@@ -129,21 +116,9 @@ _project_decision_route(Action.PROJECT_REJECT, "reject")
     response_model=ProjectOut,
     summary="Add a researcher to a project (governance)",
 )
-def add_member(
-    project_id: PathId,
-    body: MemberIn,
-    session: DbSession,
-    trail: Trail,
-    ok: Annotated[Permit, permit(Action.PROJECT_MEMBERS, "project")],
-) -> ProjectOut:
+def add_member(project_id: PathId, body: MemberIn, ok: Members) -> ProjectOut:
     project = service.add_member(
-        session,
-        trail,
-        ok.policy,
-        ok.user,
-        project_id=project_id,
-        username=body.username,
-        now=ok.now,
+        *ok.writing, project_id=project_id, username=body.username, now=ok.now
     )
     return project_out(project)
 
@@ -154,23 +129,10 @@ def add_member(
     response_model=ProjectOut,
     summary="Remove a member (their use of the project's grants stops at once)",
 )
-def remove_member(
-    project_id: PathId,
-    username: str,
-    session: DbSession,
-    trail: Trail,
-    ok: Annotated[Permit, permit(Action.PROJECT_MEMBERS, "project")],
-) -> ProjectOut:
-    project = service.remove_member(
-        session,
-        trail,
-        ok.policy,
-        ok.user,
-        project_id=project_id,
-        username=username,
-        now=ok.now,
+def remove_member(project_id: PathId, username: str, ok: Members) -> ProjectOut:
+    return project_out(
+        service.remove_member(*ok.writing, project_id=project_id, username=username, now=ok.now)
     )
-    return project_out(project)
 
 
 # --------------------------------------------------------------------------- requests
@@ -180,30 +142,23 @@ def remove_member(
     "/projects/{project_id}/requests",
     name="request.create",
     response_model=RequestOut,
-    status_code=status.HTTP_201_CREATED,
+    status_code=CREATED,
     summary="Ask for columns (and rows) of a dataset for a project (member)",
 )
 def create_request(
     project_id: PathId,
     body: RequestIn,
-    session: DbSession,
-    trail: Trail,
     ok: Annotated[Permit, permit(Action.REQUEST_CREATE, "project")],
 ) -> RequestOut:
-    req = service.create_request(
-        session, trail, ok.policy, ok.user, project_id=project_id, body=body, now=ok.now
-    )
-    return request_out(session, ok.policy, req)
+    req = service.create_request(*ok.writing, project_id=project_id, body=body, now=ok.now)
+    return request_out(ok.session, ok.policy, req)
 
 
 @router.get("/projects/{project_id}/requests", name="request.list", response_model=list[RequestOut])
 def list_project_requests(
-    project_id: PathId,
-    session: DbSession,
-    ok: Annotated[Permit, permit(Action.REQUEST_LIST, "project")],
+    project_id: PathId, ok: Annotated[Permit, permit(Action.REQUEST_LIST, "project")]
 ) -> list[RequestOut]:
-    found = service.list_requests(session, ok.policy, ok.user, ok.now, project_id=project_id)
-    return [request_out(session, ok.policy, r) for r in found]
+    return _requests_out(ok, service.list_requests(*ok.reading, ok.now, project_id=project_id))
 
 
 @router.get(
@@ -213,21 +168,17 @@ def list_project_requests(
     summary="Requests across projects, e.g. ?state=pending (governance)",
 )
 def request_queue(
-    session: DbSession,
     ok: Annotated[Permit, permit(Action.REQUEST_QUEUE)],
     state: Annotated[RequestState | None, Query()] = None,
 ) -> list[RequestOut]:
-    found = service.list_requests(session, ok.policy, ok.user, ok.now, state=state)
-    return [request_out(session, ok.policy, r) for r in found]
+    return _requests_out(ok, service.list_requests(*ok.reading, ok.now, state=state))
 
 
 @router.get("/requests/{request_id}", name="request.view", response_model=RequestOut)
 def get_request(
-    request_id: PathId,
-    session: DbSession,
-    ok: Annotated[Permit, permit(Action.REQUEST_VIEW, "request")],
+    request_id: PathId, ok: Annotated[Permit, permit(Action.REQUEST_VIEW, "request")]
 ) -> RequestOut:
-    return request_out(session, ok.policy, ok.target.loaded_request)
+    return request_out(ok.session, ok.policy, ok.target.loaded_request)
 
 
 def _review_route(action: Action, verb: str) -> None:
@@ -236,24 +187,11 @@ def _review_route(action: Action, verb: str) -> None:
     permitted = permit(action, "request")  # a default, as in _project_decision_route
 
     @router.post(f"/requests/{{request_id}}/{verb}", name=action.value, response_model=RequestOut)
-    def review_request(
-        request_id: PathId,
-        body: ReviewIn,
-        session: DbSession,
-        trail: Trail,
-        ok: Permit = permitted,
-    ) -> RequestOut:
+    def review_request(request_id: PathId, body: ReviewIn, ok: Permit = permitted) -> RequestOut:
         req = service.review_request(
-            session,
-            trail,
-            ok.policy,
-            ok.user,
-            request_id=request_id,
-            approve=approve,
-            reason=body.reason,
-            now=ok.now,
+            *ok.writing, request_id=request_id, approve=approve, reason=body.reason, now=ok.now
         )
-        return request_out(session, ok.policy, req)
+        return request_out(ok.session, ok.policy, req)
 
 
 _review_route(Action.REQUEST_APPROVE, "approve")
@@ -265,13 +203,12 @@ _review_route(Action.REQUEST_REJECT, "reject")
 
 @router.get("/grants", name="grant.list", response_model=list[GrantOut])
 def list_grants(
-    session: DbSession,
     ok: Annotated[Permit, permit(Action.GRANT_LIST)],
     project: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only this project's grants")
     ] = None,
 ) -> list[GrantOut]:
-    found = grants.list_grants(session, ok.policy, ok.user, ok.now, project_id=project)
+    found = grants.list_grants(*ok.reading, ok.now, project_id=project)
     return [grant_out(g, ok.now) for g in found]
 
 
@@ -284,15 +221,9 @@ def get_grant(
 
 @router.post("/grants/{grant_id}/revoke", name="grant.revoke", response_model=GrantOut)
 def revoke_grant(
-    grant_id: PathId,
-    body: RevokeIn,
-    session: DbSession,
-    trail: Trail,
-    ok: Annotated[Permit, permit(Action.GRANT_REVOKE, "grant")],
+    grant_id: PathId, body: RevokeIn, ok: Annotated[Permit, permit(Action.GRANT_REVOKE, "grant")]
 ) -> GrantOut:
-    grant = grants.revoke_grant(
-        session, trail, ok.policy, ok.user, grant_id=grant_id, reason=body.reason, now=ok.now
-    )
+    grant = grants.revoke_grant(*ok.writing, grant_id=grant_id, reason=body.reason, now=ok.now)
     return grant_out(grant, ok.now)
 
 
@@ -317,8 +248,6 @@ def check_grant(grant_id: PathId, grant: ActiveGrant) -> GrantOut:
 )
 def explain(
     *,
-    session: DbSession,
-    trail: Trail,
     ok: Annotated[Permit, permit(Action.ACCESS_EXPLAIN)],
     user: Annotated[str, Query(min_length=1, max_length=64, description="Username")],
     action: Annotated[Action, Query()],
@@ -327,7 +256,7 @@ def explain(
     grant: QueryId = None,
 ) -> ExplainOut:
     query = grants.ExplainQuery(user, action, project, request, grant)
-    decision = grants.explain(session, trail, ok.policy, ok.user, query, now=ok.now)
+    decision = grants.explain(*ok.writing, query, now=ok.now)
     return ExplainOut(
         user=user,
         action=action,
