@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,17 @@ def project_out(project: Project) -> ProjectOut:
     )
 
 
+def _terms(row: AccessRequest | Grant) -> dict[str, Any]:
+    """What was asked for or granted, shown alike (a grant copies its request's terms)."""
+    return {
+        "dataset": row.dataset.name,
+        "version": row.dataset_version or "latest",
+        "columns": json.loads(row.columns),
+        "row_filter": row.row_filter,
+        "date_granularity": row.date_granularity,
+    }
+
+
 def request_out(session: Session, policy: AccessPolicy, req: AccessRequest) -> RequestOut:
     """The request as shown. Reads only ``req`` and what hangs from it (reviews, dataset,
     grant): a list loaded by :func:`~fivesafes.access.service.list_requests` has those
@@ -54,12 +66,8 @@ def request_out(session: Session, policy: AccessPolicy, req: AccessRequest) -> R
         id=req.id,
         project_id=req.project_id,
         requester_id=req.requester_id,
-        dataset=req.dataset.name,
-        version=req.dataset_version or "latest",
+        **_terms(req),
         sensitivity=req.sensitivity,
-        columns=json.loads(req.columns),
-        row_filter=req.row_filter,
-        date_granularity=req.date_granularity,
         justification=req.justification,
         requested_end=req.requested_end,
         state=req.state,
@@ -77,11 +85,7 @@ def grant_out(grant: Grant, now: datetime) -> GrantOut:
         id=grant.id,
         request_id=grant.request_id,
         project_id=grant.project_id,
-        dataset=grant.dataset.name,
-        version=grant.dataset_version or "latest",
-        columns=json.loads(grant.columns),
-        row_filter=grant.row_filter,
-        date_granularity=grant.date_granularity,
+        **_terms(grant),
         issued_at=grant.issued_at,
         expires_at=grant.expires_at,
         revoked_at=grant.revoked_at,

@@ -337,15 +337,7 @@ def revoke_token(
         raise NotFoundError(f"no token {token_id}", code="token_not_found")
     moment = utcnow()
     if token.revoked_at is None:
-        token.revoked_at = moment
-        session.flush()
-        trail.record(
-            session,
-            "token.revoke",
-            target_type="token",
-            target_id=str(token.id),
-            details={"user_id": str(token.user_id)},
-        )
+        _revoke(session, trail, token, moment)
     _revoke_descendants(session, trail, [token.id], moment, cause=str(token.id))
     return token
 
@@ -361,17 +353,25 @@ def revoke_minted_by_session(session: Session, trail: AuditTrail, session_id: uu
     )
     moment = utcnow()
     for child in children:
-        child.revoked_at = moment
-        session.flush()
-        trail.record(
-            session,
-            "token.revoke",
-            target_type="token",
-            target_id=str(child.id),
-            details={"user_id": str(child.user_id), "reason": "session_ended"},
-        )
+        _revoke(session, trail, child, moment, reason="session_ended")
     return len(children) + _revoke_descendants(
         session, trail, [c.id for c in children], moment, cause=str(session_id)
+    )
+
+
+def _revoke(
+    session: Session, trail: AuditTrail, token: ApiToken, moment: datetime, **why: str
+) -> None:
+    """Revoke one token at ``moment`` and audit it (``why``: the reason and its cause, for
+    a token revoked because the credential it was minted from ended)."""
+    token.revoked_at = moment
+    session.flush()
+    trail.record(
+        session,
+        "token.revoke",
+        target_type="token",
+        target_id=str(token.id),
+        details={"user_id": str(token.user_id), **why},
     )
 
 
@@ -398,20 +398,8 @@ def _revoke_descendants(
             seen.add(child.id)
             frontier.append(child.id)
             if child.revoked_at is None:
-                child.revoked_at = moment
+                _revoke(session, trail, child, moment, reason="parent_revoked", cause=cause)
                 revoked += 1
-                session.flush()
-                trail.record(
-                    session,
-                    "token.revoke",
-                    target_type="token",
-                    target_id=str(child.id),
-                    details={
-                        "user_id": str(child.user_id),
-                        "reason": "parent_revoked",
-                        "cause": cause,
-                    },
-                )
     return revoked
 
 

@@ -19,7 +19,7 @@ from fivesafes.access.views import grant_out, project_out, request_out
 from fivesafes.datasets import service as datasets
 from fivesafes.db import utcnow
 from fivesafes.errors import InvalidInputError, NotFoundError
-from fivesafes.httpkit.deps import DbSession, Trail, require_role
+from fivesafes.httpkit.deps import DbSession, require_role
 from fivesafes.httpkit.errors import audit_refusal
 from fivesafes.httpkit.params import PathId
 from fivesafes.httpkit.permits import Permit, permit
@@ -102,7 +102,6 @@ def request_create(
     project_id: PathId,
     request: Request,
     session: DbSession,
-    trail: Trail,
     user: Researcher,
     ok: RequestPermit,
     dataset: Annotated[str, Form(max_length=63)],
@@ -130,9 +129,7 @@ def request_create(
             else Granularity.DAY,
             requested_end=date.fromisoformat(requested_end) if requested_end else None,
         )
-        service.create_request(
-            session, trail, ok.policy, user, project_id=project_id, body=body, now=ok.now
-        )
+        service.create_request(*ok.writing, project_id=project_id, body=body, now=ok.now)
     except (ValidationError, ValueError, InvalidInputError) as exc:
         session.rollback()
         code = exc.code if isinstance(exc, InvalidInputError) else "invalid_request"
