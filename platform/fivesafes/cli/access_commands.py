@@ -9,7 +9,7 @@ audit trail records the user acted as.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -60,6 +60,28 @@ def acting(username: str) -> Iterator[Acting]:
         yield Acting(session, trail, policy, user, utcnow())
 
 
+#: Carries out an approval (True) or rejection of the project or request with that id, as
+#: the user acting, and says what became of it.
+Decide = Callable[[Acting, int, bool, str], str]
+
+
+def _decision_command(
+    app: typer.Typer, verb: str, what: str, decide: Decide, help_text: str
+) -> None:
+    """``approve ID`` or ``reject ID`` with ``--as`` and ``--reason``: one shape for the
+    four decisions on projects and requests."""
+    approve = verb == "approve"
+    # A default, not Annotated[...]: annotations are strings here, unresolvable in a closure.
+    target = typer.Argument(metavar=f"{what.upper()}_ID", help=f"The {what}'s id")
+
+    @app.command(verb, help=help_text)
+    @handle_errors
+    def command(as_user: As, reason: Reason, target_id: int = target) -> None:
+        with acting(as_user) as a:
+            outcome = decide(a, target_id, approve, reason)
+        console.print(outcome)
+
+
 def _day(value: object) -> str:
     return value.strftime("%Y-%m-%d") if hasattr(value, "strftime") else "-"
 
@@ -105,26 +127,11 @@ def list_projects(as_user: As) -> None:
         console.print(table)
 
 
-def _decide_project(project_id: int, as_user: str, reason: str, *, approve: bool) -> None:
-    with acting(as_user) as a:
-        service.decide_project(
-            *a.writing, project_id=project_id, approve=approve, reason=reason, now=a.now
-        )
-    console.print(f"project {project_id} {'approved' if approve else 'rejected'}")
-
-
-@projects_app.command("approve")
-@handle_errors
-def approve_project(project_id: int, as_user: As, reason: Reason) -> None:
-    """Approve a proposed project (governance)."""
-    _decide_project(project_id, as_user, reason, approve=True)
-
-
-@projects_app.command("reject")
-@handle_errors
-def reject_project(project_id: int, as_user: As, reason: Reason) -> None:
-    """Reject a proposed project (governance)."""
-    _decide_project(project_id, as_user, reason, approve=False)
+def _decide_project(a: Acting, project_id: int, approve: bool, reason: str) -> str:
+    service.decide_project(
+        *a.writing, project_id=project_id, approve=approve, reason=reason, now=a.now
+    )
+    return f"project {project_id} {'approved' if approve else 'rejected'}"
 
 
 @projects_app.command("add-member")
@@ -144,6 +151,13 @@ def remove_member(project_id: int, username: str, as_user: As) -> None:
         service.remove_member(*a.writing, project_id=project_id, username=username, now=a.now)
         console.print(f"{username} removed from project {project_id}")
 
+
+_decision_command(
+    projects_app, "approve", "project", _decide_project, "Approve a proposed project (governance)."
+)
+_decision_command(
+    projects_app, "reject", "project", _decide_project, "Reject a proposed project (governance)."
+)
 
 # --------------------------------------------------------------------------- requests
 
@@ -192,27 +206,21 @@ def show_request(request_id: int, as_user: As) -> None:
             console.print(f"  {review.decision} by {review.reviewer_id}: {review.reason}")
 
 
-def _review(request_id: int, as_user: str, reason: str, *, approve: bool) -> None:
-    with acting(as_user) as a:
-        r = service.review_request(
-            *a.writing, request_id=request_id, approve=approve, reason=reason, now=a.now
-        )
-        console.print(f"request {r.id}: {r.state}")
+def _review(a: Acting, request_id: int, approve: bool, reason: str) -> str:
+    r = service.review_request(
+        *a.writing, request_id=request_id, approve=approve, reason=reason, now=a.now
+    )
+    return f"request {r.id}: {r.state}"
 
 
-@requests_app.command("approve")
-@handle_errors
-def approve_request(request_id: int, as_user: As, reason: Reason) -> None:
-    """Approve (enough distinct approvals issue the grant)."""
-    _review(request_id, as_user, reason, approve=True)
-
-
-@requests_app.command("reject")
-@handle_errors
-def reject_request(request_id: int, as_user: As, reason: Reason) -> None:
-    """Reject (ends the request)."""
-    _review(request_id, as_user, reason, approve=False)
-
+_decision_command(
+    requests_app,
+    "approve",
+    "request",
+    _review,
+    "Approve (enough distinct approvals issue the grant).",
+)
+_decision_command(requests_app, "reject", "request", _review, "Reject (ends the request).")
 
 # ----------------------------------------------------------------------------- grants
 

@@ -34,7 +34,9 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request, committed before the response is sent."""
+    """One transaction per request, committed before the response is sent; an error rolls
+    it back unless the error keeps its audit (``db.keeps_audit``: the first use of an
+    expired grant), which is then committed with the refusal. Nothing else commits."""
     with session_scope(request.app.state.session_factory) as session:
         yield session
 
