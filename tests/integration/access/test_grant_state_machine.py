@@ -31,7 +31,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivesafes import schema
 from fivesafes.access import grants as grant_service
 from fivesafes.access import service
-from fivesafes.access.models import AccessRequest, Grant, RequestReview
+from fivesafes.access.models import (
+    AccessRequest,
+    Grant,
+    RequestReview,
+    RequestState,
+    ReviewDecision,
+)
 from fivesafes.access.policy import AccessPolicy, Action, Scope
 from fivesafes.db import make_engine, make_session_factory, session_scope
 from fivesafes.errors import PermissionDeniedError
@@ -304,13 +310,13 @@ class GrantMachine(RuleBasedStateMachine):
             for grant in rows:
                 request = session.get(AccessRequest, grant.request_id)
                 assert request is not None
-                assert request.state == "approved"
+                assert request.state is RequestState.APPROVED
                 approvers = {
                     review.reviewer_id
                     for review in session.scalars(
                         select(RequestReview).where(
                             RequestReview.request_id == request.id,
-                            RequestReview.decision == "approve",
+                            RequestReview.decision == ReviewDecision.APPROVE,
                         )
                     )
                     if review.reviewer_id != request.requester_id
