@@ -24,7 +24,7 @@ lint: $(STAMP)
 
 # Branch coverage is measured over the unit and integration tiers (in-process code; the
 # e2e servers and the spaCy sweeps run untraced, in a second pass), with a floor.
-COVERAGE_FLOOR ?= 85
+COVERAGE_FLOOR ?= 75
 
 test: lint
 	$(BIN)/pytest -m "not slow and not e2e" --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)

@@ -14,8 +14,8 @@ from sqlalchemy.engine import make_url
 
 from fivesafes.app import create_app
 from fivesafes.config import Settings, load_settings
+from fivesafes.datasets.version_tables import VERSION_SCHEMA
 from fivesafes.httpkit import cookies, csrf
-from fivesafes.ingestion.storage import VERSION_SCHEMA
 
 
 def _closed_port() -> int:

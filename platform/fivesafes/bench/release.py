@@ -41,12 +41,12 @@ from fivesafes.bench.memory import PeakSampler
 from fivesafes.bench.structured import _POLICY, write_extract
 from fivesafes.datasets.models import DatasetVersion
 from fivesafes.datasets.service import load_policy_file
+from fivesafes.datasets.version_tables import VERSION_SCHEMA
 from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
 from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
 from fivesafes.ingestion.local_file import ingest_file
-from fivesafes.ingestion.storage import VERSION_SCHEMA
 from fivesafes.keys.local import LocalFileKeyStore
 
 TARGET_RATIO = 0.5

@@ -45,11 +45,11 @@ from fivesafes.datasets.sampling import (
     sample_digest,
 )
 from fivesafes.datasets.service import get_dataset, get_dataset_version
+from fivesafes.datasets.version_tables import version_schema
 from fivesafes.db import utcnow
 from fivesafes.deid.policy import Policy
 from fivesafes.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from fivesafes.identity.models import Role, User
-from fivesafes.ingestion.storage import version_schema
 
 #: A replacement tag left by the scrubber: ``[PERSON]``, ``[DATE]``, ``[NHS_NUMBER]`` ...
 TAG = re.compile(r"\[[A-Z][A-Z_]*\]")

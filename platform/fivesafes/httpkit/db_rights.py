@@ -17,9 +17,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 import fivesafes.models  # noqa: F401 - registers every table in Base.metadata
+from fivesafes.datasets.version_tables import VERSION_SCHEMA
 from fivesafes.db import Base
 from fivesafes.identity.web_models import LoginFailure
-from fivesafes.ingestion.storage import VERSION_SCHEMA
 
 #: The rights the app needs on every table.
 FULL = ("SELECT", "INSERT", "UPDATE", "DELETE")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import DEFAULT_SPACY_MODEL, Settings
+from fivesafes.datasets import version_tables
 from fivesafes.datasets.schemas import UploadOut
 from fivesafes.datasets.service import current_policy_version, parsed_policy
 from fivesafes.datasets.views import upload_view
@@ -203,7 +204,7 @@ class Ingestor:
                     name,
                     run.outputs,
                     row_ids=needs_review,
-                    schema=storage.version_schema(self.engine.dialect.name),
+                    schema=version_tables.version_schema(self.engine.dialect.name),
                 )
                 if postgres:
                     connection = session.connection()

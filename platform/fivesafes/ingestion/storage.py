@@ -27,15 +27,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from fivesafes.column_kinds import ColumnKind
 from fivesafes.datasets.models import DATA_TABLE_PREFIX, ROW_ID_COLUMN
+from fivesafes.datasets.version_tables import version_schema
 from fivesafes.deid.plan import OutputColumn
 
 #: The PostgreSQL schema of version tables (SQLite: none).
-VERSION_SCHEMA = "fivesafes_versions"
-
-
-def version_schema(dialect_name: str) -> str | None:
-    """Where version tables live on this dialect."""
-    return VERSION_SCHEMA if dialect_name == "postgresql" else None
 
 
 def qualified_name(bind: Connection | Engine, name: str) -> str:

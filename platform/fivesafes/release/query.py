@@ -27,11 +27,12 @@ from fivesafes.column_kinds import ColumnKind
 from fivesafes.datasets import service as datasets
 from fivesafes.datasets.models import DatasetVersion
 from fivesafes.datasets.review import releasable_version
+from fivesafes.datasets.version_tables import version_schema
 from fivesafes.deid.optout import OPTED_OUT_COLUMN
 from fivesafes.deid.plan import OutputColumn, output_columns
 from fivesafes.deid.policy import Policy
 from fivesafes.errors import ConflictError
-from fivesafes.ingestion.storage import data_table, version_schema
+from fivesafes.ingestion.storage import data_table
 
 BATCH_ROWS = 50_000
 #: Name of the stored patient pseudonym when the grant does not release it (never output).

@@ -17,6 +17,7 @@ from fivesafes.audit.models import AuditEvent
 from fivesafes.audit.verify import verify_chain
 from fivesafes.datasets.models import DatasetVersion, Upload, UploadState
 from fivesafes.datasets.service import load_policy_file
+from fivesafes.datasets.version_tables import version_schema
 from fivesafes.db import session_scope
 from fivesafes.deid.plan import OutputColumn
 from fivesafes.errors import ConflictError
@@ -24,7 +25,7 @@ from fivesafes.ingestion.optouts import load_optouts
 from fivesafes.ingestion.recovery import recover_interrupted
 from fivesafes.ingestion.service import create_upload, upload_table_name
 from fivesafes.ingestion.spool import SpoolWriter
-from fivesafes.ingestion.storage import data_table, qualified_name, table_exists, version_schema
+from fivesafes.ingestion.storage import data_table, qualified_name, table_exists
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.ingestion.conftest import TRAIL
 from tests.integration.ingestion.extracts import dev_rows, policy_text, write_csv
