@@ -16,9 +16,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Column, Integer, MetaData, Table, create_engine, select
 
-from fivesafes.access.filters import check_filter, compile_filter
 from fivesafes.column_kinds import (
     ColumnKind,
     datetime_text,
@@ -54,42 +52,6 @@ def test_a_decimal_keeps_every_digit_as_arrow_and_json(value: Decimal) -> None:
     assert ColumnKind.DECIMAL.arrow_array([text, None]).to_pylist() == [text, None]
     assert ColumnKind.DECIMAL.json_value(text) == text
     assert Decimal(text) == value
-
-
-@given(st.lists(decimals, min_size=1, max_size=20))
-def test_a_decimal_keeps_every_digit_in_sqlite(values: list[Decimal]) -> None:
-    engine = create_engine("sqlite://")
-    table = Table(
-        "t",
-        MetaData(),
-        Column("i", Integer),
-        Column("d", ColumnKind.DECIMAL.sql_type()),
-    )
-    table.metadata.create_all(engine)
-    texts = [decimal_text(v) for v in values]
-    with engine.begin() as connection:
-        connection.execute(table.insert(), [{"i": i, "d": t} for i, t in enumerate(texts)])
-        read = connection.execute(select(table.c.d).order_by(table.c.i)).scalars().all()
-    assert [decimal_text(v) for v in read] == texts
-
-
-def test_sqlite_decimals_are_filtered_as_numbers_not_text() -> None:
-    engine = create_engine("sqlite://")
-    table = Table("t", MetaData(), Column("i", Integer), Column("d", ColumnKind.DECIMAL.sql_type()))
-    table.metadata.create_all(engine)
-    texts = ["9.5", "10", "72.50", "-3", "100.0"]  # as text, "10" < "9.5" and "-3" < "100.0"
-    with engine.begin() as connection:
-        connection.execute(table.insert(), [{"i": i, "d": t} for i, t in enumerate(texts)])
-
-        def selected(expression: str) -> list[str]:
-            where = compile_filter(check_filter(expression, {"d": "decimal"}), table.c)
-            query = select(table.c.d).where(where).order_by(table.c.i)
-            return [decimal_text(v) for v in connection.execute(query).scalars()]
-
-        assert selected("d > 9.6") == ["10", "72.50", "100.0"]
-        assert selected("d in (72.5, 10)") == ["10", "72.50"]
-        assert selected("d between -5 and 10") == ["9.5", "10", "-3"]
-        assert selected("d = 100") == ["100.0"]
 
 
 @given(moments)
