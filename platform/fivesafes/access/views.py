@@ -10,8 +10,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from fivesafes.access import grants
 from fivesafes.access.facts import approvals
 from fivesafes.access.models import AccessRequest, Grant, Project
@@ -56,11 +54,10 @@ def _terms(row: AccessRequest | Grant) -> dict[str, Any]:
     }
 
 
-def request_out(session: Session, policy: AccessPolicy, req: AccessRequest) -> RequestOut:
+def request_out(policy: AccessPolicy, req: AccessRequest) -> RequestOut:
     """The request as shown. Reads only ``req`` and what hangs from it (reviews, dataset,
     grant): a list loaded by :func:`~fivesafes.access.service.list_requests` has those
-    eagerly, so showing N requests costs no query per row. ``session`` is no longer read
-    (kept so existing callers need no change)."""
+    eagerly, so showing N requests costs no query per row, and no session is needed."""
     grant = req.grant
     return RequestOut(
         id=req.id,

@@ -28,6 +28,7 @@ from fivesafes.httpkit import csrf
 from fivesafes.httpkit.cookies import Viewer
 from fivesafes.httpkit.errors import audit_refusal, status_for
 from fivesafes.identity.models import Role
+from fivesafes.validation_messages import problem_messages
 from fivesafes.web import forms
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -109,14 +110,6 @@ def safe_next(value: str | None) -> str | None:
     return None
 
 
-def _validation_message(exc: RequestValidationError) -> list[str]:
-    problems = []
-    for problem in exc.errors():
-        where = ".".join(str(p) for p in problem.get("loc", ()) if p not in ("body", "query"))
-        problems.append(f"{where or 'form'}: {problem.get('msg', 'invalid')}")
-    return problems
-
-
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 ExceptionHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 
@@ -178,7 +171,7 @@ def install_error_pages(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
         await run_in_threadpool(audit_refusal, request, 422, "invalid_request", {"fields": fields})
-        messages = _validation_message(exc)
+        messages = problem_messages(exc.errors(), skip=("body", "query"), whole="form")
         context = {"status": 422, "code": "invalid_request", "messages": messages}
         return render(request, "error.html", context, 422)
 

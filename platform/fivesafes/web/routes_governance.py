@@ -73,7 +73,7 @@ def queue(request: Request, session: DbSession, user: Officer) -> Response:
     policy = request.app.state.access_policy
     now = utcnow()
     pending = [
-        request_out(session, policy, r)
+        request_out(policy, r)
         for r in service.list_requests(session, policy, user, now, state=RequestState.PENDING)
     ]
     projects = {p.id: p.title for p in service.list_projects(session, policy, user, now)}

@@ -39,7 +39,7 @@ def research_home(request: Request, session: DbSession, user: Researcher) -> Res
     now = utcnow()
     projects = service.list_projects(session, policy, user, now)
     requests = [
-        request_out(session, policy, r)
+        request_out(policy, r)
         for r in service.list_requests_of_projects(session, policy, user, now, projects)
     ]
     titles = {p.id: p.title for p in projects}

@@ -39,7 +39,7 @@ CREATED = status.HTTP_201_CREATED
 
 
 def _requests_out(ok: Permit, found: list[AccessRequest]) -> list[RequestOut]:
-    return [request_out(ok.session, ok.policy, r) for r in found]
+    return [request_out(ok.policy, r) for r in found]
 
 
 # --------------------------------------------------------------------------- projects
@@ -151,7 +151,7 @@ def create_request(
     ok: Annotated[Permit, permit(Action.REQUEST_CREATE, "project")],
 ) -> RequestOut:
     req = service.create_request(*ok.writing, project_id=project_id, body=body, now=ok.now)
-    return request_out(ok.session, ok.policy, req)
+    return request_out(ok.policy, req)
 
 
 @router.get("/projects/{project_id}/requests", name="request.list", response_model=list[RequestOut])
@@ -178,7 +178,7 @@ def request_queue(
 def get_request(
     request_id: PathId, ok: Annotated[Permit, permit(Action.REQUEST_VIEW, "request")]
 ) -> RequestOut:
-    return request_out(ok.session, ok.policy, ok.target.loaded_request)
+    return request_out(ok.policy, ok.target.loaded_request)
 
 
 def _review_route(action: Action, verb: str) -> None:
@@ -191,7 +191,7 @@ def _review_route(action: Action, verb: str) -> None:
         req = service.review_request(
             *ok.writing, request_id=request_id, approve=approve, reason=body.reason, now=ok.now
         )
-        return request_out(ok.session, ok.policy, req)
+        return request_out(ok.policy, req)
 
 
 _review_route(Action.REQUEST_APPROVE, "approve")
