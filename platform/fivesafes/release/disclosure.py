@@ -8,6 +8,9 @@ snapshot). Classes smaller than ``min_k`` are suppressed (their rows left out) o
 release is refused, as the access policy's ``release.small_classes`` says. A release of
 fewer patients or rows than the small-number threshold is refused.
 
+:func:`assess` reports all of it without raising (a disclosure preview shows the report,
+refusal included); :func:`run_gate`, what a release calls, raises the refusal.
+
 When rows are suppressed the gate says which quasi-identifiers drove it: for each, how
 many rows would be suppressed without it.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -30,6 +34,14 @@ class DisclosureRefusedError(ConflictError):
     """The release would disclose too much (409); the message says why and what to change."""
 
     code = "disclosure_refused"
+
+
+class Refusal(StrEnum):
+    """Why the gate refuses a release (stable: previews and their clients key on it)."""
+
+    FEW_PATIENTS = "few_patients"  # fewer patients in scope than the small-number threshold
+    SMALL_CLASSES = "small_classes"  # small classes, and the policy refuses rather than suppress
+    FEW_ROWS_LEFT = "few_rows_left"  # too few rows left once small classes are suppressed
 
 
 @dataclass(slots=True)
@@ -48,6 +60,8 @@ class GateResult:
     k_achieved: int | None = None
     drivers: list[dict[str, Any]] = field(default_factory=list)
     suppressed_classes: np.ndarray | None = None  # per class id: True if its rows are left out
+    refusal: Refusal | None = None  # why the release would be refused (None: it may go)
+    refusal_message: str = ""  # the refusal in words, naming what to change
 
     @property
     def rows_released(self) -> int:
@@ -77,6 +91,16 @@ def _suppressed_rows(counts: ClassCounts, k: int) -> int:
 
 def run_gate(counter: ClassCounter, plan: ReleasePlan, rules: ReleaseRules) -> GateResult:
     """Decide from the counts, and either return what to suppress or raise a refusal (409)."""
+    result = assess(counter, plan, rules)
+    if result.refusal is not None:
+        raise DisclosureRefusedError(result.refusal_message)
+    return result
+
+
+def assess(counter: ClassCounter, plan: ReleasePlan, rules: ReleaseRules) -> GateResult:
+    """The gate's whole report from the counts, refusal included (``refusal``), never
+    raising: a release raises it (:func:`run_gate`), a preview shows it. Every count is
+    taken even when the release would be refused, so a preview can say how far off it is."""
     k = rules.min_k
     result = GateResult(
         k_required=k,
@@ -96,7 +120,8 @@ def run_gate(counter: ClassCounter, plan: ReleasePlan, rules: ReleaseRules) -> G
         counts = counter.counts() if qis else None
         result.patients_in_scope = in_scope.result()
     if result.patients_in_scope < rules.small_number_threshold:
-        raise DisclosureRefusedError(
+        result.refusal = Refusal.FEW_PATIENTS
+        result.refusal_message = (
             f"the grant selects {result.patients_in_scope} patient(s), fewer than the "
             f"small-number threshold of {rules.small_number_threshold}: release refused"
         )
@@ -114,22 +139,26 @@ def run_gate(counter: ClassCounter, plan: ReleasePlan, rules: ReleaseRules) -> G
     result.drivers = _drivers(
         counter, qis, k, result.rows_suppressed, counts=counts, one_class_each=one_class_each
     )
+    result.suppressed_classes = small
+    if result.refusal is not None:
+        return result
     if rules.small_classes is SmallClassAction.REFUSE:
         named = ", ".join(d["quasi_identifier"] for d in result.drivers) or ", ".join(qis)
-        raise DisclosureRefusedError(
+        result.refusal = Refusal.SMALL_CLASSES
+        result.refusal_message = (
             f"{result.classes_suppressed} combination(s) of the quasi-identifiers "
             f"{', '.join(qis)} hold fewer than k={k} patients ({result.rows_suppressed} "
             "row(s)); the access policy refuses such releases."
             f" Driven by: {named}. Ask for coarser or fewer quasi-identifiers, "
             "or a narrower row filter."
         )
-    if result.rows_released < rules.small_number_threshold:
-        raise DisclosureRefusedError(
+    elif result.rows_released < rules.small_number_threshold:
+        result.refusal = Refusal.FEW_ROWS_LEFT
+        result.refusal_message = (
             f"after suppressing {result.rows_suppressed} row(s) in classes of fewer than "
             f"k={k} patients, {result.rows_released} row(s) would remain, fewer than the "
             f"small-number threshold of {rules.small_number_threshold}: release refused"
         )
-    result.suppressed_classes = small
     return result
 
 

@@ -45,7 +45,7 @@ def build_manifest(
     pseudonyms: ProjectPseudonyms,
 ) -> dict[str, Any]:
     recipient, created_at, fmt = download.user, download.now, download.fmt.value
-    grant, version = plan.grant, plan.version
+    grant, version = download.grant, plan.version
     report = json.loads(version.report or "{}")
     columns = []
     for c in plan.columns:

@@ -1,10 +1,11 @@
 """What a grant releases, as SQL, and the rows themselves as Arrow record batches.
 
-:func:`build_plan` turns a grant into a :class:`ReleasePlan`: the dataset version it
-reads, the granted columns and what happens to each, and one WHERE clause (the grant's
-row filter compiled by :mod:`fivesafes.access.filters`, with every literal a bound
-parameter, and opted-out rows excluded where the dataset flags them). Nothing a user
-typed ever becomes SQL text.
+:func:`build_plan` turns release terms (:class:`ReleaseTerms`: what a grant holds, and
+what a request or a draft of one asks for, so a disclosure preview plans exactly what the
+release would) into a :class:`ReleasePlan`: the dataset version it reads, the granted
+columns and what happens to each, and one WHERE clause (the row filter compiled by
+:mod:`fivesafes.access.filters`, with every literal a bound parameter, and opted-out rows
+excluded where the dataset flags them). Nothing a user typed ever becomes SQL text.
 
 :func:`rows_statement` is the release query; :mod:`fivesafes.release.reader` reads it
 (in storage order: :mod:`fivesafes.release.shuffle` shuffles).
@@ -13,7 +14,7 @@ typed ever becomes SQL text.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -22,10 +23,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from fivesafes.access.filters import check_filter, compile_filter
-from fivesafes.access.models import Grant
+from fivesafes.access.models import AccessRequest, Grant
 from fivesafes.column_kinds import ColumnKind
 from fivesafes.datasets import service as datasets
-from fivesafes.datasets.models import DatasetVersion
+from fivesafes.datasets.models import Dataset, DatasetVersion
 from fivesafes.datasets.review import releasable_version
 from fivesafes.datasets.version_tables import version_schema
 from fivesafes.deid.optout import OPTED_OUT_COLUMN
@@ -50,8 +51,47 @@ class ReleaseColumn:
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseTerms:
+    """What a release reads: the dataset and version (None: the latest available), the
+    columns, the row filter (canonical text) and the date granularity.
+
+    A grant copies these from its request, so a request (or a draft of one, validated as
+    its submission would be) plans the same release as the grant it would become. A plain
+    value, never an ORM object: a preview builds one without anything entering the session.
+    """
+
+    dataset: Dataset
+    version: int | None
+    columns: tuple[str, ...]
+    row_filter: str | None
+    granularity: str
+    holder: str  # how messages name who holds the terms: "grant 7", "request 3"
+
+    @classmethod
+    def of(cls, row: Grant | AccessRequest) -> ReleaseTerms:
+        """The terms a grant holds, or a request asks for (the same fields, copied)."""
+        return cls(
+            dataset=row.dataset,
+            version=row.dataset_version,
+            columns=tuple(json.loads(row.columns)),
+            row_filter=row.row_filter,
+            granularity=row.date_granularity,
+            holder=f"{'grant' if isinstance(row, Grant) else 'request'} {row.id}",
+        )
+
+    @property
+    def named(self) -> str:
+        granted = self.holder.startswith("grant ")
+        return f"granted to {self.holder}" if granted else f"asked for by {self.holder}"
+
+    def coarsened(self, granularity: str) -> ReleaseTerms:
+        """The same terms with dates released at ``granularity`` (a preview's suggestion)."""
+        return replace(self, granularity=granularity)
+
+
+@dataclass(frozen=True, slots=True)
 class ReleasePlan:
-    grant: Grant
+    terms: ReleaseTerms
     version: DatasetVersion
     policy: Policy
     columns: list[ReleaseColumn]
@@ -95,8 +135,8 @@ class ReleasePlan:
         """The grant's row filter and the opt-out exclusion, over this version's table."""
         table = self.table()
         clauses: list[ColumnElement[bool]] = [true()]
-        if self.grant.row_filter:
-            expr = check_filter(self.grant.row_filter, self.stored_kinds)
+        if self.terms.row_filter:
+            expr = check_filter(self.terms.row_filter, self.stored_kinds)
             clauses.append(compile_filter(expr, {c.name: c for c in table.c}))
         if self.opt_out_flagged:
             clauses.append(table.c[OPTED_OUT_COLUMN].is_not(True))
@@ -127,23 +167,23 @@ def _out_kind(kind: ColumnKind, treatment: str, granularity: str) -> ColumnKind:
     return kind
 
 
-def build_plan(session: Session, grant: Grant) -> ReleasePlan:
-    """The plan of a release under ``grant`` (409 if the version no longer fits the grant)."""
+def build_plan(session: Session, terms: ReleaseTerms) -> ReleasePlan:
+    """The plan of a release of ``terms`` (409 if the version no longer fits them)."""
     # Only an available version is read: "latest" means the newest one governance let
-    # through; a grant fixed to a version waiting for review or rejected is refused (409).
-    version = releasable_version(session, grant.dataset, grant.dataset_version)
+    # through; terms fixed to a version waiting for review or rejected are refused (409).
+    version = releasable_version(session, terms.dataset, terms.version)
     policy = datasets.parsed_policy(version.policy_version)
     available = output_columns(policy)
-    granted: list[str] = json.loads(grant.columns)
+    granted = list(terms.columns)
     missing = [c for c in granted if c not in available]
     if missing:
         raise ConflictError(
-            f"dataset {grant.dataset.name!r} version {version.number} has no column(s) "
-            f"{', '.join(map(repr, missing))} granted to grant {grant.id}; ask governance for "
+            f"dataset {terms.dataset.name!r} version {version.number} has no column(s) "
+            f"{', '.join(map(repr, missing))} {terms.named}; ask governance for "
             "a grant on a fixed version",
             code="release_columns_missing",
         )
-    granularity = grant.date_granularity
+    granularity = terms.granularity
     columns = []
     for name in granted:
         treatment = _treatment(policy, name, available[name])
@@ -167,7 +207,7 @@ def build_plan(session: Session, grant: Grant) -> ReleasePlan:
         else:
             counted.append(name)
     return ReleasePlan(
-        grant=grant,
+        terms=terms,
         version=version,
         policy=policy,
         columns=columns,

@@ -14,7 +14,6 @@ a stream that stops early marks the release ``interrupted``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import secrets
@@ -33,18 +32,16 @@ from fivesafes.access.facts import authorize, load_target
 from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.db import session_scope, utcnow
-from fivesafes.errors import ConflictError, NotFoundError
+from fivesafes.errors import NotFoundError
 from fivesafes.identity.models import User
 from fivesafes.keys.store import KeyStore
 from fivesafes.release.ahead import ReadAhead
-from fivesafes.release.classes import ClassCounter
+from fivesafes.release.counting import count_rows, project_pseudonyms
 from fivesafes.release.disclosure import GateResult, run_gate
 from fivesafes.release.download import Download, ReleaseLimits
 from fivesafes.release.manifest import build_manifest
 from fivesafes.release.models import Release, ReleaseFormat, ReleaseState
-from fivesafes.release.pseudonyms import ProjectPseudonyms
-from fivesafes.release.query import BATCH_ROWS, ReleasePlan, build_plan
-from fivesafes.release.reader import read_batches
+from fivesafes.release.query import BATCH_ROWS, ReleasePlan, ReleaseTerms, build_plan
 from fivesafes.release.shuffle import ShuffleSpool
 from fivesafes.release.transform import BatchTransform
 from fivesafes.release.writers import Writer, encode_batches, writer_for
@@ -53,17 +50,12 @@ from fivesafes.release.writers import Writer, encode_batches, writer_for
 CLASS_COLUMN = "__fivesafes_class"
 
 
-class ReleaseTooLargeError(ConflictError):
-    """More rows than one release may hold (409): split the grant with row filters."""
-
-    code = "release_too_large"
-
-
 @dataclass(frozen=True, slots=True)
 class PreparedRelease:
     """A release that passed every check and is recorded: ready to stream."""
 
     release_id: uuid.UUID
+    grant_id: int
     fmt: ReleaseFormat
     plan: ReleasePlan
     gate: GateResult
@@ -73,7 +65,7 @@ class PreparedRelease:
 
     @property
     def filename(self) -> str:
-        return f"grant-{self.plan.grant.id}-release-{str(self.release_id)[:8]}.{self.fmt.value}"
+        return f"grant-{self.grant_id}-release-{str(self.release_id)[:8]}.{self.fmt.value}"
 
 
 def prepare_release(
@@ -89,36 +81,33 @@ def prepare_release(
     """Plan, read, gate, record and audit a release of the download's grant (which the
     caller checked)."""
     user, grant, fmt, now = download.user, download.grant, download.fmt, download.now
-    max_rows = limits.max_rows
-    plan = build_plan(session, grant)
-    max_days = plan.policy.date_shift.max_days
-    pseudonyms = ProjectPseudonyms(
-        keystore.secret("pseudonym"), keystore.secret("date_shift"), grant.project_id, max_days
-    )
+    plan = build_plan(session, ReleaseTerms.of(grant))
+    pseudonyms = project_pseudonyms(keystore, grant.project_id, plan)
     spool = ShuffleSpool(
         limits.spool_folder,
         plan.version.row_count,
         np.random.default_rng(secrets.randbits(128)),
         memory_bytes=limits.spool_memory_bytes,
     )
-    try:
-        transform = BatchTransform(plan, pseudonyms)
-        counter = ClassCounter(plan.quasi_identifiers)
+
+    def spooled(batch: pa.RecordBatch, class_ids: np.ndarray | None) -> None:
         # Rows are spooled as stored and transformed on the way out, where a second core
         # is free (here the database and its driver keep both busy).
-        with contextlib.closing(read_batches(plan, engine, session.connection())) as batches:
-            for batch in batches:
-                class_ids = counter.add(*transform.counted(batch))
-                if counter.rows > max_rows:
-                    raise ReleaseTooLargeError(
-                        f"grant {grant.id} selects more than {max_rows:,} rows, the most one "
-                        "release may hold; ask governance for grants with narrower row "
-                        "filters (for example one per year of admissions)"
-                    )
-                if class_ids is None:
-                    spool.add(batch)
-                else:
-                    spool.add(batch.append_column(CLASS_COLUMN, pa.array(class_ids)))
+        if class_ids is None:
+            spool.add(batch)
+        else:
+            spool.add(batch.append_column(CLASS_COLUMN, pa.array(class_ids)))
+
+    try:
+        transform = BatchTransform(plan, pseudonyms)
+        counter = count_rows(
+            plan,
+            transform,
+            engine,
+            session.connection(),
+            max_rows=limits.max_rows,
+            sink=spooled,
+        )
         gate = run_gate(counter, plan, policy.release)
     except BaseException:
         spool.close()
@@ -159,6 +148,7 @@ def prepare_release(
     )
     return PreparedRelease(
         release_id=release_id,
+        grant_id=grant.id,
         fmt=fmt,
         plan=plan,
         gate=gate,
