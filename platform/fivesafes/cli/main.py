@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fivesafes.cli import deid_commands, release_commands, web_commands
+from fivesafes.cli import deid_commands, policy_commands, release_commands, web_commands
 from fivesafes.cli.access_commands import register as register_access
 from fivesafes.cli.audit_commands import audit_app
 from fivesafes.cli.bench_commands import bench_app
@@ -30,6 +30,7 @@ web_commands.register(users_app)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policies_app, name="policies")
+policy_commands.register(policies_app)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(optouts_app, name="optouts")
 app.command("ingest")(handle_errors(ingest))
