@@ -32,7 +32,7 @@ def _setup(database_url: str, tmp_path: Path, **extra_env: str) -> tuple[dict[st
     assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
     policy = tmp_path / "episodes.yaml"
     policy.write_text(policy_text())
-    loaded = run_cli("policies", "load", str(policy), env=env, cwd=tmp_path)
+    loaded = run_cli("policies", "load", str(policy), "--as", "admin", env=env, cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr
     tokens = []
     for name, role in (("ula", "uploader"), ("rae", "researcher")):

@@ -16,7 +16,7 @@ from rich.table import Table
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.cli.runtime import EXIT_INVALID_INPUT, console, handle_errors, transaction
 from fivesafes.config import get_settings
-from fivesafes.datasets import service, views
+from fivesafes.datasets import policy_versions, service, views
 from fivesafes.datasets.models import UploadState
 from fivesafes.db import make_engine, make_session_factory
 from fivesafes.deid.engine import ProgressUpdate
@@ -37,16 +37,20 @@ DEFAULT_POLICY_DIR = Path("policies/datasets")
 @policies_app.command("load")
 @handle_errors
 def load(
+    as_user: Annotated[
+        str, typer.Option("--as", help="Username of the admin loading them (recorded as such)")
+    ],
     paths: Annotated[
         list[Path] | None,
         typer.Argument(help="Policy files or folders (default policies/datasets)"),
     ] = None,
 ) -> None:
-    """Validate and store dataset policies; a changed policy becomes a new policy version."""
+    """Validate and store dataset policies as the named admin; a changed policy becomes a
+    new policy version. The policy version and its audit event name that admin."""
     files = [f for p in (paths or [DEFAULT_POLICY_DIR]) for f in service.policy_files(p)]
     trail = AuditTrail.for_operator()
     with transaction() as session:  # all or nothing: one bad file loads none
-        loaded = [service.load_policy_file(session, trail, f) for f in files]
+        loaded = policy_versions.load_policy_files_as(session, trail, as_user, files)
     for item in loaded:
         state = "stored" if item.created else "unchanged"
         console.print(

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from fivesafes import schema
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
+from fivesafes.datasets import policy_versions
 from fivesafes.datasets import service as datasets
 from fivesafes.datasets.models import UploadState, VersionState
 from fivesafes.db import make_engine, make_session_factory, session_scope
@@ -74,8 +75,10 @@ def prepare_demo(settings: Settings) -> DemoState:
                 state.tokens[username] = issued.secret
                 state.passwords[username] = passwords.generate_password()
                 passwords.set_password(session, trail, user, state.passwords[username])
-            for path in datasets.policy_files(POLICY_DIR):
-                loaded = datasets.load_policy_file(session, trail, path)
+            # Loaded as the demo's admin, as `policies load --as admin` would.
+            files = datasets.policy_files(POLICY_DIR)
+            admin = next(name for name, role, _ in DEMO_USERS if role == Role.ADMIN)
+            for loaded in policy_versions.load_policy_files_as(session, trail, admin, files):
                 if loaded.created:
                     state.notes.append(f"loaded policy {loaded.dataset} v{loaded.version}")
         _ingest_sample(settings, engine, trail, state, SAMPLE_DATASET)

@@ -59,7 +59,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     env = environment(f"sqlite:///{workdir / 'web.db'}", workdir)
     env["FIVESAFES_DEID_WORKERS"] = "1"
     assert run_cli("init", env=env, cwd=workdir).returncode == 0
-    _cli(env, workdir, "policies", "load", str(SAMPLE_POLICY))
+    _cli(env, workdir, "policies", "load", str(SAMPLE_POLICY), "--as", "admin")
     for username, role, name in USERS:
         _cli(env, workdir, "users", "add", username, "--role", role, "--full-name", name)
         _cli(env, workdir, "users", "set-password", username, "--password-stdin", stdin=PASSWORD)
