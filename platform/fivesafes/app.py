@@ -11,6 +11,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fivesafes import __version__
 from fivesafes.access.policy import load_access_policy
+from fivesafes.api.docs import install as install_api_docs
 from fivesafes.api.routes import install as install_api
 from fivesafes.audit.recorder import AuditRecorder, record
 from fivesafes.config import Settings, get_settings
@@ -46,6 +47,10 @@ def create_app(
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
         dependencies=[Depends(reject_nul)],  # no NUL in any text, on every route
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs is served from the
+        # package instead (api/docs.py), and ReDoc not at all.
+        docs_url=None,
+        redoc_url=None,
     )
     engine = make_engine(settings.database_url)
     app.state.settings = settings
@@ -66,5 +71,6 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     install_api(app)
+    install_api_docs(app)
     install_web_pages(app)
     return app
