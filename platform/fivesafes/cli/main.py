@@ -79,22 +79,27 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Prepare only")] = False,
 ) -> None:
     """Set up the embedded demo (database, keys, users, sample data) and serve it."""
+    from fivesafes.demo.running import only_demo  # noqa: PLC0415
     from fivesafes.demo.setup import prepare_demo  # noqa: PLC0415
 
     settings = get_settings()
-    state = prepare_demo(settings)
-    for note in state.notes:
-        console.print(note)
-    console.print(f"\n[bold]fivesafes demo[/] on http://{settings.host}:{settings.port}")
-    console.print("Log in with one of these bearer tokens (valid for one day):")
-    for username, token in state.tokens.items():
-        console.print(f"  {username:<11} {token}", highlight=False)
-    console.print(f"\nWeb pages: http://{settings.host}:{settings.port}/web/ (username, password):")
-    for username, password in state.passwords.items():
-        console.print(f"  {username:<11} {password}", highlight=False, markup=False)
-    console.print(
-        f"\nTry: curl -H 'Authorization: Bearer <token>' http://{settings.host}:{settings.port}/me"
-        f"\nAPI documentation: http://{settings.host}:{settings.port}/docs\n"
-    )
-    if not no_serve:
-        serve(None, None)
+    # Before anything is touched: a second demo would reset the first one's passwords.
+    with only_demo(settings, serving=not no_serve):
+        state = prepare_demo(settings)
+        for note in state.notes:
+            console.print(note)
+        console.print(f"\n[bold]fivesafes demo[/] on http://{settings.host}:{settings.port}")
+        console.print("Log in with one of these bearer tokens (valid for one day):")
+        for username, token in state.tokens.items():
+            console.print(f"  {username:<11} {token}", highlight=False)
+        console.print(
+            f"\nWeb pages: http://{settings.host}:{settings.port}/web/ (username, password):"
+        )
+        for username, password in state.passwords.items():
+            console.print(f"  {username:<11} {password}", highlight=False, markup=False)
+        console.print(
+            f"\nTry: curl -H 'Authorization: Bearer <token>' http://{settings.host}:{settings.port}/me"
+            f"\nAPI documentation: http://{settings.host}:{settings.port}/docs\n"
+        )
+        if not no_serve:
+            serve(None, None)
