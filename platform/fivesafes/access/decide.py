@@ -59,12 +59,27 @@ class GrantFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionFacts:
+    """A dataset version: who uploaded it (a user id) and whether any data left it."""
+
+    dataset: str
+    number: int
+    uploaded_by: str | None
+    released: bool
+
+    @property
+    def label(self) -> str:
+        return f"dataset {self.dataset!r} version {self.number}"
+
+
+@dataclass(frozen=True, slots=True)
 class Resource:
     """What the action is about; a request or grant always comes with its project."""
 
     project: ProjectFacts | None = None
     request: RequestFacts | None = None
     grant: GrantFacts | None = None
+    version: VersionFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +104,9 @@ PROJECT_NOT_STARTED = "project_not_started"
 PROJECT_ENDED = "project_ended"
 GRANT_REVOKED = "grant_revoked"
 GRANT_EXPIRED = "grant_expired"
+NO_VERSION = "no_version"
+NOT_UPLOADER = "not_uploader"
+VERSION_RELEASED = "version_released"
 
 _REVIEW = frozenset({Action.REQUEST_APPROVE, Action.REQUEST_REJECT})
 
@@ -97,9 +115,26 @@ def _deny(rule: str, reason: str) -> Decision:
     return Decision(False, rule, reason)
 
 
+def _version_scope(subject: Subject, version: VersionFacts | None) -> Decision | None:
+    """``uploaded_unreleased``: the subject's own upload, none of whose data has left."""
+    if version is None:
+        return _deny(NO_VERSION, "permission is limited to dataset versions one uploaded")
+    if version.uploaded_by != subject.user_id:
+        return _deny(NOT_UPLOADER, f"only the uploader of {version.label} may do this")
+    if version.released:
+        return _deny(
+            VERSION_RELEASED,
+            f"data of {version.label} has already been released: only governance may "
+            "withdraw it now",
+        )
+    return None
+
+
 def _scope_check(subject: Subject, scope: Scope, resource: Resource) -> Decision | None:
     if scope is Scope.ANY:
         return None
+    if scope is Scope.UPLOADED_UNRELEASED:
+        return _version_scope(subject, resource.version)
     project = resource.project
     if project is None:
         return _deny(NO_PROJECT, f"permission is limited to {scope.value}s of a project")

@@ -18,10 +18,12 @@ from fivesafes.access.decide import (
     RequestFacts,
     Resource,
     Subject,
+    VersionFacts,
     decide,
 )
 from fivesafes.access.models import AccessRequest, Grant, Project, ReviewDecision
 from fivesafes.access.policy import AccessPolicy, Action
+from fivesafes.datasets.models import DatasetVersion
 from fivesafes.errors import NotFoundError, PermissionDeniedError
 from fivesafes.identity.models import User
 
@@ -54,6 +56,16 @@ def grant_facts(grant: Grant) -> GrantFacts:
     return GrantFacts(id=grant.id, expires_at=grant.expires_at, revoked_at=grant.revoked_at)
 
 
+def version_facts(version: DatasetVersion, *, released: bool) -> VersionFacts:
+    """``released``: whether any release read this version (the caller counts them)."""
+    return VersionFacts(
+        dataset=version.dataset.name,
+        number=version.number,
+        uploaded_by=version.uploaded_by,
+        released=released,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """The rows an action is about, and their facts."""
@@ -61,6 +73,8 @@ class Target:
     project: Project | None = None
     request: AccessRequest | None = None
     grant: Grant | None = None
+    version: DatasetVersion | None = None
+    version_released: bool = False
 
     @property
     def loaded_project(self) -> Project:
@@ -79,11 +93,21 @@ class Target:
         return self.grant
 
     @property
+    def loaded_version(self) -> DatasetVersion:
+        assert self.version is not None
+        return self.version
+
+    @property
     def resource(self) -> Resource:
         return Resource(
             project=project_facts(self.project) if self.project else None,
             request=request_facts(self.request) if self.request else None,
             grant=grant_facts(self.grant) if self.grant else None,
+            version=(
+                version_facts(self.version, released=self.version_released)
+                if self.version
+                else None
+            ),
         )
 
 

@@ -43,14 +43,20 @@ class Action(StrEnum):
     GRANT_REVOKE = "grant.revoke"
     GRANT_USE = "grant.use"
     ACCESS_EXPLAIN = "access.explain"
+    DATASET_VERSION_WITHDRAW = "dataset_version.withdraw"
+    DATASET_VERSION_PURGE = "dataset_version.purge"
 
 
 class Scope(StrEnum):
-    """How far a permission reaches: any resource, or only projects the subject is in."""
+    """How far a permission reaches: any resource, only projects the subject is in, or
+    only dataset versions the subject uploaded."""
 
     ANY = "any"
     MEMBER = "member"  # the subject is a member (or the lead) of the resource's project
     LEAD = "lead"  # the subject leads the resource's project
+    # The subject uploaded the dataset version, and none of its data has been released
+    # yet: once data has left, taking it back is governance's decision, not the uploader's.
+    UPLOADED_UNRELEASED = "uploaded_unreleased"
 
 
 #: Actions that concern no particular project: only ``any`` makes sense for them.
@@ -64,6 +70,9 @@ UNSCOPED_ACTIONS = frozenset(
         Action.ACCESS_EXPLAIN,
     }
 )
+#: Actions on a dataset version: ``any`` or ``uploaded_unreleased``, never a project scope.
+VERSION_ACTIONS = frozenset({Action.DATASET_VERSION_WITHDRAW, Action.DATASET_VERSION_PURGE})
+PROJECT_SCOPES = frozenset({Scope.MEMBER, Scope.LEAD})
 SENSITIVITIES = ("standard", "sensitive")
 
 
@@ -125,10 +134,13 @@ def _semantic_problems(policy: AccessPolicy) -> list[tuple[str, str]]:
             problems.append((f"roles.{role.value}", "every role must be listed ({} for none)"))
     for role, grants in policy.roles.items():
         for action, scope in grants.items():
+            at = f"roles.{role.value}.{action.value}"
             if action in UNSCOPED_ACTIONS and scope is not Scope.ANY:
-                problems.append(
-                    (f"roles.{role.value}.{action.value}", f"{action.value} only takes scope any")
-                )
+                problems.append((at, f"{action.value} only takes scope any"))
+            elif action in VERSION_ACTIONS and scope in PROJECT_SCOPES:
+                problems.append((at, f"{action.value} takes scope any or uploaded_unreleased"))
+            elif action not in VERSION_ACTIONS and scope is Scope.UPLOADED_UNRELEASED:
+                problems.append((at, "uploaded_unreleased applies to dataset version actions"))
     for sensitivity in SENSITIVITIES:
         if sensitivity not in policy.sensitivity_tiers:
             problems.append((f"sensitivity_tiers.{sensitivity}", "required tier is missing"))

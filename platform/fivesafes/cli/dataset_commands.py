@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from fivesafes.audit.trail import AuditTrail
+from fivesafes.cli.access_commands import As, acting
 from fivesafes.cli.runtime import EXIT_INVALID_INPUT, console, handle_errors, transaction
 from fivesafes.config import get_settings
 from fivesafes.datasets import policy_versions, service, views
@@ -24,6 +25,7 @@ from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
 from fivesafes.ingestion.local_file import ingest_file
 from fivesafes.ingestion.optouts import load_optouts
 from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.release import withdrawal
 
 policies_app = typer.Typer(
     help="Dataset policies (YAML, reviewed like code).", no_args_is_help=True
@@ -76,6 +78,46 @@ def list_datasets() -> None:
                 latest.state if latest else "-",  # pending_review: not releasable yet
             )
         console.print(table)
+
+
+@datasets_app.command("withdraw")
+@handle_errors
+def withdraw(
+    name: Annotated[str, typer.Argument(help="Dataset name")],
+    version: Annotated[int, typer.Argument(min=1, help="Version number")],
+    reason: Annotated[
+        str, typer.Option(help="Why (shown to researchers whose grants are fixed to it)")
+    ],
+    as_user: As,
+) -> None:
+    """Withdraw a version (governance; its uploader before any release): it leaves
+    "latest", grants fixed to it stop releasing; its data is kept until a purge."""
+    with acting(as_user) as a:
+        record = withdrawal.withdraw_version(
+            *a.writing, dataset=name, number=version, reason=reason, now=a.now
+        )
+    assert record.purge_from is not None
+    console.print(
+        f"{name} version {version} withdrawn; its data is kept for "
+        f"{record.retention_days} days (purge allowed from {record.purge_from:%Y-%m-%d %H:%M} UTC)"
+    )
+
+
+@datasets_app.command("purge")
+@handle_errors
+def purge(
+    name: Annotated[str, typer.Argument(help="Dataset name")],
+    version: Annotated[int, typer.Argument(min=1, help="Version number")],
+    as_user: As,
+) -> None:
+    """Drop a withdrawn version's data once its policy's withdrawn_retention_days have
+    passed (governance); the version's record, report and audit trail stay."""
+    with acting(as_user) as a:
+        record = withdrawal.purge_version(*a.writing, dataset=name, number=version, now=a.now)
+    console.print(
+        f"{name} version {version}: data table {record.version.table_name} dropped "
+        f"({record.version.row_count:,} rows); the version's record stays"
+    )
 
 
 @optouts_app.command("load")

@@ -47,12 +47,15 @@ class VersionState(StrEnum):
 
     ``pending_review`` -> ``available`` (a governance officer approved a sample of its
     scrubbed free text) or -> ``rejected`` (final). Versions of datasets whose policy asks
-    for no review are ``available`` from the start.
+    for no review are ``available`` from the start. Any of them -> ``withdrawn`` (final):
+    taken back with a reason (``release.withdrawal``); its data is kept for the record
+    until a purge its policy allows (``purged_at``), the row itself for ever.
     """
 
     AVAILABLE = "available"
     PENDING_REVIEW = "pending_review"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
 
 
 class Dataset(Base):
@@ -110,6 +113,15 @@ class DatasetVersion(Base):
     state: Mapped[VersionState] = mapped_column(
         StrEnumText(VersionState, 16), default=VersionState.AVAILABLE, server_default="available"
     )
+    # Withdrawal (state ``withdrawn``): when, by whom (a user id, as ``uploaded_by``), why.
+    # The reason is shown to whoever a refused release concerns, never put in the audit
+    # trail (it may describe what was wrong with the data; audit rows are kept for ever).
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(64))
+    withdrawal_reason: Mapped[str | None] = mapped_column(Text)
+    # Purge: the data table was dropped (the row, its report and the trail stay).
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    purged_by: Mapped[str | None] = mapped_column(String(64))
 
     dataset: Mapped[Dataset] = relationship()
     policy_version: Mapped[DatasetPolicyVersion] = relationship()

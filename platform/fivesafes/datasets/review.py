@@ -20,7 +20,8 @@ Rules, all checked here so that the API, the web pages and tests cannot differ:
   needs no view (it can only make things safer);
 - one decision per version; the officer's reason is stored with the review but never put
   in the audit trail (it may quote what the scrubber missed, and audit rows are forever);
-- releases and requests only ever reach ``available`` versions (:func:`releasable_version`).
+- releases and requests only ever reach ``available`` versions (:func:`releasable_version`);
+  a version withdrawn while waiting leaves the queue and can no longer be decided.
 """
 
 from __future__ import annotations
@@ -66,12 +67,20 @@ class VersionNotReleasableError(ConflictError):
             VersionState.PENDING_REVIEW: "is waiting for a governance review of its "
             "scrubbed free text",
             VersionState.REJECTED: "was rejected by governance review",
+            VersionState.WITHDRAWN: withdrawn_because(version),
         }.get(version.state, f"is {version.state}")
         super().__init__(
             f"dataset {version.dataset.name!r} version {version.number} {why} "
             f"(state: {version.state}); it cannot be requested or released",
             code=f"version_{version.state}",
         )
+
+
+def withdrawn_because(version: DatasetVersion) -> str:
+    """How a refusal names a withdrawal: when, and the reason given (shown to whoever
+    the refusal concerns, so a researcher whose grant is pinned to it learns why)."""
+    when = f" on {version.withdrawn_at:%Y-%m-%d}" if version.withdrawn_at else ""
+    return f"was withdrawn{when} (reason: {version.withdrawal_reason or 'none recorded'})"
 
 
 # ---------------------------------------------------------------------------- gating
@@ -84,13 +93,22 @@ def ensure_releasable(version: DatasetVersion) -> DatasetVersion:
     return version
 
 
-def releasable_version(session: Session, dataset: Dataset, number: int | None) -> DatasetVersion:
+def releasable_version(
+    session: Session, dataset: Dataset, number: int | None, *, lock: bool = False
+) -> DatasetVersion:
     """The version a grant or request reads: a fixed one (refused unless available) or,
     for "the latest", the newest *available* one: a version waiting for review never
-    becomes the current version, and the one approved before it stays releasable."""
+    becomes the current version, one withdrawn stops being it, and the one available
+    before it stays releasable.
+
+    ``lock`` (a release, in a read-write transaction) holds a share lock on the version
+    row until the caller commits (PostgreSQL; SQLite serialises writers already), so a
+    withdrawal waits for a release being recorded and then sees it, and a release waits
+    for a withdrawal being committed and then sees that.
+    """
     if number is not None:
-        return ensure_releasable(get_dataset_version(session, dataset, number))
-    version = session.scalar(
+        return ensure_releasable(get_dataset_version(session, dataset, number, lock=lock))
+    query = (
         select(DatasetVersion)
         .where(
             DatasetVersion.dataset_id == dataset.id,
@@ -99,6 +117,7 @@ def releasable_version(session: Session, dataset: Dataset, number: int | None) -
         .order_by(DatasetVersion.number.desc())
         .limit(1)
     )
+    version = session.scalar(query.with_for_update(read=True) if lock else query)
     if version is None:
         latest = get_dataset_version(session, dataset, None)  # 404 when there is none at all
         raise VersionNotReleasableError(latest)
@@ -245,7 +264,12 @@ def pending_reviews(session: Session, actor: User) -> list[VersionReview]:
     return list(
         session.scalars(
             select(VersionReview)
-            .where(VersionReview.decision.is_(None))
+            .join(DatasetVersion, DatasetVersion.id == VersionReview.dataset_version_id)
+            .where(
+                VersionReview.decision.is_(None),
+                # A version withdrawn while waiting needs no decision any more.
+                DatasetVersion.state == VersionState.PENDING_REVIEW,
+            )
             .order_by(VersionReview.created_at, VersionReview.id)
         )
     )
@@ -291,6 +315,12 @@ def show_sample(
     review = get_review(session, dataset, number)
     version = review.version
     check_reviewer(actor, version)
+    if version.purged_at is not None:
+        raise ConflictError(
+            f"dataset {dataset!r} version {number} was withdrawn and its data purged on "
+            f"{version.purged_at:%Y-%m-%d}: there is no sample left to show",
+            code="version_purged",
+        )
     positions = _positions(review)
     columns = sorted({p.column for p in positions})
     table = review_table(version.table_name, columns, _schema(session))
@@ -373,6 +403,8 @@ def decide(
             f"dataset {dataset!r} version {number} was already {review.decision}",
             code="review_already_decided",
         )
+    if version.state != VersionState.PENDING_REVIEW:
+        raise VersionNotReleasableError(version)  # withdrawn while waiting: nothing to decide
     view = _valid_view(session, review, actor, chosen.view_secret, now)
     if approve and view is None:
         raise PermissionDeniedError(

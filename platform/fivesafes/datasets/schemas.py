@@ -20,7 +20,10 @@ class DatasetVersionOut(BaseModel):
     source_sha256: str
     policy_version: int
     created_at: datetime
-    state: str  # available | pending_review | rejected: only available ones are released
+    state: str  # available | pending_review | rejected | withdrawn: only available ones released
+    withdrawn_at: datetime | None = None
+    withdrawal_reason: str | None = None  # why it was withdrawn (refused releases say it too)
+    purged_at: datetime | None = None  # its data table was dropped (the record stays)
 
 
 class DatasetOut(BaseModel):
@@ -63,6 +66,9 @@ class UploadOut(BaseModel):
     report: dict[str, Any] | None
     dataset_version: int | None
     dataset_version_state: str | None = None  # pending_review: waiting for governance
+    dataset_version_withdrawn_at: datetime | None = None
+    dataset_version_withdrawal_reason: str | None = None
+    dataset_version_purged_at: datetime | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

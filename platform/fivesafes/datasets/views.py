@@ -36,6 +36,9 @@ def dataset_view(session: Session, dataset: Dataset) -> DatasetOut:
                 policy_version=v.policy_version.version,
                 created_at=v.created_at,
                 state=v.state,
+                withdrawn_at=v.withdrawn_at,
+                withdrawal_reason=v.withdrawal_reason,
+                purged_at=v.purged_at,
             )
             for v in service.dataset_versions(session, dataset)
         ],
@@ -43,6 +46,7 @@ def dataset_view(session: Session, dataset: Dataset) -> DatasetOut:
 
 
 def upload_view(upload: Upload, rows_processed: int | None = None) -> UploadOut:
+    version = upload.dataset_version
     return UploadOut(
         id=upload.id,
         dataset=upload.dataset.name,
@@ -56,6 +60,9 @@ def upload_view(upload: Upload, rows_processed: int | None = None) -> UploadOut:
         report=json.loads(upload.report) if upload.report else None,
         dataset_version=upload.dataset_version.number if upload.dataset_version else None,
         dataset_version_state=upload.dataset_version.state if upload.dataset_version else None,
+        dataset_version_withdrawn_at=version.withdrawn_at if version else None,
+        dataset_version_withdrawal_reason=version.withdrawal_reason if version else None,
+        dataset_version_purged_at=version.purged_at if version else None,
         created_at=upload.created_at,
         started_at=upload.started_at,
         finished_at=upload.finished_at,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import rfc8785
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from fivesafes.deid.optout import OPTED_OUT_COLUMN
 from fivesafes.deid.redact import describe_header_field
@@ -34,6 +34,8 @@ Role = Literal["patient_id", "identifier", "quasi_identifier", "free_text", "kee
 OnInvalid = Literal["reject_file", "reject_row", "null_and_count"]
 ContextKind = Literal["name", "nhs_number", "date", "postcode", "address", "identifier"]
 Sensitivity = Literal["standard", "sensitive"]
+#: Days a withdrawn version's data is kept for the record before it may be purged.
+DEFAULT_WITHDRAWN_RETENTION_DAYS = 90
 
 
 class _Strict(BaseModel):
@@ -188,6 +190,11 @@ class Policy(_Strict):
     # A file with a header and no rows is refused (a truncated or failed export looks just
     # like that) unless the dataset may legitimately be empty.
     allow_empty: StrictBool = False
+    # A withdrawn version's data is kept (for an investigation, for the record) this many
+    # days after its withdrawal; only then may `fivesafes datasets purge` drop it.
+    withdrawn_retention_days: StrictInt = Field(
+        default=DEFAULT_WITHDRAWN_RETENTION_DAYS, ge=0, le=36500
+    )
     columns: dict[str, ColumnPolicy] = Field(min_length=1)
 
     @field_validator("free_text_places", "free_text_organisations")
@@ -227,6 +234,8 @@ class Policy(_Strict):
             del content["review_sample"]
         if not content["allow_empty"]:
             del content["allow_empty"]
+        if content["withdrawn_retention_days"] == DEFAULT_WITHDRAWN_RETENTION_DAYS:
+            del content["withdrawn_retention_days"]
         for key in ("free_text_places", "free_text_organisations"):
             if not content[key]:
                 del content[key]

@@ -25,6 +25,7 @@ from fivesafes.db import utcnow
 from fivesafes.httpkit.deps import CurrentUser, DbSession, Trail
 from fivesafes.httpkit.params import PathId
 from fivesafes.identity.models import User
+from fivesafes.release import withdrawal
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,21 @@ def permit(action: Action, on: str | None = None) -> Any:
 
         def dependency(context: Context) -> Permit:
             return _decide(context)
+
+    return Depends(dependency)
+
+
+def version_permit(action: Action) -> Any:
+    """The dependency deciding ``action`` on the dataset version in the path
+    (``/datasets/{name}/versions/{number}/...``): who uploaded it, whether data left it."""
+
+    def dependency(name: str, number: PathId, context: Context) -> Permit:
+        now = utcnow()
+        target = withdrawal.version_target(context.session, name, number)
+        decision = authorize(context.policy, context.user, action, target, now)
+        return Permit(
+            context.session, context.trail, context.policy, context.user, now, target, decision
+        )
 
     return Depends(dependency)
 

@@ -56,6 +56,7 @@ NOTICES = {
     "checkpoint": "A signed checkpoint of the audit trail was made.",
     "version_approved": "The dataset version was approved: it can now be requested and released.",
     "version_rejected": "The dataset version was rejected: it will never be released.",
+    "version_withdrawn": "The dataset version was withdrawn: it will not be released again.",
 }
 
 #: Each role's pages, in menu order: (path, label).

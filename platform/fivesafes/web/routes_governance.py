@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from fivesafes.access import grants, service
@@ -30,15 +31,19 @@ from fivesafes.audit import review as audit_review
 from fivesafes.audit.checkpoints import latest_checkpoint
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.schemas import page_out
+from fivesafes.audit.trail import AuditTrail
 from fivesafes.audit.verification import VerifyScope
 from fivesafes.datasets import review as version_review
 from fivesafes.datasets.review_schemas import review_out
 from fivesafes.db import utcnow
+from fivesafes.errors import ConflictError, InvalidInputError
 from fivesafes.httpkit.deps import DbSession, Trail, require_role
+from fivesafes.httpkit.errors import audit_refusal, status_for
 from fivesafes.httpkit.params import MAX_SEQ, PathId
 from fivesafes.identity.directory import usernames
 from fivesafes.identity.models import Role, User
 from fivesafes.identity.passwords import find_user
+from fivesafes.release import withdrawal
 from fivesafes.web import charts
 from fivesafes.web.rendering import WebRoute, redirect, render
 
@@ -100,13 +105,92 @@ def version_sample(
     *, name: str, number: PathId, request: Request, session: DbSession, trail: Trail, user: Officer
 ) -> Response:
     """The sampled scrubbed cells, tags highlighted; viewing is recorded and audited."""
+    return _version_page(request, session, trail, user, name, number)
+
+
+def _version_page(
+    request: Request,
+    session: Session,
+    trail: AuditTrail,
+    user: User,
+    name: str,
+    number: int,
+    *,
+    withdraw_errors: list[str] | None = None,
+    withdraw_reason: str = "",
+    status: int = 200,
+) -> Response:
+    """The review page of a version, with its withdrawal (or the form to withdraw it)."""
     shown = version_review.show_sample(session, trail, user, dataset=name, number=number)
     summary = review_out(shown.review)
+    version = shown.review.version
     names = usernames(session, (x for x in (summary.uploaded_by, summary.decided_by) if x))
+    offered = withdrawal.may_withdraw(
+        session, request.app.state.access_policy, user, name, number, utcnow()
+    )
     return render(
         request,
         "governance/version_review.html",
-        {"shown": shown, "review": summary, "names": names},
+        {
+            "shown": shown,
+            "review": summary,
+            "names": names,
+            "version_label": f"{name} version {number}",
+            "withdrawal": version,
+            "withdraw_action": (
+                f"/web/governance/versions/{quote(name, safe='')}/{number}/withdraw"
+                if offered
+                else None
+            ),
+            "withdraw_errors": withdraw_errors or [],
+            "withdraw_reason": withdraw_reason,
+        },
+        status,
+    )
+
+
+@router.post(
+    "/web/governance/versions/{name}/{number}/withdraw", name="web.governance.version_withdraw"
+)
+def version_withdraw(
+    *,
+    name: str,
+    number: PathId,
+    request: Request,
+    session: DbSession,
+    trail: Trail,
+    user: Officer,
+    reason: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    """Withdraw the version with a reason; a missing reason or a version already
+    withdrawn is shown on the review page, with what was typed."""
+    try:
+        withdrawal.withdraw_version(
+            session,
+            trail,
+            request.app.state.access_policy,
+            user,
+            dataset=name,
+            number=number,
+            reason=reason,
+            now=utcnow(),
+        )
+    except (InvalidInputError, ConflictError) as exc:
+        session.rollback()
+        audit_refusal(request, status_for(exc), exc.code, {})
+        return _version_page(
+            request,
+            session,
+            trail,
+            user,
+            name,
+            number,
+            withdraw_errors=[exc.message],
+            withdraw_reason=reason,
+            status=status_for(exc),
+        )
+    return redirect(
+        f"/web/governance/versions/{quote(name, safe='')}/{number}/review?notice=version_withdrawn"
     )
 
 
@@ -172,12 +256,45 @@ def access(request: Request, session: DbSession, user: Officer) -> Response:
     )
 
 
-def _day(value: str | None, *, end: bool = False) -> datetime | None:
+def _day(label: str, value: str | None, *, end: bool = False) -> datetime | None:
+    """A date of the audit filter as the UTC instant it starts (``end``: the next day's
+    start, so the day itself is included; none after the last representable day)."""
     if not value:
         return None
-    day = datetime.fromisoformat(value).date()
-    moment = datetime.combine(day, time(0)).replace(tzinfo=utcnow().tzinfo)
-    return moment + timedelta(days=1) if end else moment
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"{label}: {value} is not a date (day, month and year: YYYY-MM-DD)",
+            code="invalid_filter",
+        ) from None
+    if end and day == date.max:
+        return None
+    return datetime.combine(day + timedelta(days=1) if end else day, time(0), tzinfo=UTC)
+
+
+def _audit_filter(session: Session, filters: dict[str, str]) -> queries.EventFilter:
+    """The page's filter form as the trail's filter: an actor given by username is looked
+    up (an unknown one matches nothing); dates are whole UTC days, the "to" day included."""
+    actor_id = filters["actor"] or None
+    if actor_id and not _looks_like_id(actor_id):
+        found = find_user(session, actor_id)
+        actor_id = str(found.id) if found is not None else actor_id
+    since = _day("From (date)", filters["since"])
+    until = _day("To (date)", filters["until"], end=True)
+    if since is not None and until is not None and until <= since:
+        raise InvalidInputError(
+            "To (date) is before From (date): no event could match", code="invalid_filter"
+        )
+    return queries.EventFilter(
+        actor_id=actor_id,
+        action=filters["action"] or None,
+        target_type=filters["target_type"] or None,
+        target_id=filters["target_id"] or None,
+        outcome=filters["outcome"] or None,
+        since=since,
+        until=until,
+    )
 
 
 @router.get("/web/governance/audit", name="web.governance.audit")
@@ -194,28 +311,13 @@ def audit_trail(
     target_id: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = None,
     until: Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = None,
-    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
+    before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
 ) -> Response:
+    """The matching events newest first (older pages by the ``before`` cursor), the
+    timeline of every matching event over the filter's window, and a link to the same
+    events as CSV. Without dates the page shows the last seven days."""
     if since is None and until is None:
         since = (utcnow() - timedelta(days=7)).date().isoformat()
-    actor_id = actor or None
-    if actor_id and not _looks_like_id(actor_id):
-        found = find_user(session, actor_id)
-        actor_id = str(found.id) if found is not None else actor_id
-    flt = queries.EventFilter(
-        actor_id=actor_id,
-        action=action or None,
-        target_type=target_type or None,
-        target_id=target_id or None,
-        outcome=outcome or None,
-        since=_day(since),
-        until=_day(until, end=True),
-    )
-    page = page_out(
-        *audit_review.view_page(session, trail, flt, after=after, limit=AUDIT_PAGE_SIZE)
-    )
-    names = usernames(session, (e.actor_id for e in page.events if e.actor_id))
-    chart = charts.timeline((e.occurred_at, e.outcome) for e in page.events)
     filters = {
         "action": action or "",
         "outcome": outcome or "",
@@ -225,18 +327,32 @@ def audit_trail(
         "since": since or "",
         "until": until or "",
     }
-    return render(
-        request,
-        "governance/audit.html",
-        {
-            "events": list(reversed(page.events)),
-            "next_cursor": page.next_cursor,
-            "names": names,
-            "chart": chart,
-            "filters": filters,
-            "query": urlencode({k: v for k, v in filters.items() if v}),
-        },
+    context: dict[str, object] = {"filters": filters, "errors": []}
+    try:
+        flt = _audit_filter(session, filters)
+    except InvalidInputError as exc:
+        session.rollback()  # the refusal is recorded in a transaction of its own
+        audit_refusal(request, 422, exc.code, {"fields": ["since", "until"]})
+        context |= {"errors": [exc.message], "events": [], "chart": charts.timeline(None)}
+        context["csv_url"] = None
+        return render(request, "governance/audit.html", context, 422)
+    shown = audit_review.view_page(
+        session,
+        trail,
+        flt,
+        usernames,
+        audit_review.PageRequest(AUDIT_PAGE_SIZE, newest_first=True, before=before),
     )
+    context |= {
+        "events": page_out(shown).events,
+        "names": shown.names,
+        "next_cursor": shown.next_cursor,
+        "page_size": AUDIT_PAGE_SIZE,
+        "chart": charts.timeline(audit_review.timeline(session, flt)),
+        "query": urlencode({k: v for k, v in filters.items() if v}),
+        "csv_url": f"/audit/events.csv?{urlencode(flt.as_query())}".rstrip("?"),
+    }
+    return render(request, "governance/audit.html", context)
 
 
 def _looks_like_id(value: str) -> bool:

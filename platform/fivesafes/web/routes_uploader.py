@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -14,11 +14,15 @@ from fivesafes.datasets import service as datasets
 from fivesafes.datasets import uploads
 from fivesafes.datasets.models import UploadState
 from fivesafes.datasets.schemas import UploadOut
-from fivesafes.httpkit.deps import DbSession, require_role
+from fivesafes.db import utcnow
+from fivesafes.errors import ConflictError, InvalidInputError
+from fivesafes.httpkit.deps import DbSession, Trail, require_role
+from fivesafes.httpkit.errors import audit_refusal, status_for
 from fivesafes.identity.models import Role, User
 from fivesafes.ingestion.status import upload_status
+from fivesafes.release import withdrawal
 from fivesafes.web import charts
-from fivesafes.web.rendering import WebRoute, render
+from fivesafes.web.rendering import WebRoute, redirect, render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 Uploader = Annotated[User, Depends(require_role(Role.UPLOADER))]
@@ -38,11 +42,40 @@ def upload_page(request: Request, session: DbSession, user: Uploader) -> Respons
 
 
 def _render_upload(
-    request: Request, session: Session, user: User, upload_id: uuid.UUID, template: str
+    request: Request,
+    session: Session,
+    user: User,
+    upload_id: uuid.UUID,
+    template: str,
+    *,
+    withdraw_errors: list[str] | None = None,
+    withdraw_reason: str = "",
+    status: int = 200,
 ) -> Response:
     """An upload's page (or its polled part) for a reader who may see it; else 404."""
     upload = upload_status(session, user, upload_id, request.app.state.ingestion_runner)
-    return render(request, template, _upload_context(upload))
+    context = _upload_context(upload)
+    offered = upload.dataset_version is not None and withdrawal.may_withdraw(
+        session,
+        request.app.state.access_policy,
+        user,
+        upload.dataset,
+        upload.dataset_version,
+        utcnow(),
+    )
+    context.update(
+        version_label=f"{upload.dataset} version {upload.dataset_version}",
+        withdrawal={
+            "state": upload.dataset_version_state,
+            "withdrawn_at": upload.dataset_version_withdrawn_at,
+            "withdrawal_reason": upload.dataset_version_withdrawal_reason,
+            "purged_at": upload.dataset_version_purged_at,
+        },
+        withdraw_action=f"/web/uploads/{upload.id}/withdraw" if offered else None,
+        withdraw_errors=withdraw_errors or [],
+        withdraw_reason=withdraw_reason,
+    )
+    return render(request, template, context, status)
 
 
 def _upload_context(upload: UploadOut) -> dict[str, object]:
@@ -72,3 +105,48 @@ def upload_state(
 ) -> Response:
     """The part of the page that polls until the ingestion has finished."""
     return _render_upload(request, session, user, upload_id, "uploader/_upload_state.html")
+
+
+@router.post("/web/uploads/{upload_id}/withdraw", name="web.upload_withdraw")
+def upload_withdraw(
+    *,
+    upload_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    trail: Trail,
+    user: UploadReader,
+    reason: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    """Withdraw the version this upload made: its uploader before any release, or
+    governance; a missing reason or a version already withdrawn is shown on the page."""
+    upload = upload_status(session, user, upload_id, request.app.state.ingestion_runner)
+    if upload.dataset_version is None:
+        raise ConflictError(
+            f"upload {upload_id} made no dataset version: there is nothing to withdraw",
+            code="upload_has_no_version",
+        )
+    try:
+        withdrawal.withdraw_version(
+            session,
+            trail,
+            request.app.state.access_policy,
+            user,
+            dataset=upload.dataset,
+            number=upload.dataset_version,
+            reason=reason,
+            now=utcnow(),
+        )
+    except (InvalidInputError, ConflictError) as exc:
+        session.rollback()
+        audit_refusal(request, status_for(exc), exc.code, {})
+        return _render_upload(
+            request,
+            session,
+            user,
+            upload_id,
+            "uploader/upload_view.html",
+            withdraw_errors=[exc.message],
+            withdraw_reason=reason,
+            status=status_for(exc),
+        )
+    return redirect(f"/web/uploads/{upload_id}?notice=version_withdrawn")

@@ -116,6 +116,7 @@ class World:
     sides: dict[str, Side] = field(default_factory=dict)
     review_version: int = 0
     ingest_notes: Any = None
+    ingest_notes_by: Any = None  # (owner) -> the upload of a new notes version by owner
     counter: list[int] = field(default_factory=lambda: [0])
 
     def user(self, name: str) -> User:
@@ -182,6 +183,19 @@ class World:
     def fresh_version(self) -> int:
         """A new version of the reviewed dataset, waiting for its review."""
         return int(self.ingest_notes())
+
+    def fresh_version_by(self, actor: str) -> int:
+        """A new notes version uploaded by ``actor`` if an uploader, else by "uploader"."""
+        owner = actor if ACTORS.get(actor) == Role.UPLOADER else "uploader"
+        number = self.ingest_notes_by(owner).dataset_version
+        assert number is not None
+        return int(number)
+
+    def fresh_versioned_upload(self, side: str) -> uuid.UUID:
+        """An upload of side ``side``'s uploader that made a new notes version."""
+        owner = {"a": "uploader", "b": "other_uploader"}[side]
+        upload_id: uuid.UUID = self.ingest_notes_by(owner).id
+        return upload_id
 
     def unique(self) -> int:
         self.counter[0] += 1
@@ -280,7 +294,13 @@ def build(folder: Path, url: str) -> Iterator[World]:
         assert view.dataset_version is not None
         return view.dataset_version
 
+    def ingest_notes_by(owner: str) -> Any:
+        rows = note_rows(world.unique())
+        trail = TRAIL.acting_as(actor_of(world.user(owner)))
+        return extracts.ingested(REVIEWED, rows, columns=NOTE_COLUMNS, trail=trail)
+
     world.ingest_notes = ingest_notes
+    world.ingest_notes_by = ingest_notes_by
     extracts.ingested(RELEASED, admission_rows(), trail=uploader)
     world.review_version = ingest_notes()
     uploads = {}

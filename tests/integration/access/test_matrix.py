@@ -26,7 +26,7 @@ from fivesafes.access.policy import AccessPolicy
 from fivesafes.app import create_app
 from fivesafes.audit.models import AuditEvent
 from fivesafes.config import load_settings
-from fivesafes.datasets.models import Dataset
+from fivesafes.datasets.models import Dataset, DatasetPolicyVersion, DatasetVersion
 from fivesafes.db import make_engine, make_session_factory, utcnow
 from fivesafes.identity.models import Role
 from tests.integration.access.conftest import person
@@ -59,6 +59,8 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
     "request.list": {G: ALL, R: OWN},
     "request.queue": {G: NONE},
     "request.view": {G: ALL, R: OWN},
+    "request.preview": {G: ALL, R: OWN},
+    "request.preview_draft": {R: OWN},
     "request.approve": {G: ALL},
     "request.reject": {G: ALL},
     "grant.list": {G: NONE, R: NONE},
@@ -66,6 +68,8 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
     "grant.revoke": {G: ALL},
     "grant.use": {R: OWN},
     "access.explain": {G: NONE},
+    # "own": a version the acting user uploaded (never released); "other": someone else's.
+    "dataset_version.withdraw": {G: ALL, "uploader": OWN},
 }
 
 
@@ -78,6 +82,7 @@ class World:
     proposed: dict[str, int]
     pending: dict[str, int]
     grant: dict[str, int]
+    version: dict[str, int]
 
 
 @dataclass
@@ -137,6 +142,12 @@ ENDPOINTS: dict[str, Endpoint] = {
     "request.list": Endpoint("GET", _on("projects", "/requests")),
     "request.queue": Endpoint("GET", _fixed("/requests"), scoped=False),
     "request.view": Endpoint("GET", _on("requests")),
+    # The requested dataset has no version (Stage.requested): an allowed preview is 404;
+    # the release tests preview real data.
+    "request.preview": Endpoint("GET", _on("requests", "/preview"), status=404),
+    "request.preview_draft": Endpoint(
+        "POST", _on("projects", "/requests/preview"), lambda s: s.request_json(), 404
+    ),
     "request.approve": Endpoint("POST", _on("requests", "/approve"), lambda s: REASON),
     "request.reject": Endpoint("POST", _on("requests", "/reject"), lambda s: REASON),
     "grant.list": Endpoint("GET", _fixed("/grants"), scoped=False),
@@ -144,6 +155,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "grant.revoke": Endpoint("POST", _on("grants", "/revoke"), lambda s: REASON),
     "grant.use": Endpoint("GET", _on("grants", "/check")),
     "access.explain": Endpoint("GET", lambda w, r: "", scoped=False),  # path set in Stage
+    "dataset_version.withdraw": Endpoint("POST", lambda w, r: "", body=lambda s: REASON),
 }
 
 
@@ -167,7 +179,11 @@ class Stage:
                 "extra": person(session, Role.RESEARCHER, "extra"),
             }
             self.dataset_name = make_dataset(session).name
+            # Requests ask for a dataset of their own, which has no version yet: an allowed
+            # preview gets as far as planning it (404), an approval finds nothing to preview.
+            self.requested = make_dataset(session).name
             session.commit()
+        self.versions = 0
 
     def project_json(self, *, lead: bool) -> Any:
         lead_user = self.people["researcher"].user if lead else None
@@ -175,7 +191,7 @@ class Stage:
 
     def request_json(self) -> Any:
         return {
-            "dataset": self.dataset_name,
+            "dataset": self.requested,
             "columns": ["sex", "admission_date"],
             "justification": "Needed for the approved analysis plan.",
         }
@@ -183,10 +199,12 @@ class Stage:
     def build(self) -> World:
         p = {k: v.user for k, v in self.people.items()}
         now = utcnow()
-        world = World({}, {}, {}, {})
+        world = World({}, {}, {}, {}, {})
         with self.factory() as session:
             dataset = session.scalar(select(Dataset).where(Dataset.name == self.dataset_name))
             assert dataset is not None
+            requested = session.scalar(select(Dataset).where(Dataset.name == self.requested))
+            assert requested is not None
             sides = {
                 "own": (p["governance"], p["researcher"]),
                 "other": (p["other_officer"], p["other_lead"]),
@@ -200,9 +218,9 @@ class Stage:
                     session, TRAIL, self.policy, lead, body=project_body(None), now=now
                 ).id
                 world.pending[side] = make_request(
-                    session, self.policy, lead, project, dataset, now=now
+                    session, self.policy, lead, project, requested, now=now
                 ).id
-                granted = make_request(session, self.policy, lead, project, dataset, now=now)
+                granted = make_request(session, self.policy, lead, project, requested, now=now)
                 service.review_request(
                     session,
                     TRAIL,
@@ -216,8 +234,34 @@ class Stage:
                 grant = session.scalar(select(Grant).where(Grant.request_id == granted.id))
                 assert grant is not None
                 world.grant[side] = grant.id
+            uploaders = {"own": p["uploader"], "other": p["colleague"]}
+            for side, uploader in uploaders.items():
+                world.version[side] = self._version(session, dataset, uploader)
             session.commit()
         return world
+
+    def _version(self, session: Session, dataset: Dataset, uploader: Any) -> int:
+        """A version row of ``dataset`` uploaded by ``uploader``, never released (a
+        withdrawal reads only the row: no data table is needed)."""
+        self.versions += 1
+        policy = session.scalar(
+            select(DatasetPolicyVersion).where(DatasetPolicyVersion.dataset_id == dataset.id)
+        )
+        assert policy is not None
+        session.add(
+            DatasetVersion(
+                dataset_id=dataset.id,
+                number=self.versions,
+                policy_version_id=policy.id,
+                source_sha256=f"{self.versions:064x}",
+                row_count=0,
+                table_name=f"dsv_matrix_{self.versions}",
+                report="{}",
+                uploaded_by=str(uploader.id),
+            )
+        )
+        session.flush()
+        return self.versions
 
     def last_event(self) -> AuditEvent:
         with self.factory() as session:
@@ -270,6 +314,9 @@ def test_matrix(stage: Stage, endpoint: str, role: str, relation: str, allowed: 
     if endpoint == "project.members.remove":
         pid = MISSING if relation == "none" else world.project[relation]
         path = f"/projects/{pid}/members/{stage.people['colleague'].username}"
+    if endpoint == "dataset_version.withdraw":
+        number = MISSING if relation == "none" else world.version[relation]
+        path = f"/datasets/{stage.dataset_name}/versions/{number}/withdraw"
     if endpoint == "access.explain":
         grant = world.grant["own"]
         user = stage.people["researcher"].username

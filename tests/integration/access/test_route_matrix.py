@@ -13,6 +13,7 @@ skip the matrix.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,9 @@ POLICY: dict[str, Rule] = {
     "GET /reviews": may(G),
     "GET /datasets/{name}/versions/{number}/review": may(G),
     "POST /datasets/{name}/versions/{number}/review": may(G),
+    # withdrawal: governance, or the version's uploader before any release (each uploader
+    # acts on a fresh version of their own; other uploaders' are refused in test_withdrawal)
+    "POST /datasets/{name}/versions/{number}/withdraw": may(G, U),
     # web pages
     "GET /": PUBLIC,
     "GET /web/login": PUBLIC,
@@ -138,6 +142,8 @@ POLICY: dict[str, Rule] = {
     "GET /web/governance/queue": may(G),
     "GET /web/governance/versions/{name}/{number}/review": may(G),
     "POST /web/governance/versions/{name}/{number}/decision": may(G),
+    "POST /web/governance/versions/{name}/{number}/withdraw": may(G),
+    "POST /web/uploads/{upload_id}/withdraw": may(G, own=(U,), foreign=404),
     "POST /web/governance/requests/{request_id}/review": may(G),
     "GET /web/governance/access": may(G),
     "GET /web/governance/audit": may(G),
@@ -255,6 +261,29 @@ def _version(case: Case) -> int:
     return case.world.fresh_version() if case.allowed else case.world.review_version
 
 
+WITHDRAWAL = {"reason": "Wrong extract sent."}
+
+
+def _withdrawn(case: Case) -> int:
+    """A fresh version (the actor's own upload) for a withdrawal that will happen."""
+    return case.world.fresh_version_by(case.actor) if case.allowed else case.world.review_version
+
+
+def _withdrawn_upload(case: Case) -> uuid.UUID:
+    if not case.allowed:
+        return case.s.upload
+    return case.world.fresh_versioned_upload(case.side)
+
+
+def _web_withdraw(case: Case) -> Call:
+    number = _withdrawn(case)
+    return Call(
+        f"/web/governance/versions/notes/{number}/withdraw",
+        data=WITHDRAWAL,
+        location=f"/web/governance/versions/notes/{number}/review?notice=version_withdrawn",
+    )
+
+
 def _login_form(case: Case, **fields: str) -> Call:
     token = "matrix-login-csrf-token"
     return Call(
@@ -358,6 +387,15 @@ TARGETS: dict[str, Target] = {
     "POST /datasets/{name}/versions/{number}/review": lambda c: Call(
         f"/datasets/notes/versions/{_version(c)}/review",
         json={"decision": "reject", "reason": "Names left in the notes."},
+    ),
+    "POST /datasets/{name}/versions/{number}/withdraw": lambda c: Call(
+        f"/datasets/notes/versions/{_withdrawn(c)}/withdraw", json=WITHDRAWAL
+    ),
+    "POST /web/governance/versions/{name}/{number}/withdraw": _web_withdraw,
+    "POST /web/uploads/{upload_id}/withdraw": lambda c: Call(
+        f"/web/uploads/{_withdrawn_upload(c)}/withdraw",
+        data=WITHDRAWAL,
+        location="/web/uploads/",
     ),
     "GET /": fixed("/", status=303, location="/web/"),
     "GET /web/login": fixed("/web/login"),

@@ -36,7 +36,13 @@ def test_the_shipped_policy_is_valid_and_says_what_governance_expects() -> None:
     assert policy.scope_of(Role.RESEARCHER, Action.GRANT_USE) is Scope.MEMBER
     assert policy.scope_of(Role.GOVERNANCE, Action.GRANT_USE) is None
     assert policy.roles[Role.ADMIN] == {}
-    assert policy.roles[Role.UPLOADER] == {}
+    # Uploaders govern nothing but may take back their own upload before any release.
+    assert policy.roles[Role.UPLOADER] == {
+        Action.DATASET_VERSION_WITHDRAW: Scope.UPLOADED_UNRELEASED
+    }
+    assert policy.scope_of(Role.GOVERNANCE, Action.DATASET_VERSION_WITHDRAW) is Scope.ANY
+    assert policy.scope_of(Role.GOVERNANCE, Action.DATASET_VERSION_PURGE) is Scope.ANY
+    assert policy.scope_of(Role.UPLOADER, Action.DATASET_VERSION_PURGE) is None
 
 
 def test_the_default_path_falls_back_to_the_checkout(tmp_path: Path) -> None:
@@ -77,6 +83,16 @@ def _mutate(path: list[str], value: object) -> dict:
         (["release", "min_k"], KeyError, "release.min_k: required key is missing"),
         (["release", "colour"], "blue", "release.colour: unknown key"),
         (["version"], "one", "version"),
+        (
+            ["roles", "uploader", "dataset_version.withdraw"],
+            "member",
+            "dataset_version.withdraw takes scope any or uploaded_unreleased",
+        ),
+        (
+            ["roles", "researcher", "grant.use"],
+            "uploaded_unreleased",
+            "uploaded_unreleased applies to dataset version actions",
+        ),
     ],
 )
 def test_a_bad_policy_names_the_key(path: list[str], value: object, fragment: str) -> None:

@@ -226,3 +226,22 @@ def test_allow_empty_defaults_to_false_and_keeps_old_hashes() -> None:
 def test_allow_empty_must_be_a_boolean(value: object) -> None:
     with pytest.raises(PolicyError, match="allow_empty: "):
         parse_policy({**minimal(), "allow_empty": value})
+
+
+# -------------------------------------------------------------- withdrawn_retention_days
+
+
+def test_withdrawn_retention_defaults_to_90_days_and_keeps_old_hashes() -> None:
+    plain = parse_policy(minimal())
+    assert plain.withdrawn_retention_days == 90
+    same = parse_policy({**minimal(), "withdrawn_retention_days": 90})
+    assert same.content_hash == plain.content_hash
+    none = parse_policy({**minimal(), "withdrawn_retention_days": 0})
+    assert none.withdrawn_retention_days == 0
+    assert none.content_hash != plain.content_hash  # a change of meaning
+
+
+@pytest.mark.parametrize("value", [-1, 36501, "30", 7.5, True, None])
+def test_withdrawn_retention_must_be_whole_days_in_range(value: object) -> None:
+    with pytest.raises(PolicyError, match="withdrawn_retention_days: "):
+        parse_policy({**minimal(), "withdrawn_retention_days": value})

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
+from fivesafes.access.policy import Action
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
@@ -25,12 +26,16 @@ from fivesafes.httpkit.deps import (
     request_context,
     require_role,
 )
+from fivesafes.httpkit.params import PathId
+from fivesafes.httpkit.permits import Permit, version_permit
 from fivesafes.identity.models import Role, User
 from fivesafes.ingestion.accept import accept_upload
 from fivesafes.ingestion.multipart_stream import receive_file
 from fivesafes.ingestion.runner import IngestionRunner
 from fivesafes.ingestion.spool import SpoolWriter
 from fivesafes.ingestion.status import upload_status, upload_statuses
+from fivesafes.release import withdrawal
+from fivesafes.release.withdrawal_views import VersionStatusOut, WithdrawIn, version_status_out
 
 router = APIRouter(tags=["datasets"])
 UploadReaders = Annotated[User, Depends(require_role(*READERS))]
@@ -44,6 +49,29 @@ def list_datasets(session: DbSession, _: CurrentUser) -> list[DatasetOut]:
 @router.get("/datasets/{name}", response_model=DatasetOut, name="dataset.view")
 def get_dataset(name: str, session: DbSession, _: CurrentUser) -> DatasetOut:
     return views.dataset_view(session, service.get_dataset(session, name))
+
+
+WithdrawPermit = Annotated[Permit, version_permit(Action.DATASET_VERSION_WITHDRAW)]
+
+
+@router.post(
+    "/datasets/{name}/versions/{number}/withdraw",
+    response_model=VersionStatusOut,
+    name="dataset_version.withdraw",
+    tags=["access"],
+    summary="Withdraw a dataset version, with a reason (governance; its uploader before "
+    "any release)",
+    responses={409: {"description": "Already withdrawn"}},
+)
+def withdraw_version(
+    name: str, number: PathId, body: WithdrawIn, ok: WithdrawPermit
+) -> VersionStatusOut:
+    """The version leaves "latest"; grants fixed to it are refused at release with the
+    reason; its data is kept until a purge its policy allows (`fivesafes datasets purge`)."""
+    record = withdrawal.withdraw_version(
+        *ok.writing, dataset=name, number=number, reason=body.reason, now=ok.now
+    )
+    return version_status_out(ok.session, record)
 
 
 def _uploader(request: Request) -> User:
