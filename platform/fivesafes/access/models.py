@@ -158,6 +158,8 @@ class RequestReview(Base):
     reviewer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     decision: Mapped[ReviewDecision] = mapped_column(StrEnumText(ReviewDecision, 8))
     reason: Mapped[str] = mapped_column(Text)
+    # Why an approval went ahead although the disclosure preview refused the release.
+    override_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     request: Mapped[AccessRequest] = relationship(back_populates="reviews")

@@ -104,6 +104,12 @@ class RequestIn(_In):
 
 class ReviewIn(_In):
     reason: str = Field(min_length=3, max_length=5_000)
+    override_reason: str | None = Field(
+        default=None,
+        max_length=5_000,
+        description="Required to approve a request whose disclosure preview says its "
+        "release would be refused (GET /requests/{id}/preview): why approve it anyway",
+    )
 
 
 class ReviewOut(BaseModel):
@@ -112,6 +118,9 @@ class ReviewOut(BaseModel):
     reviewer_id: uuid.UUID
     decision: ReviewDecision
     reason: str
+    override_reason: str | None = Field(
+        default=None, description="Why it was approved although its release would be refused"
+    )
     created_at: datetime
 
 

@@ -18,6 +18,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from fivesafes.access.acting import Acting
 from fivesafes.access.decide import decide
 from fivesafes.access.facts import Target, approvals, authorize, authorized_target, subject_of
 from fivesafes.access.filters import check_filter, to_text
@@ -296,6 +297,38 @@ def _check_columns(requested: Sequence[str], available: Mapping[str, str], datas
             )
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedRequest:
+    """A request body checked as its submission checks it, before anything is written:
+    what :func:`create_request` stores, and what a draft's disclosure preview plans."""
+
+    terms: DatasetTerms
+    version: int | None  # None: the latest available
+    columns: tuple[str, ...]
+    row_filter: str | None  # canonical text
+    granularity: str
+
+    @property
+    def dataset(self) -> Dataset:
+        return self.terms.dataset
+
+
+def check_request(session: Session, body: RequestIn, now: datetime) -> CheckedRequest:
+    """Check a request body against its dataset (columns, row filter, end date): 4xx
+    naming what is wrong. Reads only."""
+    version = None if body.version == "latest" else int(body.version)
+    terms = dataset_terms(session, body.dataset, version)
+    _check_columns(body.columns, terms.columns, body.dataset)
+    row_filter = None
+    if body.row_filter is not None and body.row_filter.strip():
+        row_filter = to_text(check_filter(body.row_filter, terms.columns))
+    if body.requested_end is not None and body.requested_end < now.date():
+        raise InvalidInputError("requested_end is in the past", code="invalid_end")
+    return CheckedRequest(
+        terms, version, tuple(body.columns), row_filter, body.date_granularity.value
+    )
+
+
 def create_request(
     session: Session,
     trail: AuditTrail,
@@ -308,14 +341,8 @@ def create_request(
 ) -> AccessRequest:
     """A project member asks for columns (and rows) of a dataset."""
     authorized_target(session, policy, actor, Action.REQUEST_CREATE, now, project_id=project_id)
-    version = None if body.version == "latest" else int(body.version)
-    terms = dataset_terms(session, body.dataset, version)
-    _check_columns(body.columns, terms.columns, body.dataset)
-    row_filter = None
-    if body.row_filter is not None and body.row_filter.strip():
-        row_filter = to_text(check_filter(body.row_filter, terms.columns))
-    if body.requested_end is not None and body.requested_end < now.date():
-        raise InvalidInputError("requested_end is in the past", code="invalid_end")
+    checked = check_request(session, body, now)
+    terms, version, row_filter = checked.terms, checked.version, checked.row_filter
     sensitivity = terms.policy_version.sensitivity
     policy.approvers_needed(sensitivity)  # fail closed on a tier the policy lacks
     request = AccessRequest(
@@ -327,7 +354,7 @@ def create_request(
         sensitivity=sensitivity,
         columns=json.dumps(list(body.columns)),
         row_filter=row_filter,
-        date_granularity=body.date_granularity.value,
+        date_granularity=checked.granularity,
         justification=body.justification,
         requested_end=body.requested_end,
         state=RequestState.PENDING,
@@ -414,7 +441,30 @@ def review_request(
 
     One rejection ends the request. The number of approvals needed comes from the policy
     tier of the data's sensitivity, read now (a stricter policy applies to pending work).
+    The API, the pages and the CLI review through
+    :func:`fivesafes.release.preview.review_with_preview`, which adds the disclosure
+    preview's verdict (:func:`review_with_verdict`).
     """
+    acting = Acting(session, trail, policy, actor, now)
+    return review_with_verdict(acting, request_id=request_id, choice=ReviewChoice(approve, reason))
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewChoice:
+    """One officer's decision on a request, and what the disclosure preview said of it."""
+
+    approve: bool
+    reason: str
+    override_reason: str | None = None  # why approve although the release would be refused
+    disclosure: DisclosureVerdict | None = None  # None: no preview was taken
+
+
+def review_with_verdict(acting: Acting, *, request_id: int, choice: ReviewChoice) -> AccessRequest:
+    """:func:`review_request` with the disclosure preview's verdict: approving a request
+    whose release would be refused needs the verdict's override reason (422 without one),
+    recorded on the review and in the ``request.approve`` audit event."""
+    session, trail, policy, actor = acting.writing
+    now, approve, reason, disclosure = acting.now, choice.approve, choice.reason, choice.disclosure
     action = Action.REQUEST_APPROVE if approve else Action.REQUEST_REJECT
     target = authorized_target(
         session, policy, actor, action, now, lock=True, request_id=request_id
@@ -423,11 +473,13 @@ def review_request(
     if approve and request.dataset_version is not None:
         # A request fixed to one version is approved only while that version is available.
         ensure_releasable(get_dataset_version(session, request.dataset, request.dataset_version))
+    override = _override(request, choice)
     review = RequestReview(
         request_id=request.id,
         reviewer_id=actor.id,
         decision=ReviewDecision.APPROVE if approve else ReviewDecision.REJECT,
         reason=reason,
+        override_reason=override,
         created_at=now,
     )
     request.reviews.append(review)
@@ -439,6 +491,10 @@ def review_request(
         "approvals": len(approvers),
         "required": required,
     }
+    if approve and disclosure is not None:
+        details["disclosure_refused"] = disclosure.refused
+        if override is not None:
+            details["override_reason"] = override
     if not approve:
         request.state, request.decided_at = RequestState.REJECTED, now
         session.flush()
@@ -461,6 +517,38 @@ def review_request(
         request.state, request.decided_at = RequestState.APPROVED, now
         _issue_grant(session, trail, policy, request=request, project=project, now=now)
     return request
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosureVerdict:
+    """What a request's disclosure preview said, for its approval: whether the release
+    would be refused and why (the gate itself is in ``release/``, above this layer)."""
+
+    refused: bool
+    refusal: str = ""
+
+
+class OverrideReasonRequiredError(InvalidInputError):
+    """An approval of a request whose release would be refused, without a reason (422)."""
+
+    code = "override_reason_required"
+
+
+def _override(request: AccessRequest, choice: ReviewChoice) -> str | None:
+    """The override reason to record: required when approving against a refusal, not
+    recorded otherwise (there is nothing to override)."""
+    disclosure = choice.disclosure
+    if not choice.approve or disclosure is None or not disclosure.refused:
+        return None
+    reason = (choice.override_reason or "").strip()
+    if len(reason) < 3:
+        raise OverrideReasonRequiredError(
+            f"override_reason is required: the disclosure preview of request {request.id} "
+            f"says its release would be refused ({disclosure.refusal}). Reject the request, "
+            "or approve it with an override reason (at least 3 characters) saying why; "
+            "the gate still applies at every download"
+        )
+    return reason
 
 
 def grant_expiry(

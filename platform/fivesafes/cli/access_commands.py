@@ -18,6 +18,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.table import Table
+from sqlalchemy.engine import Engine
 
 from fivesafes.access import grants as grant_service
 from fivesafes.access import service
@@ -31,6 +32,8 @@ from fivesafes.config import get_settings
 from fivesafes.db import utcnow
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity import service as identity
+from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.release.preview import Previewer, review_with_preview
 from fivesafes.validation_messages import describe_problems
 
 projects_app = typer.Typer(help="Research projects.", no_args_is_help=True)
@@ -206,20 +209,42 @@ def show_request(request_id: int, as_user: As) -> None:
             console.print(f"  {review.decision} by {review.reviewer_id}: {review.reason}")
 
 
-def _review(a: Acting, request_id: int, approve: bool, reason: str) -> str:
-    r = service.review_request(
-        *a.writing, request_id=request_id, approve=approve, reason=reason, now=a.now
+def _review(
+    a: Acting, request_id: int, approve: bool, reason: str, override_reason: str | None = None
+) -> str:
+    """Review as the API does: an approval takes the disclosure preview first."""
+    settings = get_settings()
+    engine = a.session.get_bind()
+    assert isinstance(engine, Engine)
+    previewer = Previewer(
+        a, lambda: LocalFileKeyStore(settings.keystore_path), engine, settings.release_max_rows
     )
+    choice = service.ReviewChoice(approve, reason, override_reason)
+    r = review_with_preview(previewer, request_id=request_id, choice=choice)
     return f"request {r.id}: {r.state}"
 
 
-_decision_command(
-    requests_app,
-    "approve",
-    "request",
-    _review,
-    "Approve (enough distinct approvals issue the grant).",
-)
+@requests_app.command("approve")
+@handle_errors
+def approve_request(
+    as_user: As,
+    reason: Reason,
+    request_id: Annotated[int, typer.Argument(metavar="REQUEST_ID", help="The request's id")],
+    override_reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Why approve although the disclosure preview says the release would be "
+            "refused (required then; see GET /requests/{id}/preview)"
+        ),
+    ] = None,
+) -> None:
+    """Approve (enough distinct approvals issue the grant); the disclosure preview is
+    taken first, and a refused one needs --override-reason."""
+    with acting(as_user) as a:
+        outcome = _review(a, request_id, True, reason, override_reason)
+    console.print(outcome)
+
+
 _decision_command(requests_app, "reject", "request", _review, "Reject (ends the request).")
 
 # ----------------------------------------------------------------------------- grants

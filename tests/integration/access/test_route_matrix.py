@@ -101,6 +101,8 @@ POLICY: dict[str, Rule] = {
     "GET /projects/{project_id}/requests": may(G, own=(R,)),
     "GET /requests": may(G),
     "GET /requests/{request_id}": may(G, own=(R,)),
+    "GET /requests/{request_id}/preview": may(G, own=(R,)),
+    "POST /projects/{project_id}/requests/preview": may(own=(R,)),
     "POST /requests/{request_id}/approve": may(G),
     "POST /requests/{request_id}/reject": may(G),
     "GET /grants": may(G, R),
@@ -374,6 +376,10 @@ TARGETS: dict[str, Target] = {
     ),
     "GET /datasets": fixed("/datasets"),
     "GET /datasets/{name}": fixed(f"/datasets/{RELEASED}"),
+    "GET /requests/{request_id}/preview": lambda c: Call(f"/requests/{c.s.request}/preview"),
+    "POST /projects/{project_id}/requests/preview": lambda c: Call(
+        f"/projects/{c.s.project}/requests/preview", json=c.world.request_json()
+    ),
     "POST /datasets/{name}/uploads": _upload,
     "GET /uploads": fixed("/uploads"),
     "GET /uploads/{upload_id}": lambda c: Call(f"/uploads/{c.s.upload}"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from fivesafes.access import grants, service
 from fivesafes.access.models import AccessRequest, RequestState
@@ -33,6 +33,9 @@ from fivesafes.access.views import grant_out, project_out, request_out
 from fivesafes.db import utcnow
 from fivesafes.httpkit.params import MAX_ID, PathId, QueryId
 from fivesafes.httpkit.permits import ActiveGrant, Permit, permit
+from fivesafes.httpkit.previews import previewer
+from fivesafes.release import preview
+from fivesafes.release.preview_views import PreviewOut, preview_out
 
 router = APIRouter(tags=["access"])
 CREATED = status.HTTP_201_CREATED
@@ -181,15 +184,52 @@ def get_request(
     return request_out(ok.policy, ok.target.loaded_request)
 
 
+@router.get(
+    "/requests/{request_id}/preview",
+    name="request.preview",
+    response_model=PreviewOut,
+    summary="What the disclosure gate would do to this request's release, now (audited)",
+    responses={409: {"description": "No version can be read now, or too many rows"}},
+)
+def preview_request(
+    request_id: PathId,
+    request: Request,
+    ok: Annotated[Permit, permit(Action.REQUEST_VIEW, "request")],
+) -> PreviewOut:
+    return preview_out(preview.preview_request(previewer(request, ok), request_id=request_id))
+
+
+@router.post(
+    "/projects/{project_id}/requests/preview",
+    name="request.preview_draft",
+    response_model=PreviewOut,
+    summary="Preview the disclosure of a request before submitting it (member; audited)",
+    responses={409: {"description": "No version can be read now, or too many rows"}},
+)
+def preview_draft(
+    project_id: PathId,
+    body: RequestIn,
+    request: Request,
+    ok: Annotated[Permit, permit(Action.REQUEST_CREATE, "project")],
+) -> PreviewOut:
+    found = preview.preview_draft(previewer(request, ok), project_id=project_id, body=body)
+    return preview_out(found)
+
+
 def _review_route(action: Action, verb: str) -> None:
-    """``POST /requests/{id}/approve`` and ``.../reject``: one shape, two actions."""
+    """``POST /requests/{id}/approve`` and ``.../reject``: one shape, two actions. An
+    approval takes the disclosure preview first; against a refusal it needs
+    ``override_reason`` (422 ``override_reason_required`` without)."""
     approve = action is Action.REQUEST_APPROVE
     permitted = permit(action, "request")  # a default, as in _project_decision_route
 
     @router.post(f"/requests/{{request_id}}/{verb}", name=action.value, response_model=RequestOut)
-    def review_request(request_id: PathId, body: ReviewIn, ok: Permit = permitted) -> RequestOut:
-        req = service.review_request(
-            *ok.writing, request_id=request_id, approve=approve, reason=body.reason, now=ok.now
+    def review_request(
+        request_id: PathId, body: ReviewIn, request: Request, ok: Permit = permitted
+    ) -> RequestOut:
+        choice = service.ReviewChoice(approve, body.reason, body.override_reason)
+        req = preview.review_with_preview(
+            previewer(request, ok), request_id=request_id, choice=choice
         )
         return request_out(ok.policy, req)
 
