@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from fivesafes.audit.queries import CSV_COLUMNS
+from fivesafes.audit.queries import CSV_COLUMNS, HASHED_CSV_COLUMNS
 from fivesafes.audit.verify import Anchor
 from fivesafes.errors import InvalidInputError
 
@@ -26,13 +26,14 @@ def anchors_from_export(path: Path) -> list[Anchor]:
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None or tuple(header) != CSV_COLUMNS:
+            header = tuple(next(reader, ()))
+            # Exports made before the actor_username column have the hashed columns only.
+            if header not in (CSV_COLUMNS, HASHED_CSV_COLUMNS):
                 raise InvalidInputError(f"{path}: not an audit export (header differs)")
-            seq_at, hash_at = CSV_COLUMNS.index("seq"), CSV_COLUMNS.index("hash")
+            seq_at, hash_at = header.index("seq"), header.index("hash")
             anchors = []
             for line, row in enumerate(reader, start=2):
-                if len(row) != len(CSV_COLUMNS):
+                if len(row) != len(header):
                     raise InvalidInputError(f"{path}: line {line} has {len(row)} fields")
                 seq, digest = row[seq_at], row[hash_at]
                 if not seq.isdigit() or len(digest) != _HASH_LENGTH:

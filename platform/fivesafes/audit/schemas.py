@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from fivesafes.audit.actors import ActorNames
 from fivesafes.audit.models import AuditEvent
+from fivesafes.audit.review import EventsPage
 
 
 class AuditEventOut(BaseModel):
@@ -18,6 +19,10 @@ class AuditEventOut(BaseModel):
     seq: int
     occurred_at: datetime
     actor_id: str | None
+    #: The actor's username, looked up when read (not part of the hashed record); null
+    #: for an operator at the server's shell (``os:<account>``), anonymous attempts and
+    #: ids no user has.
+    actor_username: str | None = None
     actor_role: str | None
     action: str
     target_type: str | None
@@ -40,10 +45,16 @@ class AuditPage(BaseModel):
     next_cursor: int | None
 
 
-def page_out(events: Sequence[AuditEvent], next_cursor: int | None) -> AuditPage:
-    """A page as the API returns it and the audit web page shows it (details parsed)."""
+def event_out(event: AuditEvent, names: ActorNames) -> AuditEventOut:
+    out = AuditEventOut.model_validate(event)
+    return out.model_copy(update={"actor_username": names.username(event.actor_id)})
+
+
+def page_out(page: EventsPage) -> AuditPage:
+    """A page as the API returns it and the audit web page shows it (details parsed,
+    actors' usernames beside their ids)."""
     return AuditPage(
-        events=[AuditEventOut.model_validate(e) for e in events], next_cursor=next_cursor
+        events=[event_out(e, page.names) for e in page.events], next_cursor=page.next_cursor
     )
 
 

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from fivesafes.audit import integrity, queries, review
+from fivesafes.audit.actors import OPERATOR_PREFIX
+from fivesafes.audit.entry import OUTCOMES
+from fivesafes.audit.moments import parse_moment
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.audit.trust import parse_public_key, trusted_public_key
 from fivesafes.audit.verification import VerifyScope
 from fivesafes.cli.runtime import EXIT_FAILURE, console, handle_errors, transaction
 from fivesafes.config import get_settings
+from fivesafes.db import utcnow
+from fivesafes.errors import InvalidInputError
+from fivesafes.identity.directory import usernames
+from fivesafes.identity.passwords import find_user
 from fivesafes.keys.local import LocalFileKeyStore
 
 audit_app = typer.Typer(help="Review and verify the audit trail.", no_args_is_help=True)
@@ -96,44 +103,91 @@ def checkpoint(
         sys.stdout.write(made.to_json())
 
 
+#: How many events ``audit show`` lists unless told: a screenful or two, newest first.
+SHOW_LIMIT = 50
+
+
 @audit_app.command("show")
 @handle_errors
 def show(
-    actor: Annotated[str | None, typer.Option(help="Actor id")] = None,
+    actor: Annotated[str | None, typer.Option(help="Actor: a username or an actor id")] = None,
     action: Annotated[str | None, typer.Option(help="Action, or a prefix ending in '.'")] = None,
     target_type: Annotated[str | None, typer.Option()] = None,
     target_id: Annotated[str | None, typer.Option()] = None,
     outcome: Annotated[str | None, typer.Option(help="success, denied or failed")] = None,
-    since: Annotated[datetime | None, typer.Option(help="From this UTC time")] = None,
-    until: Annotated[datetime | None, typer.Option(help="Before this UTC time")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many events")] = 100,
-    csv_out: Annotated[bool, typer.Option("--csv", help="CSV on standard output")] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="From this moment: a span back from now (30m, 24h, 7d, 2w) or a UTC "
+            "date or date/time (2026-11-03, 2026-11-03T09:30)"
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Before this moment (same forms as --since)")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=100_000, help="At most this many events, the newest")
+    ] = SHOW_LIMIT,
+    csv_out: Annotated[
+        bool, typer.Option("--csv", help="The same events as CSV (oldest first) on standard output")
+    ] = False,
 ) -> None:
-    """List events matching the filters, oldest first."""
-    flt = queries.EventFilter(
-        actor,
-        action,
-        target_type,
-        target_id,
-        outcome,
-        since.replace(tzinfo=UTC) if since and since.tzinfo is None else since,
-        until.replace(tzinfo=UTC) if until and until.tzinfo is None else until,
-    )
+    """List the newest events matching the filters, newest first, actors by username."""
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidInputError(f"--outcome {outcome!r}: give success, denied or failed")
+    now = utcnow()
+    start = parse_moment(since, now, option="--since") if since else None
+    end = parse_moment(until, now, option="--until") if until else None
+    if start is not None and end is not None and end <= start:
+        raise InvalidInputError("--until is not after --since: no event could match")
     with transaction() as session:
-        events, _ = review.view_page(session, AuditTrail.for_operator(), flt, after=0, limit=limit)
+        flt = queries.EventFilter(
+            _actor_id(session, actor), action, target_type, target_id, outcome, start, end
+        )
+        request = review.PageRequest(limit, newest_first=True)
+        page = review.view_page(session, AuditTrail.for_operator(), flt, usernames, request)
         if csv_out:
-            for chunk in queries.csv_lines(iter(events)):
+            oldest_first = sorted(page.events, key=lambda e: e.seq)
+            for chunk in queries.csv_lines([(oldest_first, page.names)]):
                 sys.stdout.write(chunk)
             return
-        table = Table("seq", "time (UTC)", "actor", "role", "action", "target", "outcome")
-        for event in events:
-            table.add_row(
-                str(event.seq),
-                event.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
-                event.actor_id or "-",
-                event.actor_role or "-",
-                event.action,
-                f"{event.target_type or ''}:{event.target_id or ''}".strip(":"),
-                event.outcome,
-            )
-        console.print(table)
+        console.print(_events_table(page, flt))
+
+
+def _actor_id(session: Session, actor: str | None) -> str | None:
+    """``--actor`` as stored: a username is looked up (an unknown one matches nothing)."""
+    if not actor or actor.startswith(OPERATOR_PREFIX):
+        return actor or None
+    found = find_user(session, actor)
+    return str(found.id) if found is not None else actor
+
+
+def _events_table(page: review.EventsPage, flt: queries.EventFilter) -> Table:
+    shown = f"{len(page.events)} events, newest first"
+    if page.next_cursor is not None:
+        shown += " (older ones match too: raise --limit or narrow --since)"
+    if flt.since is not None:
+        shown += f", since {flt.since:%Y-%m-%d %H:%M} UTC"
+    table = Table(
+        "seq",
+        "time (UTC)",
+        "actor",
+        "role",
+        "action",
+        "target",
+        "outcome",
+        title="Audit trail",
+        caption=shown,
+    )
+    for event in page.events:
+        table.add_row(
+            str(event.seq),
+            event.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+            page.names.label(event.actor_id),
+            event.actor_role or "-",
+            event.action,
+            f"{event.target_type or ''}:{event.target_id or ''}".strip(":"),
+            event.outcome,
+            style=None if event.outcome == "success" else "red",
+        )
+    return table

@@ -6,6 +6,9 @@ caught here: they surface as 500s (and in logs) rather than being dressed up as 
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -75,6 +78,41 @@ def _storable(params: dict[str, object]) -> dict[str, object]:
     return {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in params.items()}
 
 
+def _integer_id(value: str) -> str | None:
+    return str(int(value)) if value.isascii() and value.isdigit() and len(value) <= 19 else None
+
+
+def _uuid_id(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+#: Path parameters naming what a refused attempt was for, most specific first, with how
+#: their ids are written in events: a refused download is recorded against its grant, as
+#: a successful one is, so the grant's history (``target_type=grant&target_id=7``) shows
+#: the refusals too.
+TARGET_PARAMS: tuple[tuple[str, str, Callable[[str], str | None]], ...] = (
+    ("grant_id", "grant", _integer_id),
+    ("release_id", "release", _uuid_id),
+    ("request_id", "request", _integer_id),
+    ("project_id", "project", _integer_id),
+)
+
+
+def refusal_target(request: Request) -> tuple[str, str | None]:
+    """The target of a refused attempt: the grant, release, request or project in the
+    path (its id written as successful events write it), else the route itself (also for
+    an id too malformed to name anything: it stays in the details' ``path_params``)."""
+    for param, target_type, normalise in TARGET_PARAMS:
+        value = request.path_params.get(param)
+        target_id = normalise(str(value)) if value is not None else None
+        if target_id is not None:
+            return target_type, target_id
+    return "route", getattr(request.scope.get("route"), "path", None)
+
+
 def audit_refusal(request: Request, status: int, code: str, extra: dict[str, object]) -> None:
     """Record a denied or failed attempt in its own transaction.
 
@@ -84,15 +122,17 @@ def audit_refusal(request: Request, status: int, code: str, extra: dict[str, obj
     recorder: AuditRecorder = request.app.state.audit_recorder
     outcome = "denied" if status in (401, 403) else "failed"
     route_path = getattr(request.scope.get("route"), "path", None)
+    target_type, target_id = refusal_target(request)
     with session_scope(request.app.state.session_factory) as session:
         entry = AuditEntry(
             _action_of(request),
             outcome=outcome,
-            target_type="route",
-            target_id=route_path,
+            target_type=target_type,
+            target_id=target_id,
             details={
                 "status": status,
                 "code": code,
+                "route": route_path,
                 "path_params": _storable(dict(request.path_params)),
                 **extra,
             },

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivesafes.audit import queries
+from fivesafes.audit import queries, review
 from fivesafes.audit.checkpoints import public_key_b64, sign_head
 from fivesafes.audit.context import Actor, AuditContext
 from fivesafes.audit.entry import AuditEntry
@@ -28,6 +28,7 @@ from fivesafes.audit.recorder import chain_head, record
 from fivesafes.audit.signing import make_checkpoint
 from fivesafes.audit.verification import VerifyScope, verify_against
 from fivesafes.audit.verify import VerifyResult, verify_chain
+from fivesafes.identity.directory import usernames
 from fivesafes.keys.store import InMemoryKeyStore
 from tests.integration.audit.helpers import triggers_disabled
 
@@ -96,8 +97,8 @@ def world(session_factory: sessionmaker[Session], engine: Engine, tmp_path: Path
     shutil.copy(next(w.published.iterdir()), w.offsite_checkpoint)
     w.append(5)
     with session_factory() as session:
-        events = queries.iter_events(session, queries.EventFilter())
-        w.offsite_export.write_text("".join(queries.csv_lines(events)))
+        lines = review.csv_of(session, queries.EventFilter(), usernames)
+        w.offsite_export.write_text("".join(lines))
     assert w.verdicts() == {"database": "ok", "published": "ok", "external": "ok"}
     return w
 

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from fivesafes.audit.actors import ActorNames
 from fivesafes.audit.chain import GENESIS_HASH, EventFields, canonical_details, event_hash
 from fivesafes.audit.entry import AuditEntry
 from fivesafes.audit.models import AuditEvent
-from fivesafes.audit.queries import CSV_COLUMNS, as_row
+from fivesafes.audit.queries import CSV_COLUMNS, HASHED_CSV_COLUMNS, as_row
 from fivesafes.audit.schemas import AuditEventOut
 
 AT = datetime(2026, 3, 4, 5, 6, 7, 89, tzinfo=UTC)
@@ -51,10 +52,11 @@ def test_export_row_is_the_spelled_out_row() -> None:
         prev_hash="0" * 64,
         hash="f" * 64,
     )
-    assert as_row(event) == [
+    assert as_row(event, ActorNames()) == [
         "7",
         "2026-03-04T05:06:07.000089Z",
         "",
+        "",  # actor_username: resolved when exported, not hashed
         "",
         "audit.view",
         "",
@@ -71,6 +73,14 @@ def test_export_row_is_the_spelled_out_row() -> None:
 def test_the_api_shows_every_exported_column() -> None:
     # AuditEventOut is the API's own schema (details parsed); it must not drift from the chain.
     assert tuple(AuditEventOut.model_fields) == CSV_COLUMNS
+
+
+def test_the_export_adds_the_username_beside_the_id_and_keeps_every_hashed_column() -> None:
+    assert [c for c in CSV_COLUMNS if c != "actor_username"] == list(HASHED_CSV_COLUMNS)
+    assert CSV_COLUMNS.index("actor_username") == CSV_COLUMNS.index("actor_id") + 1
+    named = AuditEvent(**FIELDS.values(), prev_hash="0" * 64, hash="f" * 64)
+    row = dict(zip(CSV_COLUMNS, as_row(named, ActorNames({"a1b2": "gina"})), strict=True))
+    assert (row["actor_id"], row["actor_username"]) == ("a1b2", "gina")
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from starlette.requests import Request
 
@@ -58,16 +56,3 @@ def test_entities_per_type_sums_columns() -> None:
     chart = charts.horizontal_bars(totals)
     assert [b.label for b in chart.bars] == ["PERSON", "DATE"]
     assert chart.bars[0].width > chart.bars[1].width > 0
-
-
-def test_timeline_buckets_by_hour_or_day() -> None:
-    start = datetime(2026, 11, 1, 9, 15, tzinfo=UTC)
-    hourly = charts.timeline(
-        [(start, "success"), (start + timedelta(hours=2), "denied"), (start, "success")]
-    )
-    assert hourly.unit == "hour"
-    assert [(c.success, c.refused) for c in hourly.columns] == [(2, 0), (0, 0), (0, 1)]
-    daily = charts.timeline([(start, "success"), (start + timedelta(days=5), "failed")])
-    assert daily.unit == "day"
-    assert len(daily.columns) == 6
-    assert charts.timeline([]).columns == []

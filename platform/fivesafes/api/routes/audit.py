@@ -19,6 +19,7 @@ from fivesafes.audit.schemas import AuditPage, CheckpointOut, VerifyOut, page_ou
 from fivesafes.audit.verification import VerifyScope
 from fivesafes.httpkit.deps import DbSession, Trail, require_role
 from fivesafes.httpkit.params import MAX_SEQ
+from fivesafes.identity.directory import usernames
 from fivesafes.identity.models import Role, User
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -52,16 +53,19 @@ def list_events(
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
-    return page_out(*review.view_page(session, trail, flt, after=after, limit=limit))
+    """Matching events in sequence order after the cursor; each actor's id and username."""
+    page = review.view_page(session, trail, flt, usernames, review.PageRequest(limit, after))
+    return page_out(page)
 
 
 @router.get("/events.csv", name="audit.export", response_class=StreamingResponse)
 def export_events(
     request: Request, session: DbSession, _: Governance, trail: Trail, flt: Filter
 ) -> StreamingResponse:
-    """The filtered trail as CSV, streamed after the export itself is on the trail."""
+    """The filtered trail as CSV (with an ``actor_username`` column beside ``actor_id``),
+    streamed after the export itself is on the trail."""
     return StreamingResponse(
-        review.export_csv(session, trail, request.app.state.engine, flt),
+        review.export_csv(session, trail, request.app.state.engine, flt, usernames),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="audit-events.csv"'},
     )
