@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.datasets import service
-from fivesafes.datasets.models import DatasetPolicyVersion
+from fivesafes.datasets.models import Dataset, DatasetPolicyVersion
 from fivesafes.errors import NotFoundError, PermissionDeniedError
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
@@ -62,6 +62,39 @@ def load_policy_files_as(
 
 def _refuse(session: Session, trail: AuditTrail, reason: str) -> None:
     trail.record(session, "policy.load", outcome="denied", details={"reason": reason})
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOverview:
+    """A dataset and the policy version in force for it."""
+
+    dataset: str
+    current: DatasetPolicyVersion
+    versions: int
+
+
+def policy_overview(session: Session) -> list[PolicyOverview]:
+    """Every dataset with a policy: its newest policy version and how many it has had."""
+    newest = (
+        select(
+            DatasetPolicyVersion.dataset_id,
+            func.max(DatasetPolicyVersion.version).label("newest"),
+            func.count().label("versions"),
+        )
+        .group_by(DatasetPolicyVersion.dataset_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Dataset.name, DatasetPolicyVersion, newest.c.versions)
+        .join(newest, newest.c.dataset_id == Dataset.id)
+        .join(
+            DatasetPolicyVersion,
+            (DatasetPolicyVersion.dataset_id == Dataset.id)
+            & (DatasetPolicyVersion.version == newest.c.newest),
+        )
+        .order_by(Dataset.name)
+    )
+    return [PolicyOverview(name, current, count) for name, current, count in rows]
 
 
 def list_policy_versions(session: Session, dataset_name: str) -> list[DatasetPolicyVersion]:

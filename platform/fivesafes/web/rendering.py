@@ -68,6 +68,7 @@ NAV: dict[Role, tuple[tuple[str, str], ...]] = {
         ("/web/governance/access", "Who has access"),
         ("/web/governance/audit", "Audit trail"),
         ("/web/governance/integrity", "Chain integrity"),
+        ("/web/governance/policies", "Dataset policies"),
     ),
     Role.ADMIN: (),
 }

@@ -5,10 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from fivesafes.web import routes_auth, routes_governance, routes_researcher, routes_uploader
+from fivesafes.web import (
+    routes_auth,
+    routes_governance,
+    routes_policies,
+    routes_researcher,
+    routes_uploader,
+)
 from fivesafes.web.rendering import STATIC_DIR, install_error_pages
 
-ROUTERS = (routes_auth, routes_uploader, routes_researcher, routes_governance)
+ROUTERS = (routes_auth, routes_uploader, routes_researcher, routes_governance, routes_policies)
 
 
 def install(app: FastAPI) -> None:

@@ -151,6 +151,10 @@ POLICY: dict[str, Rule] = {
     "GET /web/governance/audit": may(G),
     "GET /web/governance/integrity": may(G),
     "POST /web/governance/checkpoints": may(G),
+    "GET /web/governance/policies": may(G),
+    "GET /web/governance/datasets/{name}/policies": may(G),
+    "GET /web/governance/datasets/{name}/policies/diff": may(G),
+    "GET /web/governance/datasets/{name}/policies/{version}": may(G),
     "GET /web/static": PUBLIC,
 }
 
@@ -447,6 +451,16 @@ TARGETS: dict[str, Target] = {
     "GET /web/governance/integrity": fixed("/web/governance/integrity"),
     "POST /web/governance/checkpoints": fixed(
         "/web/governance/checkpoints", location="/web/governance/integrity?notice=checkpoint"
+    ),
+    "GET /web/governance/policies": fixed("/web/governance/policies"),
+    "GET /web/governance/datasets/{name}/policies": fixed(
+        f"/web/governance/datasets/{RELEASED}/policies"
+    ),
+    "GET /web/governance/datasets/{name}/policies/diff": fixed(
+        f"/web/governance/datasets/{RELEASED}/policies/diff?from=1&to=1"
+    ),
+    "GET /web/governance/datasets/{name}/policies/{version}": fixed(
+        f"/web/governance/datasets/{RELEASED}/policies/1"
     ),
     "GET /web/static": fixed("/web/static/upload.js"),
 }
