@@ -14,6 +14,7 @@ from typing import Any
 import fivesafes
 from fivesafes.access.policy import AccessPolicy
 from fivesafes.keys.store import key_id
+from fivesafes.release.column_notes import column_notes
 from fivesafes.release.disclosure import GateResult
 from fivesafes.release.download import Download
 from fivesafes.release.models import Release
@@ -21,12 +22,6 @@ from fivesafes.release.pseudonyms import ProjectPseudonyms
 from fivesafes.release.query import ReleasePlan
 
 MANIFEST_VERSION = 1
-_TREATMENTS = {
-    "project_pseudonym": "re-keyed for the project (keyed permutation of the stored pseudonym)",
-    "project_date_shift": "moved by the patient's project-specific offset (days)",
-    "date": "as stored",
-    "as_stored": "as stored",
-}
 
 
 def _version(name: str) -> str | None:
@@ -47,12 +42,11 @@ def build_manifest(
     recipient, created_at, fmt = download.user, download.now, download.fmt.value
     grant, version = download.grant, plan.version
     report = json.loads(version.report or "{}")
-    columns = []
-    for c in plan.columns:
-        how = _TREATMENTS[c.treatment]
-        if c.treatment in ("project_date_shift", "date") and plan.granularity != "day":
-            how += f", then coarsened to the {plan.granularity}"
-        columns.append({"name": c.name, "type": c.out_kind, "treatment": how})
+    # What each column is, in the words of the grant page (release.column_notes).
+    columns = [
+        {"name": n.name, "type": n.type.value, "treatment": n.note, "method": n.method}
+        for n in column_notes(plan)
+    ]
     shifted = [c.name for c in plan.columns if c.treatment == "project_date_shift"]
     return {
         "manifest_version": MANIFEST_VERSION,

@@ -167,6 +167,19 @@ def _out_kind(kind: ColumnKind, treatment: str, granularity: str) -> ColumnKind:
     return kind
 
 
+def plan_columns(policy: Policy, granted: list[str], granularity: str) -> list[ReleaseColumn]:
+    """Each granted column (an output of ``policy``) and what a release does to it."""
+    available = output_columns(policy)
+    columns = []
+    for name in granted:
+        kind = available[name]
+        treatment = _treatment(policy, name, kind)
+        columns.append(
+            ReleaseColumn(name, kind, treatment, _out_kind(kind, treatment, granularity))
+        )
+    return columns
+
+
 def build_plan(session: Session, terms: ReleaseTerms) -> ReleasePlan:
     """The plan of a release of ``terms`` (409 if the version no longer fits them)."""
     # Only an available version is read: "latest" means the newest one governance let
@@ -184,14 +197,7 @@ def build_plan(session: Session, terms: ReleaseTerms) -> ReleasePlan:
             code="release_columns_missing",
         )
     granularity = terms.granularity
-    columns = []
-    for name in granted:
-        treatment = _treatment(policy, name, available[name])
-        columns.append(
-            ReleaseColumn(
-                name, available[name], treatment, _out_kind(available[name], treatment, granularity)
-            )
-        )
+    columns = plan_columns(policy, granted, granularity)
     counted, not_counted = [], {}
     for name in granted:
         col = policy.columns.get(name)

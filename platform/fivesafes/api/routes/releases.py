@@ -1,4 +1,5 @@
-"""Releases: `GET /grants/{id}/data`, `GET /grants/{id}/releases`, `GET /releases/{id}/manifest`.
+"""Releases: `GET /grants/{id}/data`, `/grants/{id}/columns`, `/grants/{id}/releases`,
+`/releases/{id}/manifest`.
 
 A download is checked, gated, recorded and audited in the request's transaction, which is
 committed before the response starts (``DbSession``); only then are rows streamed, from a
@@ -14,22 +15,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from fivesafes.access.policy import Action
-from fivesafes.config import Settings
 from fivesafes.db import utcnow
 from fivesafes.httpkit.deps import CurrentUser, DbSession, Trail
+from fivesafes.httpkit.downloads import release_response
 from fivesafes.httpkit.params import PathId
 from fivesafes.httpkit.permits import ActiveGrant, Permit, Policy, permit
-from fivesafes.keys.store import KeyStore
-from fivesafes.release import service
-from fivesafes.release.download import Download, ReleaseLimits
+from fivesafes.release import grant_summary, service
+from fivesafes.release.download import Download
 from fivesafes.release.manifest import manifest_view
 from fivesafes.release.models import ReleaseFormat
-from fivesafes.release.schemas import ReleaseOut
-from fivesafes.release.writers import MEDIA_TYPES
+from fivesafes.release.schemas import ColumnNoteOut, ReleaseOut
 
 router = APIRouter(tags=["releases"])
 
@@ -55,34 +52,23 @@ def download(
     grant: ActiveGrant,
     fmt: Annotated[ReleaseFormat, Query(alias="format")] = ReleaseFormat.CSV,
 ) -> StreamingResponse:
-    keystore: KeyStore = request.app.state.keystore
-    engine: Engine = request.app.state.engine
-    settings: Settings = request.app.state.settings
-    limits = ReleaseLimits(
-        settings.spool_path / "releases",
-        spool_memory_bytes=settings.release_memory_mb << 20,
-        max_rows=settings.release_max_rows,
-    )
-    prepared = service.prepare_release(
-        session,
-        trail,
-        keystore,
-        policy,
-        Download(user, grant, fmt, utcnow()),
-        engine=engine,
-        limits=limits,
-    )
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    return StreamingResponse(
-        service.stream_release(prepared, factory),
-        media_type=MEDIA_TYPES[fmt],
-        headers={
-            "Content-Disposition": f'attachment; filename="{prepared.filename}"',
-            "X-Release-Id": str(prepared.release_id),
-            "X-Release-Rows": str(prepared.gate.rows_released),
-            "X-Release-Manifest": f"/releases/{prepared.release_id}/manifest",
-        },
-    )
+    return release_response(request, session, trail, policy, Download(user, grant, fmt, utcnow()))
+
+
+@router.get(
+    "/grants/{grant_id}/columns",
+    name="release.columns",
+    response_model=list[ColumnNoteOut],
+    summary="What each column of the grant's data is (pseudonym, age band, shifted date...)",
+    responses={409: {"description": "No release can be made now (the reason says why)"}},
+)
+def list_columns(
+    grant_id: PathId,
+    session: DbSession,
+    ok: Annotated[Permit, permit(Action.GRANT_VIEW, "grant")],
+) -> list[ColumnNoteOut]:
+    _, notes = grant_summary.grant_notes(session, ok.target.loaded_grant)
+    return [ColumnNoteOut.model_validate(n) for n in notes]
 
 
 @router.get(
