@@ -157,6 +157,9 @@ class GrantOut(BaseModel):
     issued_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    revoke_reason: str | None = Field(
+        default=None, description="Why governance revoked it (shown to the project's members)"
+    )
     active: bool
 
 

@@ -86,5 +86,6 @@ def grant_out(grant: Grant, now: datetime) -> GrantOut:
         issued_at=grant.issued_at,
         expires_at=grant.expires_at,
         revoked_at=grant.revoked_at,
+        revoke_reason=grant.revoke_reason,
         active=grants.grant_is_live(grant, now),
     )
