@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection, Engine
+
+from fivesafes.audit.models import AuditEvent
 
 
 @contextmanager
@@ -35,3 +38,31 @@ def triggers_disabled(
             yield connection
             for _, sql in rows:
                 connection.execute(text(sql))
+
+
+def insert_at(
+    engine: Engine, moments: Sequence[tuple[datetime, str]], actor_id: str | None = None
+) -> None:
+    """``test.event`` events at chosen times and outcomes after the head, inserted as the
+    owner could (the recorder stamps the clock's time; these do not chain)."""
+    with triggers_disabled(engine) as connection:
+        head = connection.execute(text("SELECT COALESCE(MAX(seq), 0) FROM audit_events")).scalar()
+        for seq, (moment, outcome) in enumerate(moments, start=int(head or 0) + 1):
+            connection.execute(
+                insert(AuditEvent),
+                {
+                    "seq": seq,
+                    "occurred_at": moment,
+                    "actor_id": actor_id,
+                    "actor_role": None,
+                    "action": "test.event",
+                    "target_type": None,
+                    "target_id": None,
+                    "outcome": outcome,
+                    "request_id": None,
+                    "client_addr": None,
+                    "details": "{}",
+                    "prev_hash": "0" * 64,
+                    "hash": "0" * 64,
+                },
+            )

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +29,7 @@ from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
 from fivesafes.keys.local import LocalFileKeyStore
 from tests.factories.release_world import World, build
-from tests.integration.audit.helpers import triggers_disabled
+from tests.integration.audit.helpers import insert_at
 
 TRAIL = AuditTrail.for_operator()
 PASSWORD = "a long enough passphrase"
@@ -184,31 +184,6 @@ def test_refused_downloads_are_recorded_against_their_grant(
     }
 
 
-def _insert_at(engine: Engine, moments: list[tuple[datetime, str]]) -> None:
-    """Events at chosen times (the recorder stamps the clock's): as an owner would."""
-    with triggers_disabled(engine) as connection:
-        start = connection.execute(text("SELECT COALESCE(MAX(seq), 0) FROM audit_events")).scalar()
-        for i, (moment, outcome) in enumerate(moments, start=int(start or 0) + 1):
-            connection.execute(
-                AuditEvent.__table__.insert(),  # type: ignore[attr-defined]
-                {
-                    "seq": i,
-                    "occurred_at": moment,
-                    "actor_id": None,
-                    "actor_role": None,
-                    "action": "test.event",
-                    "target_type": None,
-                    "target_id": None,
-                    "outcome": outcome,
-                    "request_id": None,
-                    "client_addr": None,
-                    "details": "{}",
-                    "prev_hash": "0" * 64,
-                    "hash": "0" * 64,
-                },
-            )
-
-
 SPREAD = [
     (datetime(2021, 3, 4, 23, 59, 59, tzinfo=UTC), "success"),
     (datetime(2021, 3, 5, 0, 0, 1, tzinfo=UTC), "denied"),
@@ -219,7 +194,7 @@ SPREAD = [
 
 
 def test_the_database_counts_per_minute_hour_and_day_in_utc(engine: Engine) -> None:
-    _insert_at(engine, SPREAD)
+    insert_at(engine, SPREAD)
     only = queries.EventFilter(action="test.event")
     with Session(engine) as session:
         per_minute = sorted(queries.counts(session, only, Grain.MINUTE))
@@ -263,7 +238,7 @@ def test_the_database_counts_per_minute_hour_and_day_in_utc(engine: Engine) -> N
 def test_the_timeline_of_a_window(
     engine: Engine, since: datetime | None, until: datetime | None, step: str, bars: int
 ) -> None:
-    _insert_at(engine, SPREAD)
+    insert_at(engine, SPREAD)
     flt = queries.EventFilter(action="test.event", since=since, until=until)
     with Session(engine) as session:
         found = review.timeline(session, flt)
