@@ -7,14 +7,19 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from fivesafes import schema
+from fivesafes.access import service as access
+from fivesafes.access.models import LawfulBasis, ProjectState, SpecialCategoryCondition
+from fivesafes.access.policy import load_access_policy
+from fivesafes.access.schemas import ProjectIn
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
 from fivesafes.datasets import policy_versions
 from fivesafes.datasets import service as datasets
 from fivesafes.datasets.models import UploadState, VersionState
-from fivesafes.db import make_engine, make_session_factory, session_scope
+from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
 from fivesafes.errors import ConfigurationError, NotFoundError
 from fivesafes.identity import passwords, service
 from fivesafes.identity.models import Role
@@ -31,7 +36,13 @@ DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
     ("uploader", Role.UPLOADER, "Demo trust data manager"),
     ("researcher", Role.RESEARCHER, "Demo university researcher"),
     ("governance", Role.GOVERNANCE, "Demo information governance officer"),
+    # A second officer: a sensitive dataset's requests need two distinct approvers.
+    ("governance2", Role.GOVERNANCE, "Demo second information governance officer"),
 )
+DEMO_OFFICER = "governance"  # who approves the demo project
+DEMO_RESEARCHER = "researcher"  # who leads it
+DEMO_PROJECT_TITLE = "Demo: emergency readmissions after COPD admissions"
+DEMO_PROJECT_DAYS = 365
 
 
 POLICY_DIR = Path("policies/datasets")
@@ -81,6 +92,12 @@ def prepare_demo(settings: Settings) -> DemoState:
             for loaded in policy_versions.load_policy_files_as(session, trail, admin, files):
                 if loaded.created:
                     state.notes.append(f"loaded policy {loaded.dataset} v{loaded.version}")
+            _ensure_project(settings, session, trail, state)
+            officers = [name for name, role, _ in DEMO_USERS if role == Role.GOVERNANCE]
+            state.notes.append(
+                f"governance officers: {' and '.join(officers)} (a request for a sensitive "
+                f"dataset, such as {REVIEWED_DATASET}, needs the approval of both)"
+            )
         _ingest_sample(settings, engine, trail, state, SAMPLE_DATASET)
         # The same extract under governance review: its version waits in the governance
         # user's queue (ingested by the operator, so that user may review it), while the
@@ -89,6 +106,48 @@ def prepare_demo(settings: Settings) -> DemoState:
     finally:
         engine.dispose()
     return state
+
+
+def _ensure_project(
+    settings: Settings, session: Session, trail: AuditTrail, state: DemoState
+) -> None:
+    """One active project led by the demo researcher, approved by the demo officer, so
+    the researcher can request data at once; a second run finds it (while it runs)."""
+    policy = load_access_policy(settings.access_policy_path)
+    officer = service.get_user(session, DEMO_OFFICER)
+    now = utcnow()
+    for project in access.list_projects(session, policy, officer, now):
+        if (
+            project.title == DEMO_PROJECT_TITLE
+            and project.state is ProjectState.ACTIVE
+            and project.lead.username == DEMO_RESEARCHER
+            and project.start_date <= now.date() <= project.end_date
+        ):
+            return
+    body = ProjectIn(
+        title=DEMO_PROJECT_TITLE,
+        purpose=(
+            "Estimate the rate of emergency readmission within 30 days of an admission for "
+            "an exacerbation of chronic obstructive pulmonary disease (synthetic demo data)."
+        ),
+        lay_summary=(
+            "How often people with a long-term lung disease come back to hospital soon "
+            "after they leave, so that follow-up care can be planned better."
+        ),
+        ethics_ref="DEMO-REC-0001",
+        dsa_ref="DEMO-DSA-0001",
+        lawful_basis=LawfulBasis.PUBLIC_TASK,
+        special_category_condition=SpecialCategoryCondition.RESEARCH,
+        start_date=now.date(),
+        end_date=now.date() + timedelta(days=DEMO_PROJECT_DAYS),
+        lead=DEMO_RESEARCHER,
+    )
+    acting = trail.acting_as(service.actor_of(officer))
+    project = access.create_project(session, acting, policy, officer, body=body, now=now)
+    state.notes.append(
+        f"created the active project #{project.id} {DEMO_PROJECT_TITLE!r}, led by "
+        f"{DEMO_RESEARCHER} (log in as {DEMO_RESEARCHER} to request data for it)"
+    )
 
 
 def _ingest_sample(
