@@ -183,16 +183,43 @@ def preview_draft(previewer: Previewer, *, project_id: int, body: RequestIn) -> 
     return _previewed(previewer, terms, project_id, None)
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A request's preview as its approval sees it: the preview, or the reason there is
+    none; and the verdict the approval is held to (None: nothing to hold it to)."""
+
+    preview: Preview | None
+    problem: str | None  # why there is no preview
+    verdict: access.DisclosureVerdict | None
+
+    @property
+    def override_needed(self) -> bool:
+        return self.verdict is not None and self.verdict.refused
+
+
+def attempt_preview(previewer: Previewer, *, request_id: int) -> Attempt:
+    """The preview of a request for its review. No version to read yet (none ingested, or
+    none let through) leaves nothing to preview, and the gate judges at download (a version
+    fixed by the request is checked by the review itself); columns gone from the version,
+    or more rows than a release may hold, are refusals as the gate's are."""
+    try:
+        found = preview_request(previewer, request_id=request_id)
+    except (NotFoundError, VersionNotReleasableError) as exc:
+        return Attempt(None, exc.message, None)
+    except ConflictError as exc:
+        return Attempt(None, exc.message, access.DisclosureVerdict(True, exc.message))
+    return Attempt(found, None, access.DisclosureVerdict(found.refused, found.refusal or ""))
+
+
 def review_with_preview(
     previewer: Previewer,
     *,
     request_id: int,
     choice: access.ReviewChoice,
 ) -> AccessRequest:
-    """Review a request; an approval first takes its disclosure preview (audited), and
-    one whose release would be refused (by the gate, for columns the version no longer
-    has, or for more rows than a release may hold) needs ``choice``'s override reason.
-    With no version to read yet there is nothing to preview: the gate judges at download."""
+    """Review a request; an approval first takes its disclosure preview (audited,
+    :func:`attempt_preview`), and one whose release would be refused needs ``choice``'s
+    override reason."""
     if not choice.approve:
         return access.review_with_verdict(previewer.acting, request_id=request_id, choice=choice)
     acting = previewer.acting
@@ -205,16 +232,7 @@ def review_with_preview(
         acting.now,
         request_id=request_id,
     )
-    verdict: access.DisclosureVerdict | None
-    try:
-        preview = preview_request(previewer, request_id=request_id)
-        verdict = access.DisclosureVerdict(preview.refused, preview.refusal or "")
-    except (NotFoundError, VersionNotReleasableError):
-        # No version to read yet (none ingested, or none let through): nothing to preview;
-        # a version fixed by the request is checked by the review itself.
-        verdict = None
-    except ConflictError as exc:  # columns gone from the version, more rows than allowed
-        verdict = access.DisclosureVerdict(True, exc.message)
+    verdict = attempt_preview(previewer, request_id=request_id).verdict
     checked = replace(choice, disclosure=verdict)
     return access.review_with_verdict(acting, request_id=request_id, choice=checked)
 

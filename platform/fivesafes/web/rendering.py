@@ -51,6 +51,9 @@ SECURITY_HEADERS = {
 NOTICES = {
     "logged_out": "You have logged out.",
     "request_sent": "Your request was sent to the governance team.",
+    "request_sent_refused": "Your request was sent, but its disclosure preview says a release "
+    "would be refused: governance can approve it only with an override reason, and the "
+    "download would still be refused. Preview other terms before asking again.",
     "approved": "Your approval was recorded.",
     "rejected": "The request was rejected.",
     "checkpoint": "A signed checkpoint of the audit trail was made.",

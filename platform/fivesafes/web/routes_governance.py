@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from fivesafes.access import grants, service
+from fivesafes.access.acting import Acting
 from fivesafes.access.models import RequestState
 from fivesafes.access.views import grant_out, request_out
 from fivesafes.audit import integrity, queries
@@ -40,10 +41,13 @@ from fivesafes.errors import ConflictError, InvalidInputError
 from fivesafes.httpkit.deps import DbSession, Trail, require_role
 from fivesafes.httpkit.errors import audit_refusal, status_for
 from fivesafes.httpkit.params import MAX_SEQ, PathId
+from fivesafes.httpkit.previews import previewer
 from fivesafes.identity.directory import usernames
 from fivesafes.identity.models import Role, User
 from fivesafes.identity.passwords import find_user
-from fivesafes.release import withdrawal
+from fivesafes.release import preview, withdrawal
+from fivesafes.release.preview import Previewer
+from fivesafes.release.preview_views import PreviewOut, preview_out
 from fivesafes.web import charts
 from fivesafes.web.rendering import WebRoute, redirect, render
 
@@ -74,13 +78,18 @@ DecisionForm = Annotated[Decision, Depends(_decision)]
 
 
 @router.get("/web/governance/queue", name="web.governance.queue")
-def queue(request: Request, session: DbSession, user: Officer) -> Response:
+def queue(request: Request, session: DbSession, trail: Trail, user: Officer) -> Response:
+    """Versions and requests waiting for review; each request with its disclosure preview
+    (computed now, audited as ``release.preview``) and, when its release would be refused,
+    the override reason an approval needs."""
     policy = request.app.state.access_policy
     now = utcnow()
     pending = [
         request_out(policy, r)
         for r in service.list_requests(session, policy, user, now, state=RequestState.PENDING)
     ]
+    previewing = previewer(request, Acting(session, trail, policy, user, now))
+    previews = {r.id: _card_preview(previewing, r.id) for r in pending}
     projects = {p.id: p.title for p in service.list_projects(session, policy, user, now)}
     versions = [review_out(r) for r in version_review.pending_reviews(session, user)]
     names = usernames(
@@ -92,12 +101,28 @@ def queue(request: Request, session: DbSession, user: Officer) -> Response:
         "governance/queue.html",
         {
             "pending": pending,
+            "previews": previews,
             "versions": versions,
             "projects": projects,
             "names": names,
             "me": str(user.id),
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CardPreview:
+    """What a request's card shows of its disclosure preview."""
+
+    preview: PreviewOut | None
+    problem: str | None  # why there is no preview
+    override_needed: bool
+
+
+def _card_preview(previewing: Previewer, request_id: int) -> CardPreview:
+    attempt = preview.attempt_preview(previewing, request_id=request_id)
+    shown = preview_out(attempt.preview) if attempt.preview is not None else None
+    return CardPreview(shown, attempt.problem, attempt.override_needed)
 
 
 @router.get("/web/governance/versions/{name}/{number}/review", name="web.governance.version")
@@ -221,17 +246,13 @@ def review(
     trail: Trail,
     user: Officer,
     form: DecisionForm,
+    override_reason: Annotated[str | None, Form(max_length=5000)] = None,
 ) -> Response:
-    service.review_request(
-        session,
-        trail,
-        request.app.state.access_policy,
-        user,
-        request_id=request_id,
-        approve=form.approve,
-        reason=form.reason,
-        now=utcnow(),
-    )
+    """Approve or reject; an approval takes the disclosure preview again, and one whose
+    release would be refused needs the override reason (a 422 page naming it, without)."""
+    acting = Acting(session, trail, request.app.state.access_policy, user, utcnow())
+    choice = service.ReviewChoice(form.approve, form.reason, override_reason)
+    preview.review_with_preview(previewer(request, acting), request_id=request_id, choice=choice)
     return redirect(f"/web/governance/queue?notice={form.past}")
 
 
