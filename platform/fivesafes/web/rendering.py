@@ -60,6 +60,12 @@ NOTICES = {
     "version_approved": "The dataset version was approved: it can now be requested and released.",
     "version_rejected": "The dataset version was rejected: it will never be released.",
     "version_withdrawn": "The dataset version was withdrawn: it will not be released again.",
+    "project_proposed": "Your project was proposed: the governance team will decide on it.",
+    "project_approved": "The project was approved: its members can now request data.",
+    "project_rejected": "The project was rejected; the researcher sees your reason.",
+    "member_added": "The researcher was added to the project.",
+    "member_removed": "The researcher was removed: their use of the project's grants stopped.",
+    "grant_revoked": "The grant was revoked: no more data can be released under it.",
 }
 
 #: Each role's pages, in menu order: (path, label).
@@ -68,6 +74,7 @@ NAV: dict[Role, tuple[tuple[str, str], ...]] = {
     Role.RESEARCHER: (("/web/research", "My projects and data"),),
     Role.GOVERNANCE: (
         ("/web/governance/queue", "Review queue"),
+        ("/web/governance/projects", "Projects"),
         ("/web/governance/access", "Who has access"),
         ("/web/governance/audit", "Audit trail"),
         ("/web/governance/integrity", "Chain integrity"),
@@ -120,7 +127,17 @@ ExceptionHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
 class WebRoute(APIRoute):
-    """A page route: admits a posted form first (``web.forms``); adds the security headers."""
+    """A page route: admits a posted form first (``web.forms``); adds the security headers.
+
+    A refusal is shown on :attr:`refusal_template` (the general error page): a route class
+    for a page whose refusals need their own explanation (a refused download) names its
+    own page and what it needs beyond the status, code and messages.
+    """
+
+    refusal_template = "error.html"
+
+    def refusal_context(self, request: Request, code: str) -> dict[str, Any]:
+        return {}
 
     def get_route_handler(self) -> Handler:
         original = super().get_route_handler()
@@ -142,6 +159,14 @@ async def _delegate(handler: ExceptionHandler, request: Request, exc: Exception)
 
 def _is_page(request: Request) -> bool:
     return isinstance(request.scope.get("route"), WebRoute)
+
+
+def _refusal_page(request: Request, context: dict[str, Any], status: int) -> HTMLResponse:
+    """The refusal on the page its route names (``WebRoute.refusal_template``)."""
+    route = request.scope["route"]
+    assert isinstance(route, WebRoute)
+    extra = route.refusal_context(request, context["code"])
+    return render(request, route.refusal_template, {**context, **extra}, status)
 
 
 def install_error_pages(app: FastAPI) -> None:
@@ -168,7 +193,7 @@ def install_error_pages(app: FastAPI) -> None:
         status = status_for(exc)
         await run_in_threadpool(audit_refusal, request, status, exc.code, {})
         context = {"status": status, "code": exc.code, "messages": [exc.message]}
-        return render(request, "error.html", context, status)
+        return _refusal_page(request, context, status)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         if not _is_page(request):
@@ -178,7 +203,7 @@ def install_error_pages(app: FastAPI) -> None:
         await run_in_threadpool(audit_refusal, request, 422, "invalid_request", {"fields": fields})
         messages = problem_messages(exc.errors(), skip=("body", "query"), whole="form")
         context = {"status": 422, "code": "invalid_request", "messages": messages}
-        return render(request, "error.html", context, 422)
+        return _refusal_page(request, context, 422)
 
     app.add_exception_handler(errors.FivesafesError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

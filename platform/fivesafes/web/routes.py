@@ -8,13 +8,23 @@ from fastapi.staticfiles import StaticFiles
 from fivesafes.web import (
     routes_auth,
     routes_governance,
+    routes_grants,
     routes_policies,
+    routes_projects,
     routes_researcher,
     routes_uploader,
 )
 from fivesafes.web.rendering import STATIC_DIR, install_error_pages
 
-ROUTERS = (routes_auth, routes_uploader, routes_researcher, routes_governance, routes_policies)
+ROUTERS = (
+    routes_auth,
+    routes_uploader,
+    routes_researcher,
+    routes_grants,
+    routes_governance,
+    routes_projects,
+    routes_policies,
+)
 
 
 def install(app: FastAPI) -> None:

@@ -120,6 +120,7 @@ POLICY: dict[str, Rule] = {
     "GET /grants/{grant_id}/data": may(own=(R,)),
     "GET /grants/{grant_id}/releases": may(G, own=(R,)),
     "GET /releases/{release_id}/manifest": may(G, own=(R,)),
+    "GET /grants/{grant_id}/columns": may(G, own=(R,)),
     # governance review of dataset versions
     "GET /reviews": may(G),
     "GET /datasets/{name}/versions/{number}/review": may(G),
@@ -141,6 +142,10 @@ POLICY: dict[str, Rule] = {
     "GET /web/research": may(R),
     "GET /web/research/projects/{project_id}/request": may(own=(R,)),
     "POST /web/research/projects/{project_id}/request": may(own=(R,)),
+    "GET /web/research/grants/{grant_id}": may(own=(R,)),
+    "GET /web/research/grants/{grant_id}/download": may(own=(R,)),
+    "GET /web/research/releases/{release_id}": may(own=(R,)),
+    "GET /web/research/releases/{release_id}/manifest.json": may(own=(R,)),
     "GET /web/governance/queue": may(G),
     "GET /web/governance/versions/{name}/{number}/review": may(G),
     "POST /web/governance/versions/{name}/{number}/decision": may(G),
@@ -155,6 +160,15 @@ POLICY: dict[str, Rule] = {
     "GET /web/governance/datasets/{name}/policies": may(G),
     "GET /web/governance/datasets/{name}/policies/diff": may(G),
     "GET /web/governance/datasets/{name}/policies/{version}": may(G),
+    "GET /web/research/projects/new": may(R),
+    "POST /web/research/projects": may(R),
+    "GET /web/projects/{project_id}": may(G, own=(R,)),
+    "GET /web/governance/projects": may(G),
+    "POST /web/governance/projects/{project_id}/approve": may(G),
+    "POST /web/governance/projects/{project_id}/reject": may(G),
+    "POST /web/governance/projects/{project_id}/members": may(G),
+    "POST /web/governance/projects/{project_id}/members/{username}/remove": may(G),
+    "POST /web/governance/grants/{grant_id}/revoke": may(G),
     "GET /web/static": PUBLIC,
 }
 
@@ -362,6 +376,10 @@ TARGETS: dict[str, Target] = {
     "GET /projects/{project_id}/requests": lambda c: Call(f"/projects/{c.s.project}/requests"),
     "GET /requests": fixed("/requests"),
     "GET /requests/{request_id}": lambda c: Call(f"/requests/{c.s.request}"),
+    "GET /requests/{request_id}/preview": lambda c: Call(f"/requests/{c.s.request}/preview"),
+    "POST /projects/{project_id}/requests/preview": lambda c: Call(
+        f"/projects/{c.s.project}/requests/preview", json=c.world.request_json()
+    ),
     "POST /requests/{request_id}/approve": lambda c: Call(
         f"/requests/{c.world.fresh_request(c.side)}/approve", json=REASON
     ),
@@ -380,16 +398,13 @@ TARGETS: dict[str, Target] = {
     ),
     "GET /datasets": fixed("/datasets"),
     "GET /datasets/{name}": fixed(f"/datasets/{RELEASED}"),
-    "GET /requests/{request_id}/preview": lambda c: Call(f"/requests/{c.s.request}/preview"),
-    "POST /projects/{project_id}/requests/preview": lambda c: Call(
-        f"/projects/{c.s.project}/requests/preview", json=c.world.request_json()
-    ),
     "POST /datasets/{name}/uploads": _upload,
     "GET /uploads": fixed("/uploads"),
     "GET /uploads/{upload_id}": lambda c: Call(f"/uploads/{c.s.upload}"),
     "GET /grants/{grant_id}/data": lambda c: Call(f"/grants/{c.s.grant}/data"),
     "GET /grants/{grant_id}/releases": lambda c: Call(f"/grants/{c.s.grant}/releases"),
     "GET /releases/{release_id}/manifest": lambda c: Call(f"/releases/{c.s.release}/manifest"),
+    "GET /grants/{grant_id}/columns": lambda c: Call(f"/grants/{c.s.grant}/columns"),
     "GET /reviews": fixed("/reviews"),
     "GET /datasets/{name}/versions/{number}/review": lambda c: Call(
         f"/datasets/notes/versions/{c.world.review_version}/review"
@@ -432,6 +447,16 @@ TARGETS: dict[str, Target] = {
         },
         location="/web/research?notice=request_sent",
     ),
+    "GET /web/research/grants/{grant_id}": lambda c: Call(f"/web/research/grants/{c.s.grant}"),
+    "GET /web/research/grants/{grant_id}/download": lambda c: Call(
+        f"/web/research/grants/{c.s.grant}/download?format=csv"
+    ),
+    "GET /web/research/releases/{release_id}": lambda c: Call(
+        f"/web/research/releases/{c.s.release}"
+    ),
+    "GET /web/research/releases/{release_id}/manifest.json": lambda c: Call(
+        f"/web/research/releases/{c.s.release}/manifest.json"
+    ),
     "GET /web/governance/queue": fixed("/web/governance/queue"),
     "GET /web/governance/versions/{name}/{number}/review": lambda c: Call(
         f"/web/governance/versions/notes/{c.world.review_version}/review"
@@ -462,8 +487,45 @@ TARGETS: dict[str, Target] = {
     "GET /web/governance/datasets/{name}/policies/{version}": fixed(
         f"/web/governance/datasets/{RELEASED}/policies/1"
     ),
+    "GET /web/research/projects/new": fixed("/web/research/projects/new"),
+    "POST /web/research/projects": lambda c: Call(
+        "/web/research/projects", data=_project_form(), location="/web/projects/"
+    ),
+    "GET /web/projects/{project_id}": lambda c: Call(f"/web/projects/{c.s.project}"),
+    "GET /web/governance/projects": fixed("/web/governance/projects"),
+    "POST /web/governance/projects/{project_id}/approve": lambda c: Call(
+        f"/web/governance/projects/{c.world.fresh_proposal(c.side)}/approve",
+        data=REASON,
+        location="/web/governance/projects?notice=project_approved",
+    ),
+    "POST /web/governance/projects/{project_id}/reject": lambda c: Call(
+        f"/web/governance/projects/{c.world.fresh_proposal(c.side)}/reject",
+        data=REASON,
+        location="/web/governance/projects?notice=project_rejected",
+    ),
+    "POST /web/governance/projects/{project_id}/members": lambda c: Call(
+        f"/web/governance/projects/{c.world.fresh_project(c.side)}/members",
+        data={"username": c.world.people["extra"].user.username},
+        location="/web/projects/",
+    ),
+    "POST /web/governance/projects/{project_id}/members/{username}/remove": lambda c: Call(
+        f"/web/governance/projects/{c.world.fresh_project(c.side, with_colleague=True)}/members/"
+        f"{c.world.people['colleague'].user.username}/remove",
+        location="/web/projects/",
+    ),
+    "POST /web/governance/grants/{grant_id}/revoke": lambda c: Call(
+        f"/web/governance/grants/{c.world.fresh_grant(c.side)}/revoke",
+        data=REASON,
+        location="/web/projects/",
+    ),
     "GET /web/static": fixed("/web/static/upload.js"),
 }
+
+
+def _project_form() -> dict[str, str]:
+    """The proposal form's fields (the proposer leads: no lead field)."""
+    body = project_body(None).model_dump(mode="json", exclude={"lead", "members"})
+    return {k: str(v) for k, v in body.items()}
 
 
 def _project_json(case: Case, lead: str | None = None) -> Any:
