@@ -158,3 +158,29 @@ def test_outsiders_get_neither_the_page_nor_the_data(world: World) -> None:
     bad = _log_in(world, "a").get(DOWNLOAD.format(grant), params={"format": "xlsx"})
     assert bad.status_code == 422
     assert "format" in _text(bad.text)
+
+
+def test_a_withdrawn_version_is_said_on_the_page_and_refuses_with_advice(world: World) -> None:
+    pinned = world.grant("a", version=1)
+    withdrawn = world.client.post(
+        "/datasets/admissions/versions/1/withdraw",
+        json={"reason": "The extract held a wrong month of admissions."},
+        headers=world.people["officer"].auth,
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    client = _log_in(world, "a")
+    page = _text(client.get(PAGE.format(pinned)).text)
+    assert "No data can be released under this grant now" in page
+    assert "version_withdrawn" in page
+    assert "The extract held a wrong month of admissions." in page  # governance's reason
+    assert "Pinned to version 1" in page
+    assert "No download is possible under this grant now" in page
+    refused = client.get(DOWNLOAD.format(pinned))
+    assert refused.status_code == 409
+    text = _text(refused.text)
+    assert "version_withdrawn" in text
+    assert "The extract held a wrong month of admissions." in text
+    assert "for a grant pinned to this version, ask the governance team" in text
+    notes = world.client.get(f"/grants/{pinned}/columns", headers=world.people["a"].auth)
+    assert notes.status_code == 409
+    assert notes.json()["error"]["code"] == "version_withdrawn"
