@@ -544,9 +544,9 @@ def _override(request: AccessRequest, choice: ReviewChoice) -> str | None:
     if len(reason) < 3:
         raise OverrideReasonRequiredError(
             f"override_reason is required: the disclosure preview of request {request.id} "
-            f"says its release would be refused ({disclosure.refusal}). Reject the request, "
-            "or approve it with an override reason (at least 3 characters) saying why; "
-            "the gate still applies at every download"
+            f"says its release would be refused ({disclosure.refusal.rstrip('.')}). Reject the "
+            "request, or approve it with an override reason (at least 3 characters) saying "
+            "why; the gate still applies at every download"
         )
     return reason
 

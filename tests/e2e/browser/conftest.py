@@ -28,7 +28,11 @@ USERS = (
     ("ula", "uploader", "Ula Uploader"),
     ("rita", "researcher", "Rita Researcher"),
     ("gina", "governance", "Gina Governance"),
+    # A second officer: a sensitive dataset's request needs two distinct approvers.
+    ("gus", "governance", "Gus Governance"),
 )
+#: The two governance officers of the live server, in the order they review.
+OFFICERS = ("gina", "gus")
 
 
 @dataclass(frozen=True)
