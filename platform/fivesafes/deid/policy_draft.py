@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from fivesafes.deid.column_profile import (
     DEFAULT_SAMPLE_ROWS,
@@ -35,7 +36,7 @@ from fivesafes.deid.column_profile import (
 from fivesafes.deid.nhs_number import is_valid_nhs_number
 from fivesafes.deid.optout import OPTED_OUT_COLUMN
 from fivesafes.deid.plan import Scrubber
-from fivesafes.deid.policy import Policy, parse_policy
+from fivesafes.deid.policy import InputOptions, Policy, parse_policy
 from fivesafes.deid.redact import describe_header_field, value_shape
 from fivesafes.deid.types import PatientContext, ScrubberConfig
 from fivesafes.errors import InputFileError, InvalidInputError
@@ -366,6 +367,7 @@ class Draft:
     format: str
     rows_sampled: int
     proposals: tuple[Proposal, ...]
+    encoding: str = "utf-8"
 
     def policy_data(self) -> dict[str, Any]:
         """The policy as data, exactly as :meth:`to_yaml` writes it (without comments)."""
@@ -375,6 +377,8 @@ class Draft:
             "description": "REVIEW: what the extract holds and where it comes from.",
             "sensitivity": "standard",
         }
+        if self.encoding != "utf-8":
+            data["input"] = {"encoding": self.encoding}
         if any(_method(p.column.get("generalise")) == "date_shift" for p in self.proposals):
             data["date_shift"] = {"max_days": 180}
         if self.free_text:
@@ -406,6 +410,8 @@ class Draft:
             "(policies/access.yaml).",
             _dump({"sensitivity": data["sensitivity"]}),
         ]
+        if "input" in data:
+            out += ["# The sample was read in this encoding.", _dump({"input": data["input"]})]
         if "date_shift" in data:
             out += [
                 "# REVIEW: every date of one patient moves by the same secret offset, "
@@ -465,6 +471,7 @@ def draft_policy(
             "starting with a letter or digit",
             code="invalid_dataset_name",
         )
+    encoding = _encoding(encoding)
     sample = read_sample(path, sample_rows, encoding=encoding)
     check_header(sample, scrubber)
     profiles = [
@@ -472,9 +479,19 @@ def draft_policy(
         for column, cells in zip(sample.header, sample.columns, strict=True)
     ]
     proposer = _Proposer(profiles, today or date.today())
-    draft = Draft(name, sample.format, sample.rows, tuple(proposer.propose(p) for p in profiles))
+    proposals = tuple(proposer.propose(p) for p in profiles)
+    draft = Draft(name, sample.format, sample.rows, proposals, encoding)
     validate_draft(draft)
     return draft
+
+
+def _encoding(name: str) -> str:
+    """The encoding's canonical name, checked as a policy's ``input.encoding`` is."""
+    try:
+        return InputOptions(encoding=name).encoding
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise InvalidInputError(f"--encoding: {reason}", code="invalid_encoding") from None
 
 
 def validate_draft(draft: Draft) -> Policy:

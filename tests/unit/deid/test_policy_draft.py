@@ -187,6 +187,19 @@ def test_an_empty_column_is_dropped_not_kept(scrubber: FreeTextScrubber, tmp_pat
     assert validate_draft(draft).patient_id_column is None
 
 
+def test_the_encoding_read_is_the_encoding_declared(
+    scrubber: FreeTextScrubber, tmp_path: Path
+) -> None:
+    path = tmp_path / "windows.csv"
+    path.write_bytes("nhs_number,ward\n9434765919,Caf\u00e9 ward\n".encode("cp1252"))
+    draft = draft_policy(path, scrubber, encoding="windows-1252")
+    assert validate_draft(draft).input.encoding == "cp1252"
+    with pytest.raises(InvalidInputError, match="--encoding: unknown encoding"):
+        draft_policy(path, scrubber, encoding="klingon")
+    with pytest.raises(InvalidInputError, match="not ASCII-compatible"):
+        draft_policy(path, scrubber, encoding="utf-16")
+
+
 def _draft_or_refusal(path: Path, scrubber: FreeTextScrubber) -> Draft | InvalidInputError:
     try:
         return draft_policy(path, scrubber, dataset="fuzz")
@@ -235,4 +248,5 @@ def test_any_header_and_values_give_a_valid_draft_or_a_clear_refusal(
     policy = validate_draft(draft)
     assert list(policy.columns) == header
     assert yaml.safe_load(text)["columns"].keys() == set(header)
-    assert all(p.column["role"] != "keep" or p.why for p in draft.proposals)
+    assert all(p.why for p in draft.proposals)
+    assert text.count("  # REVIEW: proposed ") == len(header)
