@@ -1,5 +1,6 @@
-"""`fivesafes users set-password` (the password a user logs in to the web pages with), and
-how `fivesafes serve` runs the HTTP server."""
+"""`fivesafes users set-password` (the password a user logs in to the web pages with),
+`fivesafes users unlock` (forget their failed log-ins), and how `fivesafes serve` runs the
+HTTP server."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fivesafes.audit.trail import AuditTrail
 from fivesafes.cli.runtime import console, handle_errors, transaction
 from fivesafes.config import ENV_PREFIX, Settings, load_settings, reset_settings_cache
 from fivesafes.errors import InvalidInputError
-from fivesafes.identity import passwords
+from fivesafes.identity import login, passwords
 from fivesafes.identity import service as identity
 
 
@@ -55,8 +56,21 @@ def set_password(
         console.print(password, highlight=False, markup=False)
 
 
+@handle_errors
+def unlock(username: str) -> None:
+    """Forget a user's failed web log-ins, so their next correct password works at once.
+
+    Audited (user.unlock). Use it once you know the real user is the one kept waiting:
+    failed log-ins are in the audit trail (web.login, denied).
+    """
+    with transaction() as session:
+        forgotten = login.unlock(session, AuditTrail.for_operator(), username)
+    console.print(f"unlocked {username} ({forgotten} failed log-in(s) forgotten)")
+
+
 def register(users_app: typer.Typer) -> None:
     users_app.command("set-password")(set_password)
+    users_app.command("unlock")(unlock)
 
 
 def server_options(settings: Settings, host: str | None, port: int | None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated
 
@@ -76,7 +77,9 @@ def _attempt_login(
     try:
         opened = log_in(_trail(request), client)
     except login.TooManyAttemptsError as exc:
-        return _login_page(request, status=429, error=exc.message, tab=tab)
+        page = _login_page(request, status=429, error=exc.message, tab=tab)
+        page.headers["Retry-After"] = str(max(1, math.ceil(exc.wait.total_seconds())))
+        return page
     except AuthenticationError as exc:
         return _login_page(request, status=401, error=refused or exc.message, tab=tab)
     return _logged_in(opened, next_url)

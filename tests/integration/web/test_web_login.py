@@ -149,21 +149,26 @@ def test_failed_log_ins_are_audited_without_the_guess_and_rate_limited(
         assert verify_chain(session).ok
 
 
-def test_the_window_passes(
+def test_the_delay_passes_and_the_right_password_clears_the_count(
     users: dict[str, str], session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with session_factory() as session:
         for _ in range(login.MAX_FAILURES):
             with pytest.raises(passwords.AuthenticationError):
                 login.log_in_with_password(session, TRAIL, "rita", "wrong passphrase!!", "1.2.3.4")
-        with pytest.raises(login.TooManyAttemptsError):
+        with pytest.raises(login.TooManyAttemptsError) as waiting:
             login.log_in_with_password(session, TRAIL, "rita", PASSWORD, "1.2.3.4")
-        # Another client is not locked out by someone else's guesses.
+        assert timedelta(0) < waiting.value.wait <= login.FIRST_DELAY
+        # Another client is not delayed by someone else's guesses.
         login.log_in_with_password(session, TRAIL, "rita", PASSWORD, "5.6.7.8")
-        later = utcnow() + login.WINDOW + timedelta(seconds=1)
+        later = utcnow() + login.FIRST_DELAY + timedelta(seconds=1)
         monkeypatch.setattr(login, "utcnow", lambda: later)
         opened = login.log_in_with_password(session, TRAIL, "rita", PASSWORD, "1.2.3.4")
         assert opened.row.user.username == "rita"
+        # The count was cleared: one more mistake is free again, not a longer delay.
+        with pytest.raises(passwords.AuthenticationError):
+            login.log_in_with_password(session, TRAIL, "rita", "wrong passphrase!!", "1.2.3.4")
+        login.log_in_with_password(session, TRAIL, "rita", PASSWORD, "1.2.3.4")
         session.commit()
 
 
