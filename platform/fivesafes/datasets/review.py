@@ -93,22 +93,14 @@ def ensure_releasable(version: DatasetVersion) -> DatasetVersion:
     return version
 
 
-def releasable_version(
-    session: Session, dataset: Dataset, number: int | None, *, lock: bool = False
-) -> DatasetVersion:
+def releasable_version(session: Session, dataset: Dataset, number: int | None) -> DatasetVersion:
     """The version a grant or request reads: a fixed one (refused unless available) or,
     for "the latest", the newest *available* one: a version waiting for review never
     becomes the current version, one withdrawn stops being it, and the one available
-    before it stays releasable.
-
-    ``lock`` (a release, in a read-write transaction) holds a share lock on the version
-    row until the caller commits (PostgreSQL; SQLite serialises writers already), so a
-    withdrawal waits for a release being recorded and then sees it, and a release waits
-    for a withdrawal being committed and then sees that.
-    """
+    before it stays releasable."""
     if number is not None:
-        return ensure_releasable(get_dataset_version(session, dataset, number, lock=lock))
-    query = (
+        return ensure_releasable(get_dataset_version(session, dataset, number))
+    version = session.scalar(
         select(DatasetVersion)
         .where(
             DatasetVersion.dataset_id == dataset.id,
@@ -117,7 +109,6 @@ def releasable_version(
         .order_by(DatasetVersion.number.desc())
         .limit(1)
     )
-    version = session.scalar(query.with_for_update(read=True) if lock else query)
     if version is None:
         latest = get_dataset_version(session, dataset, None)  # 404 when there is none at all
         raise VersionNotReleasableError(latest)

@@ -151,21 +151,13 @@ def dataset_versions(session: Session, dataset: Dataset) -> list[DatasetVersion]
     )
 
 
-def get_dataset_version(
-    session: Session, dataset: Dataset, number: int | None, *, lock: bool = False
-) -> DatasetVersion:
-    """A fixed version, or the latest when ``number`` is None.
-
-    ``lock``: a share lock on the row until the caller commits (PostgreSQL), for a
-    release that must not cross a withdrawal (``datasets.review.releasable_version``).
-    """
+def get_dataset_version(session: Session, dataset: Dataset, number: int | None) -> DatasetVersion:
+    """A fixed version, or the latest when ``number`` is None."""
     query = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
     if number is None:
         query = query.order_by(DatasetVersion.number.desc()).limit(1)
     else:
         query = query.where(DatasetVersion.number == number)
-    if lock:
-        query = query.with_for_update(read=True)
     version = session.scalar(query)
     if version is None:
         which = "any version" if number is None else f"version {number}"

@@ -35,6 +35,7 @@ from fivesafes.db import session_scope, utcnow
 from fivesafes.errors import NotFoundError
 from fivesafes.identity.models import User
 from fivesafes.keys.store import KeyStore
+from fivesafes.release import withdrawal
 from fivesafes.release.ahead import ReadAhead
 from fivesafes.release.counting import count_rows, project_pseudonyms
 from fivesafes.release.disclosure import GateResult, run_gate
@@ -82,6 +83,7 @@ def prepare_release(
     caller checked)."""
     user, grant, fmt, now = download.user, download.grant, download.fmt, download.now
     plan = build_plan(session, ReleaseTerms.of(grant))
+    withdrawal.hold_for_release(session, plan.version)
     pseudonyms = project_pseudonyms(keystore, grant.project_id, plan)
     spool = ShuffleSpool(
         limits.spool_folder,

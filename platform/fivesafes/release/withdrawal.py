@@ -29,6 +29,7 @@ from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.datasets import service as datasets
 from fivesafes.datasets.models import DatasetVersion, VersionState
+from fivesafes.datasets.review import ensure_releasable
 from fivesafes.errors import ConflictError, InvalidInputError
 from fivesafes.identity.models import User
 from fivesafes.ingestion.storage import qualified_name, table_exists
@@ -66,6 +67,16 @@ def version_target(session: Session, dataset: str, number: int, *, lock: bool = 
     if lock:
         session.refresh(version, with_for_update=True)
     return Target(version=version, version_released=releases_of(session, version) > 0)
+
+
+def hold_for_release(session: Session, version: DatasetVersion) -> None:
+    """Keep a withdrawal and a release from crossing: a share lock on the version row
+    until the release's transaction commits (PostgreSQL; SQLite serialises writers), and
+    its state read again under the lock, so a withdrawal committed meanwhile refuses the
+    release (409) and a withdrawal waiting for the lock counts the release once recorded.
+    """
+    session.refresh(version, with_for_update={"read": True})
+    ensure_releasable(version)
 
 
 def retention_days(session: Session, version: DatasetVersion) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from fivesafes.errors import ConflictError, PermissionDeniedError
 from fivesafes.identity.models import Role
 from fivesafes.ingestion.storage import table_exists
 from fivesafes.release import withdrawal
+from fivesafes.release.models import Release, ReleaseFormat
 from tests.factories.datasets import load_policies
 from tests.factories.extracts import notes_policy
 from tests.factories.people import person
@@ -323,3 +325,56 @@ def test_withdraw_and_purge_from_the_shell(
     assert "dropped" in out
     with world.factory() as session:
         assert _version(session, UNREVIEWED, 1).purged_at is not None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("empty_database_url", ["postgresql"], indirect=True)
+def test_a_withdrawal_waits_for_a_release_being_recorded_and_then_counts_it(
+    world: World,
+) -> None:
+    """PostgreSQL: the release holds the version row; the uploader's withdrawal waits,
+    then sees the release and is refused (it may not take back released data)."""
+    world.ingest(UNREVIEWED, seed=1)
+    grant = world.grant(UNREVIEWED)
+    uploader, researcher = world.people["uploader"], world.people["researcher"]
+    outcome: list[BaseException | None] = []
+
+    def withdraw() -> None:
+        try:
+            with session_scope(world.factory) as session:
+                withdrawal.withdraw_version(
+                    session,
+                    uploader.trail,
+                    world.policy,
+                    session.merge(uploader.user),
+                    dataset=UNREVIEWED,
+                    number=1,
+                    reason=REASON,
+                    now=utcnow(),
+                )
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    with session_scope(world.factory) as release:
+        version = _version(release, UNREVIEWED, 1)
+        withdrawal.hold_for_release(release, version)
+        waiting = threading.Thread(target=withdraw)
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive(), "the withdrawal did not wait for the release"
+        release.add(
+            Release(
+                grant_id=grant,
+                project_id=world.project,
+                dataset_version_id=version.id,
+                user_id=researcher.user.id,
+                file_format=ReleaseFormat.CSV,
+                row_count=0,
+                manifest="{}",
+            )
+        )
+    waiting.join(timeout=30)
+    [error] = outcome
+    assert isinstance(error, PermissionDeniedError)
+    assert error.code == "denied_version_released"
