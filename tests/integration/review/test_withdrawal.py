@@ -55,13 +55,15 @@ def _version(session: Session, dataset: str, number: int) -> DatasetVersion:
     return datasets.get_dataset_version(session, datasets.get_dataset(session, dataset), number)
 
 
-def _no_retention(world: World, tmp_path: Path) -> None:
-    """A new policy version of the unreviewed dataset that keeps withdrawn data 0 days."""
-    folder = tmp_path / "policy-v2"
+def _no_retention(
+    world: World, tmp_path: Path, dataset: str = UNREVIEWED, review: str = ""
+) -> None:
+    """A new policy version of ``dataset`` that keeps withdrawn data 0 days."""
+    folder = tmp_path / f"policy-v2-{dataset}"
     folder.mkdir()
     with session_scope(world.factory) as session:
-        policy = notes_policy(UNREVIEWED) + "withdrawn_retention_days: 0\n"
-        load_policies(session, folder, {UNREVIEWED: policy})
+        policy = notes_policy(dataset, review) + "withdrawn_retention_days: 0\n"
+        load_policies(session, folder, {dataset: policy})
 
 
 def _events(world: World, action: str) -> list[AuditEvent]:
@@ -378,3 +380,23 @@ def test_a_withdrawal_waits_for_a_release_being_recorded_and_then_counts_it(
     [error] = outcome
     assert isinstance(error, PermissionDeniedError)
     assert error.code == "denied_version_released"
+
+
+def test_a_purged_version_has_no_sample_left_to_show(world: World, tmp_path: Path) -> None:
+    world.ingest(REVIEWED, seed=1)
+    assert _withdraw(world, "officer1", 1, dataset=REVIEWED).status_code == 200
+    _no_retention(world, tmp_path, REVIEWED, "review_sample: 5")
+    officer = world.people["officer2"]
+    with session_scope(world.factory) as session:
+        withdrawal.purge_version(
+            session,
+            officer.trail,
+            world.policy,
+            session.merge(officer.user),
+            dataset=REVIEWED,
+            number=1,
+            now=utcnow(),
+        )
+    shown = world.client.get(f"/datasets/{REVIEWED}/versions/1/review", headers=officer.auth)
+    assert shown.status_code == 409
+    assert shown.json()["error"]["code"] == "version_purged"
