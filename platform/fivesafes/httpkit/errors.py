@@ -140,6 +140,14 @@ def audit_refusal(request: Request, status: int, code: str, extra: dict[str, obj
         recorder(session, request_context(request), entry)
 
 
+def close_after_response(request: Request) -> None:
+    """Mark a request refused before its body was read: its error response says
+    ``Connection: close``, so the server closes the connection after the answer instead of
+    reading (and discarding) the rest of a large upload, and the client stops sending.
+    Browsers, curl and httpx read an answer that arrives while they are still sending."""
+    request.state.close_after_response = True
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, errors.FivesafesError)
@@ -148,7 +156,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, errors.InputFileError):
             extra = {"file": exc.file, "line": exc.line, "column": exc.column}
         await run_in_threadpool(audit_refusal, request, status, exc.code, extra)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        if getattr(request.state, "close_after_response", False):
+            headers["Connection"] = "close"
         return JSONResponse(error_body(exc.code, exc.message), status_code=status, headers=headers)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -10,12 +10,13 @@ client that gave up must not become a complete-looking, truncated dataset versio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from fivesafes.errors import InvalidInputError, PayloadTooLargeError
+from fivesafes.errors import FivesafesError, InvalidInputError, PayloadTooLargeError
 from fivesafes.ingestion.spool import SpoolFile, SpoolWriter
 
 FILE_FIELD = "file"
@@ -30,6 +31,43 @@ class _PartState:
     filename: str | None = None
     files_seen: int = 0
     ended: bool = False
+
+
+class FileWatch(Protocol):
+    """Sees the file part as it streams in, and may refuse it there and then by raising
+    (``ingestion.header_check.HeaderCheck``: the header row against the policy)."""
+
+    def start(self, filename: str) -> None: ...
+
+    def feed(self, data: bytes) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class _Watching:
+    """The watch as the parser's callbacks call it: they must not raise (python-multipart
+    would report a malformed body), so what the watch raises is kept in ``problems``, which
+    the parse loop raises after the chunk. Only the first file part is watched."""
+
+    def __init__(self, watch: FileWatch | None, problems: list[Exception]) -> None:
+        self._watch = watch
+        self._problems = problems
+        self._started = False
+
+    def start(self, filename: str) -> None:
+        if self._watch is not None and not self._started and not self._problems:
+            self._started = True
+            self._guarded(self._watch.start, filename)
+
+    def feed(self, data: bytes) -> None:
+        if self._watch is not None and self._started and not self._problems:
+            self._guarded(self._watch.feed, data)
+
+    def _guarded(self, step: Callable[[Any], None], argument: object) -> None:
+        try:
+            step(argument)
+        except FivesafesError as exc:
+            self._problems.append(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +91,17 @@ async def receive_file(
     content_type: str | None,
     writer: SpoolWriter,
     max_bytes: int,
+    watch: FileWatch | None = None,
 ) -> ReceivedFile:
-    """Parse the body; the part named ``file`` is written to ``writer``; others ignored."""
+    """Parse the body; the part named ``file`` is written to ``writer``; others ignored.
+
+    ``watch`` sees the file part as it arrives; what it raises stops the upload at once,
+    before the rest of the body is read.
+    """
     state = _PartState()
     problems: list[Exception] = []
+
+    watching = _Watching(watch, problems)
 
     def on_part_begin() -> None:
         state.headers.clear()
@@ -82,6 +127,7 @@ async def receive_file(
             state.filename = (
                 raw_name.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
             )
+            watching.start(state.filename)
 
     def on_end() -> None:
         state.ended = True
@@ -96,7 +142,9 @@ async def receive_file(
                 )
             )
             return
-        writer.write(data[start:end])
+        watching.feed(data[start:end])
+        if not problems:
+            writer.write(data[start:end])
 
     parser = MultipartParser(
         boundary_of(content_type),
@@ -133,4 +181,6 @@ async def receive_file(
             "the body must hold exactly one file, in a field named 'file', with a file name",
             code="invalid_upload",
         )
+    if watch is not None:
+        watch.finish()
     return ReceivedFile(filename=state.filename, spool=writer.finish())

@@ -29,6 +29,7 @@ from fivesafes.config import load_settings
 from fivesafes.httpkit import csrf
 from fivesafes.web.rendering import WebRoute
 from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.factories.extracts import ADMISSION_COLUMNS
 from tests.integration.access.helpers import project_body
 from tests.integration.access.route_world import (
     ACTORS,
@@ -150,6 +151,9 @@ POLICY: dict[str, Rule] = {
     "GET /web/governance/versions/{name}/{number}/review": may(G),
     "POST /web/governance/versions/{name}/{number}/decision": may(G),
     "POST /web/governance/versions/{name}/{number}/withdraw": may(G),
+    "GET /web/governance/datasets/{name}/versions": may(G),
+    "GET /web/governance/datasets/{name}/versions/{number}": may(G),
+    "POST /web/governance/datasets/{name}/versions/{number}/withdraw": may(G),
     "POST /web/uploads/{upload_id}/withdraw": may(G, own=(U,), foreign=404),
     "POST /web/governance/requests/{request_id}/review": may(G),
     "GET /web/governance/access": may(G),
@@ -295,12 +299,14 @@ def _withdrawn_upload(case: Case) -> uuid.UUID:
     return case.world.fresh_versioned_upload(case.side)
 
 
-def _web_withdraw(case: Case) -> Call:
+def _web_withdraw(
+    case: Case, page: str = "/web/governance/versions/notes/{}", back: str = "/review"
+) -> Call:
+    """A governance withdraw form (the review page's, or the version page's)."""
     number = _withdrawn(case)
+    path = page.format(number)
     return Call(
-        f"/web/governance/versions/notes/{number}/withdraw",
-        data=WITHDRAWAL,
-        location=f"/web/governance/versions/notes/{number}/review?notice=version_withdrawn",
+        f"{path}/withdraw", data=WITHDRAWAL, location=f"{path}{back}?notice=version_withdrawn"
     )
 
 
@@ -323,7 +329,9 @@ def _logout(case: Case) -> Call:
 
 def _upload(case: Case) -> Call:
     n = case.world.unique()
-    body = f"nhs_number,sex\n943476591{n % 10},F\n# matrix {n}\n".encode()
+    # The policy's own header (a wrong one is refused at once, 422, before the body is read).
+    header = ",".join(ADMISSION_COLUMNS)
+    body = f"{header}\n943476591{n % 10},,,,F\n# matrix {n}\n".encode()
     return Call(
         f"/datasets/{RELEASED}/uploads", files={"file": (f"matrix-{n}.csv", body, "text/csv")}
     )
@@ -417,6 +425,15 @@ TARGETS: dict[str, Target] = {
         f"/datasets/notes/versions/{_withdrawn(c)}/withdraw", json=WITHDRAWAL
     ),
     "POST /web/governance/versions/{name}/{number}/withdraw": _web_withdraw,
+    "GET /web/governance/datasets/{name}/versions": fixed(
+        "/web/governance/datasets/notes/versions"
+    ),
+    "GET /web/governance/datasets/{name}/versions/{number}": lambda c: Call(
+        f"/web/governance/datasets/notes/versions/{c.world.review_version}"
+    ),
+    "POST /web/governance/datasets/{name}/versions/{number}/withdraw": lambda c: _web_withdraw(
+        c, "/web/governance/datasets/notes/versions/{}", ""
+    ),
     "POST /web/uploads/{upload_id}/withdraw": lambda c: Call(
         f"/web/uploads/{_withdrawn_upload(c)}/withdraw",
         data=WITHDRAWAL,

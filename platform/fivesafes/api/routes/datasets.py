@@ -17,6 +17,7 @@ from fivesafes.datasets import service, views
 from fivesafes.datasets.schemas import DatasetOut, UploadAccepted, UploadOut
 from fivesafes.datasets.uploads import READERS
 from fivesafes.db import session_scope
+from fivesafes.deid.io.limits import ReaderLimits
 from fivesafes.errors import PayloadTooLargeError
 from fivesafes.httpkit.deps import (
     CurrentUser,
@@ -26,10 +27,12 @@ from fivesafes.httpkit.deps import (
     request_context,
     require_role,
 )
+from fivesafes.httpkit.errors import close_after_response
 from fivesafes.httpkit.params import PathId
 from fivesafes.httpkit.permits import Permit, version_permit
 from fivesafes.identity.models import Role, User
 from fivesafes.ingestion.accept import accept_upload
+from fivesafes.ingestion.header_check import HeaderCheck
 from fivesafes.ingestion.multipart_stream import receive_file
 from fivesafes.ingestion.runner import IngestionRunner
 from fivesafes.ingestion.spool import SpoolWriter
@@ -74,15 +77,21 @@ def withdraw_version(
     return version_status_out(ok.session, record)
 
 
-def _uploader(request: Request) -> User:
-    """Authenticate in a short transaction of its own.
+def _header_check(request: Request, dataset: str) -> HeaderCheck:
+    """Authenticate, and find the dataset's policy, in a short transaction of its own.
 
     The body may take minutes to arrive; holding the request's transaction (and, on
-    SQLite, the database's write lock) open that long would stall every other writer.
+    SQLite, the database's write lock) open that long would stall every other writer. An
+    unknown dataset is refused here, before the body is read; the policy checks the
+    file's header row as soon as it arrives.
     """
     with session_scope(request.app.state.session_factory) as session:
         user = authenticate_request(session, request)
-    return ensure_role(user, frozenset({Role.UPLOADER}))
+        ensure_role(user, frozenset({Role.UPLOADER}))
+        _, stored = service.dataset_with_policy(session, dataset)
+        policy = service.parsed_policy(stored)
+    limits = ReaderLimits.from_settings(request.app.state.settings)
+    return HeaderCheck(policy, limits)
 
 
 @router.post(
@@ -107,7 +116,7 @@ def _uploader(request: Request) -> User:
     },
 )
 async def upload_extract(name: str, request: Request) -> UploadAccepted:
-    await run_in_threadpool(_uploader, request)
+    header_check = await run_in_threadpool(_header_check, request, name)
     settings: Settings = request.app.state.settings
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.upload_max_bytes + 64 * 1024:
@@ -123,9 +132,13 @@ async def upload_extract(name: str, request: Request) -> UploadAccepted:
             request.headers.get("content-type"),
             writer,
             settings.upload_max_bytes,
+            header_check,
         )
     except BaseException:
         writer.abort()
+        # Refused mid-body (a wrong header, too large): the rest is not wanted, so the
+        # connection closes after the answer and the client stops sending.
+        close_after_response(request)
         raise
     recorder: AuditRecorder = request.app.state.audit_recorder
     trail = AuditTrail(request_context(request), recorder)

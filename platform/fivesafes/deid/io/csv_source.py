@@ -66,7 +66,7 @@ class CsvSource(TextStream):
         if not buffer.strip():
             raise InputFileError("file is empty (no header row)", file=self.file, line=1)
         while True:
-            end = _first_record_end(buffer)
+            end = first_record_end(buffer)
             if end >= 0:
                 break
             more = self._read()
@@ -199,8 +199,11 @@ def _cut_point(buffer: bytes, rows_hint: int) -> int:
     return cut
 
 
-def _first_record_end(buffer: bytes) -> int:
-    """Index of the first newline outside quotes (the end of the header record), or -1."""
+def first_record_end(buffer: bytes) -> int:
+    """Index of the first newline outside quotes (the end of the header record), or -1.
+
+    Also how an upload's header is known to have arrived (``ingestion.header_check``).
+    """
     quotes = 0
     start = 0
     pos = buffer.find(b"\n")
