@@ -13,6 +13,7 @@
   var button = document.getElementById("upload-button");
 
   function showError(message) {
+    progress.hidden = true;
     errorBox.textContent = message;
     errorBox.hidden = false;
     errorBox.focus();
