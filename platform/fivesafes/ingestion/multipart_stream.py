@@ -127,7 +127,8 @@ async def receive_file(
             state.filename = (
                 raw_name.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
             )
-            watching.start(state.filename)
+            if state.filename:  # no name: refused below, as a body without one
+                watching.start(state.filename)
 
     def on_end() -> None:
         state.ended = True

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from fivesafes.deid.io.limits import DEFAULT_LIMITS, ReaderLimits
 from fivesafes.deid.policy import parse_policy
-from fivesafes.errors import InputFileError
+from fivesafes.errors import InputFileError, InvalidInputError
 from fivesafes.ingestion.header_check import HeaderCheck
 from fivesafes.ingestion.multipart_stream import receive_file
 from fivesafes.ingestion.spool import SpoolWriter
@@ -155,3 +155,23 @@ def test_the_parser_stops_reading_at_the_refusal(tmp_path: Path) -> None:
     # trailing CRLF (it may begin the closing boundary) until the next bytes show it is not.
     assert taken == 3
     assert list(tmp_path.rglob("*.*")) == []
+
+
+def test_a_file_part_without_a_name_is_refused_as_before(tmp_path: Path) -> None:
+    nameless = HEAD.replace(b'; filename="e.csv"', b"")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield nameless + WRONG + ROWS + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    writer = SpoolWriter(tmp_path, uuid.uuid4())
+    with pytest.raises(InvalidInputError, match="exactly one file"):
+        asyncio.run(
+            receive_file(
+                chunks(),
+                f"multipart/form-data; boundary={BOUNDARY}",
+                writer,
+                10**9,
+                HeaderCheck(POLICY, DEFAULT_LIMITS),
+            )
+        )
+    writer.abort()
