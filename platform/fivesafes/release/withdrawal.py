@@ -93,6 +93,30 @@ def version_record(session: Session, version: DatasetVersion) -> VersionRecord:
     return VersionRecord(version, releases_of(session, version), days, purge_from)
 
 
+def version_records(session: Session, dataset: str) -> list[VersionRecord]:
+    """Every version of ``dataset`` with its withdrawal facts, oldest first, in three
+    queries whatever the number of versions (the governance page lists them all)."""
+    found = datasets.get_dataset(session, dataset)
+    versions = datasets.dataset_versions(session, found)
+    counted = session.execute(
+        select(Release.dataset_version_id, func.count())
+        .where(Release.dataset_version_id.in_([v.id for v in versions]))
+        .group_by(Release.dataset_version_id)
+    )
+    releases = {version_id: int(n) for version_id, n in counted}
+    days = datasets.parsed_policy(datasets.current_policy_version(session, found))
+    keep = timedelta(days=days.withdrawn_retention_days)
+    return [
+        VersionRecord(
+            v,
+            releases.get(v.id, 0),
+            days.withdrawn_retention_days,
+            v.withdrawn_at + keep if v.withdrawn_at is not None else None,
+        )
+        for v in versions
+    ]
+
+
 def may_withdraw(
     session: Session, policy: AccessPolicy, user: User, dataset: str, number: int, now: datetime
 ) -> bool:

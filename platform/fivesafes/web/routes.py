@@ -13,6 +13,7 @@ from fivesafes.web import (
     routes_projects,
     routes_researcher,
     routes_uploader,
+    routes_versions,
 )
 from fivesafes.web.rendering import STATIC_DIR, install_error_pages
 
@@ -24,6 +25,7 @@ ROUTERS = (
     routes_governance,
     routes_projects,
     routes_policies,
+    routes_versions,
 )
 
 

@@ -142,3 +142,39 @@ def test_governance_withdraws_from_the_review_page(world: World) -> None:
     )
     assert again.status_code == 409
     assert "was already withdrawn" in again.text
+
+
+def test_governance_lists_versions_and_withdraws_one_without_a_review(world: World) -> None:
+    world.ingest(UNREVIEWED, seed=1)
+    world.ingest(UNREVIEWED, seed=2)
+    client = _log_in(world, "officer1")
+    policies = client.get("/web/governance/policies")
+    assert f'href="/web/governance/datasets/{UNREVIEWED}/versions"' in policies.text
+    listed = client.get(f"/web/governance/datasets/{UNREVIEWED}/versions")
+    assert listed.status_code == 200
+    assert listed.text.count('<span class="tag tag--available">available</span>') >= 2
+    page_path = f"/web/governance/datasets/{UNREVIEWED}/versions/2"
+    page = client.get(page_path)
+    assert f'action="{page_path}/withdraw"' in page.text
+    assert "The governance review of this version" not in page.text  # none was asked for
+    token = _csrf(client, page_path)
+    blank = client.post(f"{page_path}/withdraw", data={"csrf_token": token, "reason": ""})
+    assert blank.status_code == 422
+    assert "a reason of 3 to 5000 characters is required" in blank.text
+    done = client.post(
+        f"{page_path}/withdraw",
+        data={"csrf_token": token, "reason": REASON},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == f"{page_path}?notice=version_withdrawn"
+    shown = client.get(done.headers["location"])
+    assert f'<span id="withdrawal-reason">{REASON}</span>' in shown.text
+    assert "may be purged from" in shown.text
+    listed = client.get(f"/web/governance/datasets/{UNREVIEWED}/versions")
+    assert '<span class="tag tag--withdrawn">withdrawn</span>' in listed.text
+    assert REASON in listed.text
+    assert _state(world, UNREVIEWED, 2) == VersionState.WITHDRAWN
+    assert _state(world, UNREVIEWED, 1) == VersionState.AVAILABLE
+    researcher = _log_in(world, "researcher")
+    assert researcher.get(page_path).status_code == 403
