@@ -86,3 +86,31 @@ def test_governance_withdraws_a_version_from_its_review_page(
     shot(page, "withdraw-04-governance-withdrawn")
     page.goto("/web/governance/queue")
     expect(sample).to_have_count(0)
+
+
+def test_governance_lists_a_datasets_versions_and_withdraws_one(
+    page: Page, live: Live, tmp_path: Path
+) -> None:
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    shorter = tmp_path / "sample-shorter.csv"
+    shorter.write_text("".join(lines[:-1]), encoding="utf-8")  # another file: version 2
+    env = environment(f"sqlite:///{live.workdir / 'web.db'}", live.workdir)
+    _cli(env, live.workdir, "ingest", str(shorter), "--dataset", PLAIN)
+
+    log_in(page, "gina")
+    page.goto("/web/governance/policies")
+    page.get_by_role("link", name=f"Dataset versions of {PLAIN}").click()
+    expect(page.get_by_role("heading", name=f"Versions of {PLAIN}")).to_be_visible()
+    rows = page.get_by_role("row")
+    expect(rows.filter(has_text=REASON)).to_have_count(1)  # version 1, withdrawn earlier
+    shot(page, "withdraw-05-governance-versions")
+    page.get_by_role("link", name=f"2 of {PLAIN}").click()
+    expect(page.locator("#version-state")).to_have_text("available")
+    form = page.locator("#withdraw")
+    form.get_by_label("Reason for withdrawing").fill(REASON)
+    form.get_by_role("button", name="Withdraw this version").click()
+    expect(page).to_have_url(re.compile(r"/versions/2\?notice=version_withdrawn$"))
+    expect(page.locator("#version-state")).to_have_text("withdrawn")
+    expect(page.locator("#withdrawal-reason")).to_have_text(REASON)
+    expect(page.get_by_text("may be purged from")).to_be_visible()
+    shot(page, "withdraw-06-governance-version-withdrawn")
