@@ -43,6 +43,15 @@ def _preview(world: World, request_id: int, who: str = "a") -> Any:
     return world.client.get(f"/requests/{request_id}/preview", headers=world.people[who].auth)
 
 
+def _draft_preview(world: World, who: str = "a", **overrides: Any) -> Any:
+    """A draft's preview on project a's request form, asked by ``who``."""
+    return world.client.post(
+        f"/projects/{world.projects['a']}/requests/preview",
+        json=_draft(**overrides),
+        headers=world.people[who].auth,
+    )
+
+
 def _releases(world: World) -> int:
     with world.factory() as session:
         return int(session.scalar(select(func.count()).select_from(Release)) or 0)
@@ -109,11 +118,7 @@ def test_preview_gives_the_numbers_of_the_release_audited_and_releases_nothing(
 
 def test_a_draft_preview_suggests_coarser_dates_and_its_numbers_hold(world: World) -> None:
     project = world.projects["a"]
-    response = world.client.post(
-        f"/projects/{project}/requests/preview",
-        json=_draft(date_granularity="month"),
-        headers=world.people["a"].auth,
-    )
+    response = _draft_preview(world, date_granularity="month")
     assert response.status_code == 200, response.text
     preview = response.json()
     assert preview["request_id"] is None
@@ -149,11 +154,7 @@ def test_a_draft_preview_suggests_coarser_dates_and_its_numbers_hold(world: Worl
 
 
 def test_a_draft_is_checked_as_its_submission_would_be(world: World) -> None:
-    response = world.client.post(
-        f"/projects/{world.projects['a']}/requests/preview",
-        json=_draft(columns=["nhs_number", "patient_name"]),
-        headers=world.people["a"].auth,
-    )
+    response = _draft_preview(world, columns=["nhs_number", "patient_name"])
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "unknown_column"
     assert "patient_name" in response.json()["error"]["message"]
@@ -161,11 +162,7 @@ def test_a_draft_is_checked_as_its_submission_would_be(world: World) -> None:
 
 
 def test_counts_of_fewer_patients_than_the_threshold_are_not_shown(world: World) -> None:
-    response = world.client.post(
-        f"/projects/{world.projects['a']}/requests/preview",
-        json=_draft(row_filter="postcode = 'ZE1'"),
-        headers=world.people["a"].auth,
-    )
+    response = _draft_preview(world, row_filter="postcode = 'ZE1'")
     assert response.status_code == 200, response.text
     preview = response.json()
     assert preview["refused"] is True
@@ -182,11 +179,7 @@ def test_an_outsider_may_not_preview_a_project_request(world: World) -> None:
     request_id = _submit(world)
     assert _preview(world, request_id, "outsider").status_code == 403
     assert _preview(world, request_id, "b").status_code == 403
-    response = world.client.post(
-        f"/projects/{world.projects['a']}/requests/preview",
-        json=_draft(),
-        headers=world.people["b"].auth,
-    )
+    response = _draft_preview(world, who="b")
     assert response.status_code == 403
     assert _events(world, "release.preview") == []
 

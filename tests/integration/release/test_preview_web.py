@@ -13,31 +13,13 @@ from sqlalchemy import select
 from fivesafes.access.models import AccessRequest, RequestReview
 from tests.factories.extracts import ADMISSIONS
 from tests.factories.release_world import World
+from tests.factories.web import csrf_token, logged_in
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 JUSTIFICATION = "Readmissions by district are the protocol's primary outcome."
 
 
 def _log_in(world: World, who: str) -> TestClient:
-    client = TestClient(world.client.app, base_url="https://testserver")
-    page = client.get("/web/login")
-    token = CSRF.search(page.text)
-    assert token
-    response = client.post(
-        "/web/login/token",
-        data={"csrf_token": token.group(1), "token": world.people[who].token},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    return client
-
-
-def _csrf(client: TestClient, path: str) -> str:
-    page = client.get(path)
-    assert page.status_code == 200, page.text
-    found = CSRF.search(page.text)
-    assert found
-    return found.group(1)
+    return logged_in(world.client.app, world.people[who].token)
 
 
 def _form_path(world: World) -> str:
@@ -47,7 +29,7 @@ def _form_path(world: World) -> str:
 def _post_form(world: World, client: TestClient, intent: str, **fields: Any) -> Any:
     path = _form_path(world)
     data: dict[str, Any] = {
-        "csrf_token": _csrf(client, f"{path}?dataset={ADMISSIONS}"),
+        "csrf_token": csrf_token(client, f"{path}?dataset={ADMISSIONS}"),
         "dataset": ADMISSIONS,
         "columns": ["nhs_number", "date_of_birth", "postcode", "admission_date", "sex"],
         "date_granularity": "day",
@@ -114,7 +96,7 @@ def test_sending_a_refused_request_warns_and_governance_must_override(world: Wor
     assert queue.status_code == 200, queue.text
     assert f'id="req-{request.id}-preview-refused"' in queue.text
     assert f'id="override-{request.id}"' in queue.text
-    csrf = _csrf(officer, "/web/governance/queue")
+    csrf = csrf_token(officer, "/web/governance/queue")
     review = f"/web/governance/requests/{request.id}/review"
     decision = {"csrf_token": csrf, "decision": "approve", "reason": "Matches the protocol."}
     refused = officer.post(review, data=decision, follow_redirects=False)
