@@ -400,3 +400,25 @@ def test_a_purged_version_has_no_sample_left_to_show(world: World, tmp_path: Pat
     shown = world.client.get(f"/datasets/{REVIEWED}/versions/1/review", headers=officer.auth)
     assert shown.status_code == 409
     assert shown.json()["error"]["code"] == "version_purged"
+
+
+def test_a_request_for_a_withdrawn_version_is_refused_and_latest_one_is_not(
+    world: World,
+) -> None:
+    world.ingest(UNREVIEWED, seed=1)
+    world.ingest(UNREVIEWED, seed=2)
+    assert _withdraw(world, "officer1", 2).status_code == 200
+    auth = world.people["researcher"].auth
+    body = {
+        "dataset": UNREVIEWED,
+        "columns": ["sex"],
+        "justification": "Needed for the approved analysis plan.",
+    }
+    fixed = world.client.post(
+        f"/projects/{world.project}/requests", json={**body, "version": 2}, headers=auth
+    )
+    assert fixed.status_code == 409
+    assert fixed.json()["error"]["code"] == "version_withdrawn"
+    assert REASON in fixed.json()["error"]["message"]
+    latest = world.client.post(f"/projects/{world.project}/requests", json=body, headers=auth)
+    assert latest.status_code == 201, latest.text
