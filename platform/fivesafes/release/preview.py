@@ -126,7 +126,9 @@ class Preview:
     @property
     def most_rows_suppressed(self) -> bool:
         gate = self.gate
-        return gate.rows_in_scope > 0 and gate.rows_suppressed > MOST_ROWS * gate.rows_in_scope
+        if self.counts_hidden or gate.rows_in_scope == 0:
+            return False
+        return gate.rows_suppressed > MOST_ROWS * gate.rows_in_scope
 
     def audit_details(self) -> dict[str, Any]:
         """Counts only, never a value (and no small number of patients)."""

@@ -131,8 +131,9 @@ def test_without_a_better_change_the_suggestion_says_so() -> None:
 
 
 def test_too_few_patients_suggest_a_wider_filter_only() -> None:
-    preview = _preview(_gate(8, 0, Refusal.FEW_PATIENTS))
+    preview = _preview(_gate(8, 8, Refusal.FEW_PATIENTS))
     assert preview.counts_hidden
+    assert not preview.most_rows_suppressed  # says nothing of the counts either
     assert "fewer patients than the small-number threshold of 10" in (preview.refusal or "")
     assert "8" not in (preview.refusal or "")
     assert "widen the row filter" in preview_module._suggestion(preview, [])
