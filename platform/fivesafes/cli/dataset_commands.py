@@ -18,7 +18,7 @@ from fivesafes.cli.access_commands import As, acting
 from fivesafes.cli.runtime import EXIT_INVALID_INPUT, console, handle_errors, transaction
 from fivesafes.config import get_settings
 from fivesafes.datasets import policy_versions, service, views
-from fivesafes.datasets.models import UploadState
+from fivesafes.datasets.models import UploadState, VersionState
 from fivesafes.db import make_engine, make_session_factory
 from fivesafes.deid.engine import ProgressUpdate
 from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
@@ -65,17 +65,32 @@ def load(
 def list_datasets() -> None:
     """Datasets with their sensitivity, policy version and dataset versions."""
     with transaction() as session:
-        table = Table("dataset", "sensitivity", "policy", "versions", "latest rows", "latest state")
+        table = Table(
+            "dataset",
+            "sensitivity",
+            "policy",
+            "versions",
+            "newest rows",
+            "newest state",
+            "released as latest",
+            "withdrawn",
+        )
         for dataset in service.list_datasets(session):
             view = views.dataset_view(session, dataset)
-            latest = view.versions[-1] if view.versions else None
+            newest = view.versions[-1] if view.versions else None
+            # "latest" for grants is the newest available one (pending_review, rejected and
+            # withdrawn versions are never released).
+            available = [v.number for v in view.versions if v.state == VersionState.AVAILABLE]
+            withdrawn = [str(v.number) for v in view.versions if v.withdrawn_at is not None]
             table.add_row(
                 view.name,
                 view.sensitivity,
                 f"v{view.policy_version}",
                 str(len(view.versions)),
-                f"{latest.row_count:,}" if latest else "-",
-                latest.state if latest else "-",  # pending_review: not releasable yet
+                f"{newest.row_count:,}" if newest else "-",
+                newest.state if newest else "-",
+                f"version {available[-1]}" if available else "none",
+                ", ".join(withdrawn) or "-",
             )
         console.print(table)
 
