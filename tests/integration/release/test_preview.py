@@ -14,7 +14,7 @@ from fivesafes.access.models import RequestReview
 from fivesafes.audit.models import AuditEvent
 from fivesafes.release.models import Release
 from tests.factories.extracts import ADMISSION_OUTPUT, ADMISSIONS
-from tests.factories.release_world import World
+from tests.factories.release_world import EXEMPT_DATASET, World
 
 JUSTIFICATION = "Readmissions by district are the protocol's primary outcome."
 
@@ -240,3 +240,27 @@ def test_rejecting_takes_no_preview(world: World) -> None:
     )
     assert response.status_code == 200, response.text
     assert _events(world, "release.preview") == []
+
+
+def test_more_rows_than_a_release_may_hold_is_a_refusal_to_override(world: World) -> None:
+    app: Any = world.client.app
+    app.state.settings = app.state.settings.model_copy(update={"release_max_rows": 100})
+    request_id = _submit(world)
+    shown = _preview(world, request_id)
+    assert shown.status_code == 409
+    assert shown.json()["error"]["code"] == "release_too_large"
+    assert "request " + str(request_id) + " selects more than 100 rows" in shown.text
+    refused = _approve(world, request_id)
+    assert refused.status_code == 422
+    assert "more than 100 rows" in refused.json()["error"]["message"]
+    assert _approve(world, request_id, override_reason="Split by year later.").status_code == 200
+
+
+def test_with_no_version_yet_there_is_nothing_to_preview_or_override(world: World) -> None:
+    # The exempt twin has its policy loaded but no version ingested.
+    request_id = _submit(world, dataset=EXEMPT_DATASET)
+    shown = _preview(world, request_id)
+    assert shown.status_code == 404
+    approved = _approve(world, request_id)
+    assert approved.status_code == 200, approved.text
+    assert "disclosure_refused" not in _events(world, "request.approve")[-1].details
