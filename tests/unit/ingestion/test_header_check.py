@@ -129,6 +129,23 @@ HEAD = (
 ).encode()
 
 
+def _receive_checked(chunks: AsyncIterator[bytes], spool: Path) -> None:
+    """Stream ``chunks`` through the multipart parser with a header check; raise its error."""
+    writer = SpoolWriter(spool, uuid.uuid4())
+    try:
+        asyncio.run(
+            receive_file(
+                chunks,
+                f"multipart/form-data; boundary={BOUNDARY}",
+                writer,
+                10**9,
+                HeaderCheck(POLICY, DEFAULT_LIMITS),
+            )
+        )
+    finally:
+        writer.abort()
+
+
 def test_the_parser_stops_reading_at_the_refusal(tmp_path: Path) -> None:
     pieces = [HEAD, WRONG, *([ROWS] * 1000)]
     taken = 0
@@ -139,18 +156,8 @@ def test_the_parser_stops_reading_at_the_refusal(tmp_path: Path) -> None:
             taken += 1
             yield piece
 
-    writer = SpoolWriter(tmp_path, uuid.uuid4())
     with pytest.raises(InputFileError, match="not declared"):
-        asyncio.run(
-            receive_file(
-                chunks(),
-                f"multipart/form-data; boundary={BOUNDARY}",
-                writer,
-                10**9,
-                HeaderCheck(POLICY, DEFAULT_LIMITS),
-            )
-        )
-    writer.abort()
+        _receive_checked(chunks(), tmp_path)
     # The part's headers, the header row, and one piece more: the parser holds back a
     # trailing CRLF (it may begin the closing boundary) until the next bytes show it is not.
     assert taken == 3
@@ -163,15 +170,5 @@ def test_a_file_part_without_a_name_is_refused_as_before(tmp_path: Path) -> None
     async def chunks() -> AsyncIterator[bytes]:
         yield nameless + WRONG + ROWS + f"\r\n--{BOUNDARY}--\r\n".encode()
 
-    writer = SpoolWriter(tmp_path, uuid.uuid4())
     with pytest.raises(InvalidInputError, match="exactly one file"):
-        asyncio.run(
-            receive_file(
-                chunks(),
-                f"multipart/form-data; boundary={BOUNDARY}",
-                writer,
-                10**9,
-                HeaderCheck(POLICY, DEFAULT_LIMITS),
-            )
-        )
-    writer.abort()
+        _receive_checked(chunks(), tmp_path)
