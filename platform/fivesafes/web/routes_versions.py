@@ -24,7 +24,7 @@ from fivesafes.httpkit.errors import audit_refusal, status_for
 from fivesafes.httpkit.params import PathId
 from fivesafes.identity.models import Role, User
 from fivesafes.release import withdrawal
-from fivesafes.release.withdrawal_views import version_status_out
+from fivesafes.release.withdrawal_views import version_status_out, version_status_outs
 from fivesafes.web.rendering import WebRoute, redirect, render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -38,7 +38,7 @@ def _version_path(name: str, number: int) -> str:
 @router.get("/web/governance/datasets/{name}/versions", name="web.governance.dataset_versions")
 def dataset_versions(*, name: str, request: Request, session: DbSession, user: Officer) -> Response:
     records = withdrawal.version_records(session, name)
-    rows = [version_status_out(session, r) for r in records]
+    rows = version_status_outs(session, records)
     return render(request, "governance/dataset_versions.html", {"dataset": name, "rows": rows})
 
 

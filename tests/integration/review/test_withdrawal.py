@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -29,6 +29,7 @@ from fivesafes.identity.models import Role
 from fivesafes.ingestion.storage import table_exists
 from fivesafes.release import withdrawal
 from fivesafes.release.models import Release, ReleaseFormat
+from fivesafes.release.withdrawal_views import version_status_outs
 from tests.factories.datasets import load_policies
 from tests.factories.extracts import notes_policy
 from tests.factories.people import person
@@ -424,3 +425,37 @@ def test_a_request_for_a_withdrawn_version_is_refused_and_latest_one_is_not(
     assert REASON in fixed.json()["error"]["message"]
     latest = world.client.post(f"/projects/{world.project}/requests", json=body, headers=auth)
     assert latest.status_code == 201, latest.text
+
+
+def _listing_statements(world: World) -> tuple[int, int]:
+    """(versions listed, SQL statements it took) for the governance versions list."""
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    engine = world.factory.kw["bind"]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with world.factory() as session:
+            records = withdrawal.version_records(session, UNREVIEWED)
+            version_status_outs(session, records)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return len(records), len(statements)
+
+
+def test_the_versions_list_costs_the_same_statements_for_two_or_four_versions(
+    world: World,
+) -> None:
+    """No query per version: releases are counted and users named once for the list."""
+    counts = []
+    for seed in range(4):
+        world.ingest(UNREVIEWED, seed=seed)
+        if seed == 1:
+            assert _withdraw(world, "officer1", 1).status_code == 200
+        if seed in (1, 3):
+            listed, statements = _listing_statements(world)
+            assert listed == seed + 1
+            counts.append(statements)
+    assert counts[0] == counts[1], counts
