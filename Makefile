@@ -24,16 +24,20 @@ lint: $(STAMP)
 
 # Branch coverage is measured over the unit and integration tiers (in-process code; the
 # e2e servers and the spaCy sweeps run untraced, in a second pass), with a floor.
-COVERAGE_FLOOR ?= 75
+# Measured 85% on 2026-12-02 (session 6).
+COVERAGE_FLOOR ?= 84
+# Test workers (pytest-xdist): tests are dealt out one by one; a worker builds the
+# module and package fixtures it needs itself.
+TEST_WORKERS ?= 2
 
 test: lint
-	$(BIN)/pytest -m "not slow and not e2e" --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
-	$(BIN)/pytest -m "slow or e2e"
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not slow and not e2e" --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "slow or e2e"
 
 # The inner loop (under 3 minutes): unit and SQLite integration tests; `make test` adds
 # PostgreSQL, the real server, the browser, spaCy and the generated sweeps.
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow and not e2e and not postgres"
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not slow and not e2e and not postgres"
 
 demo: $(STAMP)
 	$(BIN)/fivesafes demo

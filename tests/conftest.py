@@ -14,6 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The CLI's Rich consoles take their width from COLUMNS once, when fivesafes.cli is first
+# imported: fixed wide for the whole run, so no output folds whichever test (or xdist
+# worker, with its longer temporary paths) imports it first.
+os.environ["COLUMNS"] = "400"
+
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
