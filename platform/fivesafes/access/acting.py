@@ -3,7 +3,8 @@
 Every access service takes these first: ``(session, trail, policy, user, ...)`` when it
 writes (and audits), ``(session, policy, user, ...)`` when it only reads, and ``now``.
 The API's permit and the CLI's ``--as`` both hold them as an :class:`Acting`, and call a
-service as ``service.add_member(*acting.writing, ..., now=acting.now)``.
+service as ``service.review_request(*acting.writing, ..., now=acting.now)``; the newer
+ones (``add_member``, ``remove_member``, ``review_with_verdict``) take the Acting itself.
 """
 
 from __future__ import annotations

@@ -96,14 +96,6 @@ def grant_is_live(grant: Grant, now: datetime) -> bool:
     return grant_refusal(grant_facts(grant), project_facts(grant.project), now) is None
 
 
-def get_grant(
-    session: Session, policy: AccessPolicy, actor: User, *, grant_id: int, now: datetime
-) -> Grant:
-    return authorized_target(
-        session, policy, actor, Action.GRANT_VIEW, now, grant_id=grant_id
-    ).loaded_grant
-
-
 def list_grants(
     session: Session,
     policy: AccessPolicy,

@@ -171,14 +171,6 @@ def _record_project(session: Session, trail: AuditTrail, action: str, project: P
     )
 
 
-def get_project(
-    session: Session, policy: AccessPolicy, actor: User, *, project_id: int, now: datetime
-) -> Project:
-    return authorized_target(
-        session, policy, actor, Action.PROJECT_VIEW, now, project_id=project_id
-    ).loaded_project
-
-
 def list_projects(
     session: Session, policy: AccessPolicy, actor: User, now: datetime
 ) -> list[Project]:
@@ -194,60 +186,40 @@ def _allowed(
     return decide(subject_of(actor), action, target.resource, policy, now).allowed
 
 
-def add_member(
-    session: Session,
-    trail: AuditTrail,
-    policy: AccessPolicy,
-    actor: User,
-    *,
-    project_id: int,
-    username: str,
-    now: datetime,
-) -> Project:
-    project = _members_of(session, policy, actor, project_id, now)
-    user = _researcher(session, username)
+def add_member(acting: Acting, *, project_id: int, username: str) -> Project:
+    """Add a researcher to a project (``project.members``)."""
+    project = _members_of(acting, project_id)
+    user = _researcher(acting.session, username)
     if any(m.user_id == user.id for m in project.members):
         raise ConflictError(f"{username!r} is already a member", code="already_member")
     project.members.append(ProjectMember(user_id=user.id))
-    return _record_member(session, trail, "project.member_add", project, user)
+    return _record_member(acting, "project.member_add", project, user)
 
 
-def remove_member(
-    session: Session,
-    trail: AuditTrail,
-    policy: AccessPolicy,
-    actor: User,
-    *,
-    project_id: int,
-    username: str,
-    now: datetime,
-) -> Project:
+def remove_member(acting: Acting, *, project_id: int, username: str) -> Project:
     """Remove a member: their use of the project's grants stops at once."""
-    project = _members_of(session, policy, actor, project_id, now)
-    user = session.scalar(select(User).where(User.username == username))
+    project = _members_of(acting, project_id)
+    user = acting.session.scalar(select(User).where(User.username == username))
     membership = next((m for m in project.members if user and m.user_id == user.id), None)
     if user is None or membership is None:
         raise NotFoundError(f"{username!r} is not a member", code="not_a_member")
     if user.id == project.lead_id:
         raise ConflictError("the lead cannot be removed", code="lead_not_removable")
     project.members.remove(membership)
-    return _record_member(session, trail, "project.member_remove", project, user)
+    return _record_member(acting, "project.member_remove", project, user)
 
 
-def _members_of(
-    session: Session, policy: AccessPolicy, actor: User, project_id: int, now: datetime
-) -> Project:
-    """The project whose members ``actor`` may change (``project.members``)."""
+def _members_of(acting: Acting, project_id: int) -> Project:
+    """The project whose members the actor may change (``project.members``)."""
     return authorized_target(
-        session, policy, actor, Action.PROJECT_MEMBERS, now, project_id=project_id
+        *acting.reading, Action.PROJECT_MEMBERS, acting.now, project_id=project_id
     ).loaded_project
 
 
-def _record_member(
-    session: Session, trail: AuditTrail, action: str, project: Project, user: User
-) -> Project:
+def _record_member(acting: Acting, action: str, project: Project, user: User) -> Project:
+    session = acting.session
     session.flush()
-    trail.record(
+    acting.trail.record(
         session,
         action,
         target_type="project",

@@ -142,7 +142,7 @@ def _decide_project(a: Acting, project_id: int, approve: bool, reason: str) -> s
 def add_member(project_id: int, username: str, as_user: As) -> None:
     """Add a researcher to a project (governance)."""
     with acting(as_user) as a:
-        service.add_member(*a.writing, project_id=project_id, username=username, now=a.now)
+        service.add_member(a, project_id=project_id, username=username)
         console.print(f"{username} added to project {project_id}")
 
 
@@ -151,7 +151,7 @@ def add_member(project_id: int, username: str, as_user: As) -> None:
 def remove_member(project_id: int, username: str, as_user: As) -> None:
     """Remove a member; their use of the project's grants stops at once."""
     with acting(as_user) as a:
-        service.remove_member(*a.writing, project_id=project_id, username=username, now=a.now)
+        service.remove_member(a, project_id=project_id, username=username)
         console.print(f"{username} removed from project {project_id}")
 
 

@@ -311,7 +311,7 @@ def member_add(
 ) -> Response:
     def act() -> None:
         member = MemberIn(username=username.strip().lower())
-        service.add_member(*ok.writing, project_id=project_id, username=member.username, now=ok.now)
+        service.add_member(ok, project_id=project_id, username=member.username)
 
     return _after(request, ok, ok.target.loaded_project, "member_added", act)
 
@@ -326,7 +326,7 @@ def member_remove(
     """Their use of the project's grants stops at once (``grant.use`` asks membership)."""
 
     def act() -> None:
-        service.remove_member(*ok.writing, project_id=project_id, username=username, now=ok.now)
+        service.remove_member(ok, project_id=project_id, username=username)
 
     return _after(request, ok, ok.target.loaded_project, "member_removed", act)
 

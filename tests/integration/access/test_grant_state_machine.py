@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivesafes import schema
 from fivesafes.access import grants as grant_service
 from fivesafes.access import service
+from fivesafes.access.acting import Acting
 from fivesafes.access.models import (
     AccessRequest,
     Grant,
@@ -249,13 +250,9 @@ class GrantMachine(RuleBasedStateMachine):
         with session_scope(self.factory) as session:
             officer = next(u for u, r in self.users.items() if r is Role.GOVERNANCE)
             service.remove_member(
-                session,
-                TRAIL,
-                self.policy,
-                self._user(session, officer),
+                Acting(session, TRAIL, self.policy, self._user(session, officer), self.now),
                 project_id=self.project_id,
                 username=self.names[member],
-                now=self.now,
             )
         self.members.discard(member)
 

@@ -120,9 +120,7 @@ Members = Annotated[Permit, permit(Action.PROJECT_MEMBERS, "project")]
     summary="Add a researcher to a project (governance)",
 )
 def add_member(project_id: PathId, body: MemberIn, ok: Members) -> ProjectOut:
-    project = service.add_member(
-        *ok.writing, project_id=project_id, username=body.username, now=ok.now
-    )
+    project = service.add_member(ok, project_id=project_id, username=body.username)
     return project_out(project)
 
 
@@ -133,9 +131,7 @@ def add_member(project_id: PathId, body: MemberIn, ok: Members) -> ProjectOut:
     summary="Remove a member (their use of the project's grants stops at once)",
 )
 def remove_member(project_id: PathId, username: str, ok: Members) -> ProjectOut:
-    return project_out(
-        service.remove_member(*ok.writing, project_id=project_id, username=username, now=ok.now)
-    )
+    return project_out(service.remove_member(ok, project_id=project_id, username=username))
 
 
 # --------------------------------------------------------------------------- requests
