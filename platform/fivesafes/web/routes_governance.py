@@ -37,9 +37,9 @@ from fivesafes.audit.verification import VerifyScope
 from fivesafes.datasets import review as version_review
 from fivesafes.datasets.review_schemas import review_out
 from fivesafes.db import utcnow
-from fivesafes.errors import ConflictError, InvalidInputError
+from fivesafes.errors import InvalidInputError
 from fivesafes.httpkit.deps import DbSession, Trail, require_role
-from fivesafes.httpkit.errors import audit_refusal, status_for
+from fivesafes.httpkit.errors import audit_refusal
 from fivesafes.httpkit.params import MAX_SEQ, PathId
 from fivesafes.httpkit.previews import previewer
 from fivesafes.identity.directory import usernames
@@ -50,6 +50,7 @@ from fivesafes.release.preview import Previewer
 from fivesafes.release.preview_views import PreviewOut, preview_out
 from fivesafes.web import charts
 from fivesafes.web.rendering import WebRoute, redirect, render
+from fivesafes.web.withdraw_form import withdraw_from_form
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 Officer = Annotated[User, Depends(require_role(Role.GOVERNANCE))]
@@ -189,20 +190,8 @@ def version_withdraw(
 ) -> Response:
     """Withdraw the version with a reason; a missing reason or a version already
     withdrawn is shown on the review page, with what was typed."""
-    try:
-        withdrawal.withdraw_version(
-            session,
-            trail,
-            request.app.state.access_policy,
-            user,
-            dataset=name,
-            number=number,
-            reason=reason,
-            now=utcnow(),
-        )
-    except (InvalidInputError, ConflictError) as exc:
-        session.rollback()
-        audit_refusal(request, status_for(exc), exc.code, {})
+
+    def show_again(errors: list[str], typed: str, status: int) -> Response:
         return _version_page(
             request,
             session,
@@ -210,12 +199,14 @@ def version_withdraw(
             user,
             name,
             number,
-            withdraw_errors=[exc.message],
-            withdraw_reason=reason,
-            status=status_for(exc),
+            withdraw_errors=errors,
+            withdraw_reason=typed,
+            status=status,
         )
-    return redirect(
-        f"/web/governance/versions/{quote(name, safe='')}/{number}/review?notice=version_withdrawn"
+
+    done = f"/web/governance/versions/{quote(name, safe='')}/{number}/review"
+    return withdraw_from_form(
+        request, session, trail, user, (name, number), reason, done=done, show_again=show_again
     )
 
 

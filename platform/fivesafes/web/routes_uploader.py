@@ -15,14 +15,14 @@ from fivesafes.datasets import uploads
 from fivesafes.datasets.models import UploadState
 from fivesafes.datasets.schemas import UploadOut
 from fivesafes.db import utcnow
-from fivesafes.errors import ConflictError, InvalidInputError
+from fivesafes.errors import ConflictError
 from fivesafes.httpkit.deps import DbSession, Trail, require_role
-from fivesafes.httpkit.errors import audit_refusal, status_for
 from fivesafes.identity.models import Role, User
 from fivesafes.ingestion.status import upload_status
 from fivesafes.release import withdrawal
 from fivesafes.web import charts
-from fivesafes.web.rendering import WebRoute, redirect, render
+from fivesafes.web.rendering import WebRoute, render
+from fivesafes.web.withdraw_form import withdraw_from_form
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 Uploader = Annotated[User, Depends(require_role(Role.UPLOADER))]
@@ -125,28 +125,21 @@ def upload_withdraw(
             f"upload {upload_id} made no dataset version: there is nothing to withdraw",
             code="upload_has_no_version",
         )
-    try:
-        withdrawal.withdraw_version(
-            session,
-            trail,
-            request.app.state.access_policy,
-            user,
-            dataset=upload.dataset,
-            number=upload.dataset_version,
-            reason=reason,
-            now=utcnow(),
-        )
-    except (InvalidInputError, ConflictError) as exc:
-        session.rollback()
-        audit_refusal(request, status_for(exc), exc.code, {})
+
+    def show_again(errors: list[str], typed: str, status: int) -> Response:
         return _render_upload(
             request,
             session,
             user,
             upload_id,
             "uploader/upload_view.html",
-            withdraw_errors=[exc.message],
-            withdraw_reason=reason,
-            status=status_for(exc),
+            withdraw_errors=errors,
+            withdraw_reason=typed,
+            status=status,
         )
-    return redirect(f"/web/uploads/{upload_id}?notice=version_withdrawn")
+
+    version = (upload.dataset, upload.dataset_version)
+    done = f"/web/uploads/{upload_id}"
+    return withdraw_from_form(
+        request, session, trail, user, version, reason, done=done, show_again=show_again
+    )

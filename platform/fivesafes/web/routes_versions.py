@@ -18,14 +18,13 @@ from starlette.responses import Response
 
 from fivesafes.datasets import review as version_review
 from fivesafes.db import utcnow
-from fivesafes.errors import ConflictError, InvalidInputError
 from fivesafes.httpkit.deps import DbSession, Trail, require_role
-from fivesafes.httpkit.errors import audit_refusal, status_for
 from fivesafes.httpkit.params import PathId
 from fivesafes.identity.models import Role, User
 from fivesafes.release import withdrawal
 from fivesafes.release.withdrawal_views import version_status_out, version_status_outs
-from fivesafes.web.rendering import WebRoute, redirect, render
+from fivesafes.web.rendering import WebRoute, render
+from fivesafes.web.withdraw_form import withdraw_from_form
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 Officer = Annotated[User, Depends(require_role(Role.GOVERNANCE))]
@@ -99,28 +98,19 @@ def withdraw(
     user: Officer,
     reason: Annotated[str, Form(max_length=10_000)] = "",
 ) -> Response:
-    try:
-        withdrawal.withdraw_version(
-            session,
-            trail,
-            request.app.state.access_policy,
-            user,
-            dataset=name,
-            number=number,
-            reason=reason,
-            now=utcnow(),
-        )
-    except (InvalidInputError, ConflictError) as exc:
-        session.rollback()
-        audit_refusal(request, status_for(exc), exc.code, {})
+    def show_again(errors: list[str], typed: str, status: int) -> Response:
         return _version_page(
             request,
             session,
             user,
             name,
             number,
-            withdraw_errors=[exc.message],
-            withdraw_reason=reason,
-            status=status_for(exc),
+            withdraw_errors=errors,
+            withdraw_reason=typed,
+            status=status,
         )
-    return redirect(f"{_version_path(name, number)}?notice=version_withdrawn")
+
+    done = _version_path(name, number)
+    return withdraw_from_form(
+        request, session, trail, user, (name, number), reason, done=done, show_again=show_again
+    )
