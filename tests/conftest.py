@@ -28,6 +28,9 @@ from fivesafes import schema
 from fivesafes.config import Settings, load_settings, reset_settings_cache
 from fivesafes.db import make_engine, make_session_factory
 
+#: The test identity provider's fixtures (tests/oidc_idp), for every tier.
+pytest_plugins = ["tests.oidc_idp.fixtures"]
+
 PG_ADMIN_URL = os.environ.get(
     "FIVESAFES_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -170,6 +170,31 @@ class Settings(BaseSettings):
         default=Path("policies/access.yaml"),
         description="The access policy (roles, approvers per sensitivity tier, grant limits).",
     )
+    identity_policy: Path = Field(
+        default=Path("policies/identity.yaml"),
+        description="The identity providers users may sign in with (OpenID Connect); "
+        "docs/identity.md. The shipped file lists none.",
+    )
+    local_login: bool = Field(
+        default=True,
+        description="Whether the web pages offer log-in with a fivesafes password or API "
+        "token; false leaves only the identity providers' sign-in (API tokens still work "
+        "on the API).",
+    )
+    oidc_jwks_min_refresh_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=86_400,
+        description="A token signed with a key the cached JWKS lacks refetches the "
+        "provider's JWKS at most this often (a flood of made-up key ids cannot hammer it).",
+    )
+    oidc_http_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long a call to an identity provider (discovery, JWKS, token "
+        "endpoint) may take.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `fivesafes serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `fivesafes serve` binds to.")
     public_url: str = Field(

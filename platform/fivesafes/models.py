@@ -16,6 +16,7 @@ from fivesafes.datasets.models import (
 from fivesafes.datasets.review_models import ReviewCell, ReviewView, VersionReview
 from fivesafes.db import Base
 from fivesafes.identity.models import ApiToken, User
+from fivesafes.identity.oidc.models import FederatedIdentity, OidcLoginAttempt
 from fivesafes.identity.web_models import LoginFailure, WebSession
 from fivesafes.release.models import Release
 
@@ -28,8 +29,10 @@ __all__ = [
     "Dataset",
     "DatasetPolicyVersion",
     "DatasetVersion",
+    "FederatedIdentity",
     "Grant",
     "LoginFailure",
+    "OidcLoginAttempt",
     "OptOut",
     "OptOutList",
     "Project",

@@ -58,6 +58,23 @@ def read_policy_yaml(path: Path, noun: str) -> Any:
         raise PolicyError(f"{path}: not valid YAML{where}: {problem}") from None
 
 
+def key_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as the key path a policy's author wrote
+    (``providers.0.roles.X``); pydantic's ``[key]`` markers are not keys."""
+    return ".".join(str(p) for p in loc if not str(p).startswith("[key]")) or "(top level)"
+
+
+def problem_message(error: ErrorDetails | Any, *, enum_noun: str = "value") -> str:
+    """Pydantic's message for one problem, in the words of a policy file's author."""
+    if error["type"] == "extra_forbidden":
+        return "unknown key (not allowed here)"
+    if error["type"] == "missing":
+        return "required key is missing"
+    if error["type"] == "enum":
+        return f"unknown {enum_noun} {error.get('input')!r}: {error['msg']}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyKind(Generic[PolicyModel]):
     """One kind of policy file and how its problems are worded.

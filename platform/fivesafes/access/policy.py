@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fivesafes.errors import PolicyError
 from fivesafes.identity.models import Role
-from fivesafes.policy_yaml import PolicyKind, read_policy_yaml
+from fivesafes.policy_yaml import PolicyKind, key_path, problem_message, read_policy_yaml
 
 #: The setting's default; only this relative path falls back to the checkout's copy.
 DEFAULT_POLICY_PATH = Path("policies/access.yaml")
@@ -152,21 +152,9 @@ def _semantic_problems(policy: AccessPolicy) -> list[tuple[str, str]]:
     return problems
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc if not str(p).startswith("[key]")) or "(top level)"
-
-
-def _message(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key (not allowed here)"
-    if error["type"] == "missing":
-        return "required key is missing"
-    if error["type"] == "enum":
-        return f"unknown value {error.get('input')!r}: {error['msg']}"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
-_ACCESS_POLICY = PolicyKind(AccessPolicy, "access policy", _path, _message, _semantic_problems)
+_ACCESS_POLICY = PolicyKind(
+    AccessPolicy, "access policy", key_path, problem_message, _semantic_problems
+)
 
 
 def parse_access_policy(data: Any, source: str = "<access policy>") -> AccessPolicy:

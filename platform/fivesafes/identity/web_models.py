@@ -27,7 +27,7 @@ class WebSession(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     # The synchroniser token every form and unsafe request of this session must carry.
     csrf_token: Mapped[str] = mapped_column(String(64))
-    # "password" or "token": how the session was opened.
+    # "password", "token" or "oidc": how the session was opened.
     method: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -37,6 +37,9 @@ class WebSession(Base):
     # The user's credentials_epoch at log-in; a password or role change bumps it and so
     # ends this session at its next lookup.
     credentials_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # The identity provider an "oidc" session was opened through (its name in the
+    # identity policy): log-out signs out there too where the provider offers it.
+    provider: Mapped[str | None] = mapped_column(String(32), default=None)
 
     user: Mapped[User] = relationship()
     token: Mapped[ApiToken | None] = relationship()

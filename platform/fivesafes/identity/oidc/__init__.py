@@ -1,0 +1,1 @@
+"""Sign-in with the organisation's identity providers (OpenID Connect): issue 16."""
