@@ -25,6 +25,7 @@ from fivesafes.httpkit.middleware import (
     SecurityHeadersMiddleware,
 )
 from fivesafes.httpkit.safe_errors import SafeErrorMiddleware
+from fivesafes.identity.oidc.providers import OidcProviders
 from fivesafes.keys.local import LocalFileKeyStore
 from fivesafes.web.routes import install as install_web_pages
 
@@ -59,6 +60,9 @@ def create_app(
     app.state.audit_recorder = audit_recorder
     app.state.keystore = LocalFileKeyStore(settings.keystore_path)
     app.state.access_policy = load_access_policy(settings.access_policy_path)
+    # The identity providers users may sign in with: validated now (a bad policy stops
+    # start-up naming its key); each provider's discovery is fetched at its first use.
+    app.state.oidc = OidcProviders.from_settings(settings)
     # Outermost last: request id, security headers, the proxy's client address, the body
     # cap, then the catch-all that turns a crash into a bare 500 (or 503: database down).
     app.add_middleware(SafeErrorMiddleware)

@@ -15,6 +15,7 @@ from fivesafes.config import get_settings
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity import service
 from fivesafes.identity.models import Role
+from fivesafes.identity.oidc import accounts as federated
 
 TRAIL = AuditTrail.for_operator
 
@@ -45,15 +46,18 @@ def add_user(
 @users_app.command("list")
 @handle_errors
 def list_users() -> None:
-    """List users with their role and state."""
+    """List users with their role, state and how they sign in (fivesafes credentials,
+    or the identity provider that vouches for them)."""
     with transaction() as session:
-        table = Table("username", "role", "name", "active", "created")
+        routes = federated.sign_in_routes(session)
+        table = Table("username", "role", "name", "active", "signs in with", "created")
         for user in service.list_users(session):
             table.add_row(
                 user.username,
                 user.role.value,
                 user.full_name,
                 "yes" if user.is_active else "disabled",
+                routes.get(user.id, "fivesafes"),
                 _when(user.created_at),
             )
         console.print(table)

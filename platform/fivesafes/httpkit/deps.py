@@ -22,9 +22,13 @@ from fivesafes.httpkit import cookies
 from fivesafes.identity import service as identity
 from fivesafes.identity import web_sessions as web_session
 from fivesafes.identity.models import Role, User
+from fivesafes.identity.oidc import accounts as federated
+from fivesafes.identity.oidc.providers import OidcProviders
 
 _bearer = HTTPBearer(
-    auto_error=False, description="An API token issued by `fivesafes tokens issue`."
+    auto_error=False,
+    description="An API token issued by `fivesafes tokens issue`, or an access token (JWT) "
+    "from an identity provider of the identity policy (docs/identity.md).",
 )
 
 
@@ -60,6 +64,10 @@ def request_context(request: Request) -> AuditContext:
 def authenticate_request(session: Session, request: Request) -> User:
     """The active user behind the bearer token or, failing that, the web session cookie.
 
+    A bearer token is a fivesafes API token or, when identity providers are configured,
+    a provider's access token (a JWT), verified and mapped by ``identity.oidc``; a
+    refusal of one is audited and answered 401 (403: no role) with its reason code.
+
     A cookie-authenticated unsafe request (POST, DELETE...) must carry the session's CSRF
     token (``X-CSRF-Token`` header or the form's field), else 403: browsers attach cookies
     by themselves, never bearer tokens. The credential used is left on
@@ -67,9 +75,21 @@ def authenticate_request(session: Session, request: Request) -> User:
     """
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and secret.strip():
-        token = identity.authenticate_token(session, secret.strip())
-        user = token.user
-        request.state.minter = identity.Minter.from_token(token)
+        value = secret.strip()
+        providers: OidcProviders = request.app.state.oidc
+        if providers and OidcProviders.looks_like_jwt(value):
+            recorder: AuditRecorder = request.app.state.audit_recorder
+            trail = AuditTrail(request_context(request), recorder)
+            user, verified = federated.authenticate_bearer(session, trail, providers, value)
+            # A token minted with a provider's token lives no longer than it, and ends
+            # with a role change like one minted from a web session.
+            request.state.minter = identity.Minter(
+                credentials_epoch=user.credentials_epoch, not_after=verified.expires_at
+            )
+        else:
+            token = identity.authenticate_token(session, value)
+            user = token.user
+            request.state.minter = identity.Minter.from_token(token)
     else:
         found = cookies.user_from_cookie(session, request)
         if found is None:

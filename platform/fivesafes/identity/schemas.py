@@ -61,3 +61,15 @@ class IssuedTokenOut(TokenOut):
     """Returned once, at issue: the only time the secret is visible."""
 
     token: str
+
+
+class ProviderOut(BaseModel):
+    """What a client needs to sign in with a provider: public facts, never a secret."""
+
+    name: str
+    label: str
+    issuer: str
+    client_id: str = Field(description="The public client for the device sign-in (CLI).")
+    audience: str = Field(description="The aud the API accepts on this provider's tokens.")
+    scopes: list[str]
+    api_scope: str | None

@@ -19,6 +19,7 @@ import hmac
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -97,8 +98,11 @@ def create_user(
     *,
     full_name: str = "",
     email: str | None = None,
+    origin: Mapping[str, object] | None = None,
 ) -> User:
-    """Add a user; usernames are lower-case and unique."""
+    """Add a user; usernames are lower-case and unique. ``origin``, audited with the
+    event, says where the account came from when not from an administrator (a
+    provider's first sign-in: its name, issuer and the subject)."""
     if not _USERNAME.fullmatch(username):
         raise InvalidInputError(
             "username must be 2-64 characters: lower-case letters, digits, '.', '_' or '-', "
@@ -110,12 +114,9 @@ def create_user(
     user = User(username=username, role=role, full_name=full_name, email=email, is_active=True)
     session.add(user)
     session.flush()
+    details: dict[str, object] = {"role": role.value, **(origin or {})}
     trail.record(
-        session,
-        "user.create",
-        target_type="user",
-        target_id=str(user.id),
-        details={"role": role.value},
+        session, "user.create", target_type="user", target_id=str(user.id), details=details
     )
     return user
 
@@ -148,8 +149,17 @@ def end_credentials(user: User) -> None:
     user.credentials_epoch = (user.credentials_epoch or 0) + 1
 
 
-def change_role(session: Session, trail: AuditTrail, username: str, role: Role) -> User:
-    """Give ``username`` the role ``role`` in place of their current one.
+def change_role(
+    session: Session,
+    trail: AuditTrail,
+    username: str,
+    role: Role,
+    *,
+    origin: Mapping[str, object] | None = None,
+) -> User:
+    """Give ``username`` the role ``role`` in place of their current one (``origin``,
+    audited with the event: who decided, when not an administrator — a provider's
+    mapping at a sign-in).
 
     Removing a role ends every web session the user has open (and the tokens minted from
     them): what was opened with the old role's rights does not carry on. The last active
@@ -173,12 +183,14 @@ def change_role(session: Session, trail: AuditTrail, username: str, role: Role) 
     user.role = role
     end_credentials(user)
     session.flush()
+    details: dict[str, object] = {
+        "from": previous.value,
+        "to": role.value,
+        "sessions_ended": True,
+        **(origin or {}),
+    }
     trail.record(
-        session,
-        "user.change_role",
-        target_type="user",
-        target_id=str(user.id),
-        details={"from": previous.value, "to": role.value, "sessions_ended": True},
+        session, "user.change_role", target_type="user", target_id=str(user.id), details=details
     )
     return user
 

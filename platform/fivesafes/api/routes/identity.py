@@ -18,8 +18,10 @@ from fivesafes.httpkit.deps import (
 )
 from fivesafes.identity import service
 from fivesafes.identity.models import Role, User
+from fivesafes.identity.oidc.providers import OidcProviders
 from fivesafes.identity.schemas import (
     IssuedTokenOut,
+    ProviderOut,
     RoleChange,
     TokenCreate,
     TokenOut,
@@ -29,6 +31,30 @@ from fivesafes.identity.schemas import (
 
 router = APIRouter(tags=["identity"])
 Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
+
+
+@router.get(
+    "/auth/providers",
+    name="auth.providers",
+    response_model=list[ProviderOut],
+    summary="The identity providers one may sign in with (public)",
+)
+def auth_providers(request: Request) -> list[ProviderOut]:
+    """Public, so that ``fivesafes login`` can find the provider before it holds any
+    credential; it lists only what the provider's own discovery document would."""
+    providers: OidcProviders = request.app.state.oidc
+    return [
+        ProviderOut(
+            name=p.name,
+            label=p.label,
+            issuer=p.issuer,
+            client_id=p.device_client_id,
+            audience=p.audience,
+            scopes=list(p.scopes),
+            api_scope=p.api_scope,
+        )
+        for p in providers.policy.providers
+    ]
 
 
 @router.get("/me", name="me", response_model=UserOut, summary="Who the token belongs to")
