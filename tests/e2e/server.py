@@ -51,13 +51,16 @@ def running_server(env: dict[str, str], cwd: Path) -> Iterator[str]:
 
 
 @contextmanager
-def server_process(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """Like :func:`running_server`, also yielding the process (to kill it).
+def server_process(
+    env: dict[str, str], cwd: Path, *, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Like :func:`running_server`, also yielding the process (to kill it). ``port``:
+    one chosen beforehand (a test that must name it in FIVESAFES_PUBLIC_URL).
 
     The server's output goes to a file, not a pipe: a pipe nobody reads fills up after
     some hundreds of access-log lines and then blocks the server mid-request.
     """
-    port = free_port()
+    port = port or free_port()
     log_path = cwd / f"server-{port}.log"
     log_file = log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(

@@ -47,10 +47,12 @@ def open_session(
     method: str,
     *,
     token: ApiToken | None = None,
+    provider: str | None = None,
     now: datetime | None = None,
 ) -> OpenedSession:
     """Start a session for ``user`` (audited as ``web.login``), opened with ``token`` if
-    given: the session then ends with it, and never outlives it."""
+    given: the session then ends with it, and never outlives it. ``provider`` names the
+    identity provider of an ``oidc`` session: log-out signs out there too."""
     moment = now or utcnow()
     secret = secrets.token_urlsafe(32)
     expires_at = moment + MAX_AGE
@@ -66,12 +68,15 @@ def open_session(
         expires_at=expires_at,
         token_id=token.id if token is not None else None,
         credentials_epoch=user.credentials_epoch,
+        provider=provider,
     )
     session.add(row)
     session.flush()
     details: dict[str, object] = {"method": method}
     if token is not None:
         details["token_id"] = str(token.id)
+    if provider is not None:
+        details["provider"] = provider
     trail.acting_as(identity.actor_of(user)).record(
         session,
         "web.login",

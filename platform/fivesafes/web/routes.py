@@ -9,6 +9,7 @@ from fivesafes.web import (
     routes_auth,
     routes_governance,
     routes_grants,
+    routes_oidc,
     routes_policies,
     routes_projects,
     routes_researcher,
@@ -19,6 +20,7 @@ from fivesafes.web.rendering import STATIC_DIR, install_error_pages
 
 ROUTERS = (
     routes_auth,
+    routes_oidc,
     routes_uploader,
     routes_researcher,
     routes_grants,

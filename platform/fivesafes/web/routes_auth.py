@@ -1,22 +1,30 @@
-"""Log-in, log-out and each role's home page."""
+"""Log-in, log-out and each role's home page.
+
+The log-in page offers the identity providers' sign-in (``web.routes_oidc``) beside the
+password and token forms; ``FIVESAFES_LOCAL_LOGIN=false`` takes the forms away and
+refuses their posts, so a site that requires its provider's MFA cannot be entered around it.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.audit.trail import AuditTrail
-from fivesafes.errors import AuthenticationError
+from fivesafes.errors import AuthenticationError, PermissionDeniedError
 from fivesafes.httpkit import cookies, csrf
 from fivesafes.httpkit.deps import CurrentUser, DbSession, request_context
 from fivesafes.identity import login
 from fivesafes.identity import web_sessions as web_session
 from fivesafes.identity.models import Role
+from fivesafes.identity.oidc import web_flow
+from fivesafes.identity.oidc.providers import OidcProviders
 from fivesafes.web import rendering
 from fivesafes.web.rendering import WebRoute, redirect, render, safe_next
 
@@ -35,19 +43,30 @@ def _trail(request: Request) -> AuditTrail:
     return AuditTrail(request_context(request), recorder)
 
 
-def _login_page(
+def _local_login(request: Request) -> bool:
+    return bool(request.app.state.settings.local_login)
+
+
+def login_page(
     request: Request, *, status: int = 200, error: str | None = None, tab: str = "password"
 ) -> Response:
-    """The log-in form, with a fresh double-submit CSRF token in a cookie and a field."""
+    """The log-in page: a "Sign in with" link per identity provider and, unless local
+    log-in is off, the forms, with a fresh double-submit CSRF token in a cookie and a field."""
     token = csrf.new_token()
+    next_url = safe_next(request.query_params.get("next")) or ""
+    providers: OidcProviders = request.app.state.oidc
+    suffix = f"?{urlencode({'next': next_url})}" if next_url else ""
+    sign_ins = [(f"/web/login/oidc/{p.name}{suffix}", p.label) for p in providers.policy.providers]
     response = render(
         request,
         "login.html",
         {
             "login_csrf": token,
             "error": error,
-            "next": safe_next(request.query_params.get("next")) or "",
+            "next": next_url,
             "tab": tab,
+            "sign_ins": sign_ins,
+            "local_login": _local_login(request),
         },
         status,
     )
@@ -70,24 +89,31 @@ def _attempt_login(
     tab: str = "password",
     refused: str | None = None,
 ) -> Response:
-    """One log-in attempt, by either method: the form's CSRF check, the throttle (429),
-    a refusal (401, with ``refused`` instead of the service's message when given)."""
+    """One log-in attempt, by either method: the form's CSRF check, the local-login
+    switch (403), the throttle (429), a refusal (401, with ``refused`` instead of the
+    service's message when given)."""
     _check_login_csrf(request)
+    if not _local_login(request):
+        raise PermissionDeniedError(
+            "log-in with a fivesafes password or API token is switched off here "
+            "(FIVESAFES_LOCAL_LOGIN=false); sign in with your organisation's account",
+            code="local_login_disabled",
+        )
     client = request.client.host if request.client else None
     try:
         opened = log_in(_trail(request), client)
     except login.TooManyAttemptsError as exc:
-        page = _login_page(request, status=429, error=exc.message, tab=tab)
+        page = login_page(request, status=429, error=exc.message, tab=tab)
         page.headers["Retry-After"] = str(max(1, math.ceil(exc.wait.total_seconds())))
         return page
     except AuthenticationError as exc:
-        return _login_page(request, status=401, error=refused or exc.message, tab=tab)
+        return login_page(request, status=401, error=refused or exc.message, tab=tab)
     return _logged_in(opened, next_url)
 
 
 @router.get("/web/login", name="web.login_form")
 def login_form(request: Request) -> Response:
-    return _login_page(request)
+    return login_page(request)
 
 
 def _check_login_csrf(request: Request) -> None:
@@ -137,10 +163,28 @@ def login_token(
 
 @router.post("/web/logout", name="web.logout")
 def logout(request: Request, session: DbSession, user: CurrentUser) -> Response:
+    """End the session; one opened through an identity provider goes on to sign out
+    there too, where the provider offers it (``end_session_endpoint``).
+
+    That way on is a page that moves on (meta refresh, a link), not a redirect: browsers
+    apply the CSP's ``form-action 'self'`` to the redirects of a posted form, so a 303 to
+    the provider would leave the user here, signed out of fivesafes but not there.
+    """
     row = request.state.web_session if hasattr(request.state, "web_session") else None
+    provider = row.provider if row is not None and row.method == "oidc" else None
     if row is not None:
         web_session.close_session(session, _trail(request), row)
-    response = redirect(f"{rendering.LOGIN_PATH}?notice=logged_out")
+    elsewhere = None
+    if provider is not None:
+        providers: OidcProviders = request.app.state.oidc
+        elsewhere = web_flow.end_session_url(providers, request.app.state.settings, provider)
+    response: Response
+    if elsewhere is not None:
+        response = render(
+            request, "moving_on.html", {"title": "Signing you out", "destination": elsewhere}
+        )
+    else:
+        response = redirect(f"{rendering.LOGIN_PATH}?notice=logged_out")
     cookies.clear_cookie(response)
     return response
 

@@ -76,6 +76,7 @@ POLICY: dict[str, Rule] = {
     "GET /docs/static": PUBLIC,
     "GET /healthz": PUBLIC,
     # identity
+    "GET /auth/providers": PUBLIC,
     "GET /me": ANY_USER,
     "GET /users": may(D),
     "POST /users": may(D),
@@ -134,6 +135,9 @@ POLICY: dict[str, Rule] = {
     "GET /web/login": PUBLIC,
     "POST /web/login": PUBLIC,
     "POST /web/login/token": PUBLIC,
+    # sign-in with an identity provider: the matrix's world configures none (404)
+    "GET /web/login/oidc/{name}": PUBLIC,
+    "GET /web/login/oidc/{name}/callback": PUBLIC,
     "POST /web/logout": ANY_USER,
     "GET /web/": ANY_USER,
     "GET /web/admin": ANY_USER,  # static help text: how admins work from the shell
@@ -342,6 +346,7 @@ TARGETS: dict[str, Target] = {
     "GET /docs": fixed("/docs"),
     "GET /docs/static": fixed("/docs/static/docs.js"),
     "GET /healthz": fixed("/healthz"),
+    "GET /auth/providers": fixed("/auth/providers"),
     "GET /me": fixed("/me"),
     "GET /users": fixed("/users"),
     "POST /users": lambda c: Call(
@@ -445,6 +450,8 @@ TARGETS: dict[str, Target] = {
         c, username=c.world.people["bystander"].user.username, password=PASSWORD
     ),
     "POST /web/login/token": lambda c: _login_form(c, token=c.world.people["bystander"].token),
+    "GET /web/login/oidc/{name}": fixed("/web/login/oidc/none", status=404),
+    "GET /web/login/oidc/{name}/callback": fixed("/web/login/oidc/none/callback", status=404),
     "POST /web/logout": _logout,
     "GET /web/": fixed("/web/", status=303),
     "GET /web/admin": fixed("/web/admin"),
