@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from fivesafes.cli import deid_commands, policy_commands, release_commands, web_commands
+from fivesafes.cli import (
+    deid_commands,
+    login_commands,
+    policy_commands,
+    release_commands,
+    web_commands,
+)
 from fivesafes.cli.access_commands import register as register_access
 from fivesafes.cli.audit_commands import audit_app
 from fivesafes.cli.bench_commands import bench_app
@@ -39,6 +45,7 @@ app.add_typer(bench_app, name="bench")
 deid_commands.register(app)
 register_access(app)
 release_commands.register(app)
+login_commands.register(app)
 
 
 @app.command()
