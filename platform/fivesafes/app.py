@@ -26,7 +26,7 @@ from fivesafes.httpkit.middleware import (
 )
 from fivesafes.httpkit.safe_errors import SafeErrorMiddleware
 from fivesafes.identity.oidc.providers import OidcProviders
-from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.keys.open import open_keystore
 from fivesafes.web.routes import install as install_web_pages
 
 
@@ -58,7 +58,8 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.audit_recorder = audit_recorder
-    app.state.keystore = LocalFileKeyStore(settings.keystore_path)
+    # Opened now: a PKCS#11 token with a wrong PIN or a missing token stops start-up here.
+    app.state.keystore = open_keystore(settings)
     app.state.access_policy = load_access_policy(settings.access_policy_path)
     # The identity providers users may sign in with: validated now (a bad policy stops
     # start-up naming its key); each provider's discovery is fetched at its first use.

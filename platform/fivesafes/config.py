@@ -12,8 +12,9 @@ import ipaddress
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fivesafes.errors import ConfigurationError
@@ -43,6 +44,24 @@ class Settings(BaseSettings):
     keystore_path: Path = Field(
         default=Path("var/keys"),
         description="Folder of the local-file key store (embedded default; production: KMS/HSM).",
+    )
+    keystore: Literal["local", "pkcs11"] = Field(
+        default="local",
+        description="Where keys live: local (files under FIVESAFES_KEYSTORE_PATH, the embedded "
+        "default) or pkcs11 (an HSM or SoftHSM2 token; needs the three FIVESAFES_PKCS11_* "
+        "settings). docs/keys.md.",
+    )
+    pkcs11_module: Path | None = Field(
+        default=None,
+        description="The PKCS#11 module (.so) of the HSM, e.g. /usr/lib/softhsm/libsofthsm2.so.",
+    )
+    pkcs11_token: str | None = Field(
+        default=None, description="Label of the PKCS#11 token holding the platform's keys."
+    )
+    pkcs11_pin_file: Path | None = Field(
+        default=None,
+        description="File holding the token's user PIN (mode 0600 or 0400, owned by the "
+        "server's user); the PIN is never an argument or a plain variable.",
     )
     token_lifetime_days: int = Field(
         default=30,
@@ -251,6 +270,18 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// address, or nothing")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _pkcs11_complete(self) -> Settings:
+        if self.keystore == "pkcs11":
+            missing = [
+                f"{ENV_PREFIX}{field.upper()}"
+                for field in ("pkcs11_module", "pkcs11_token", "pkcs11_pin_file")
+                if not getattr(self, field)
+            ]
+            if missing:
+                raise ValueError(f"{ENV_PREFIX}KEYSTORE=pkcs11 needs {', '.join(missing)} set")
+        return self
+
     @property
     def is_https(self) -> bool:
         """True when users reach the platform over https (so HSTS is sent)."""
@@ -278,7 +309,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
+            if not error["loc"]:  # a check across settings names its variables itself
+                problems.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
+            field = str(error["loc"][0])
             problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
 

@@ -20,6 +20,7 @@ from fivesafes.errors import ConflictError
 from fivesafes.identity import service
 from fivesafes.identity.models import Role, User
 from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.keys.open import open_keystore
 from fivesafes.keys.store import KEY_NAMES
 
 
@@ -30,7 +31,17 @@ class InitResult:
 
 
 def ensure_keys(settings: Settings) -> list[Path]:
-    """Create the local key store unless every key is already there (then touch nothing)."""
+    """Create the local key store unless every key is already there (then touch nothing).
+
+    Only the local store (the embedded default, the demo) is made here. A PKCS#11 token's
+    keys are made in a key ceremony (`fivesafes keys init --keystore pkcs11`), never as a
+    side effect of first-run set-up: for it this only checks that the store opens and
+    holds a signing key, and writes no file (a clear key file beside the token's wrapped
+    keys would defeat the token).
+    """
+    if settings.keystore != "local":
+        open_keystore(settings).verification_key()
+        return []
     store = LocalFileKeyStore(settings.keystore_path)
     if all(store.key_path(name).exists() for name in KEY_NAMES):
         return []

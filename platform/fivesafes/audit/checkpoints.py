@@ -20,7 +20,6 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,7 +27,7 @@ from fivesafes.audit.chain import checkpoint_message, timestamp
 from fivesafes.audit.models import AuditCheckpoint
 from fivesafes.db import utcnow
 from fivesafes.errors import InvalidInputError
-from fivesafes.keys.store import KeyStore, signing_key
+from fivesafes.keys.store import KeyStore
 
 FORMAT = "fivesafes-audit-checkpoint/v1"
 
@@ -58,17 +57,17 @@ class Checkpoint:
 
 
 def public_key_b64(keystore: KeyStore) -> str:
-    raw = signing_key(keystore).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return base64.b64encode(raw).decode("ascii")
+    """The store's audit verification key, base64 raw (the form checkpoints carry)."""
+    return base64.b64encode(keystore.verification_key()).decode("ascii")
 
 
 def sign_head(session: Session, keystore: KeyStore, seq: int, head: str) -> Checkpoint:
     """Sign ``seq``/``head`` and store the checkpoint (in the caller's transaction).
 
-    Callers go through ``audit.signing``, which verifies the chain before signing.
+    Callers go through ``audit.signing``, which verifies the chain before signing. The
+    store signs (in a token, the private key never reaches this process).
     """
-    key = signing_key(keystore)
-    signature = base64.b64encode(key.sign(checkpoint_message(seq, head))).decode("ascii")
+    signature = base64.b64encode(keystore.sign(checkpoint_message(seq, head))).decode("ascii")
     row = AuditCheckpoint(
         seq=seq,
         hash=head,

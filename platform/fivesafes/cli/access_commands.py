@@ -32,7 +32,7 @@ from fivesafes.config import get_settings
 from fivesafes.db import utcnow
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity import service as identity
-from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.keys.open import open_keystore
 from fivesafes.release.preview import Previewer, review_with_preview
 from fivesafes.validation_messages import describe_problems
 
@@ -216,9 +216,7 @@ def _review(
     settings = get_settings()
     engine = a.session.get_bind()
     assert isinstance(engine, Engine)
-    previewer = Previewer(
-        a, lambda: LocalFileKeyStore(settings.keystore_path), engine, settings.release_max_rows
-    )
+    previewer = Previewer(a, lambda: open_keystore(settings), engine, settings.release_max_rows)
     choice = service.ReviewChoice(approve, reason, override_reason)
     r = review_with_preview(previewer, request_id=request_id, choice=choice)
     return f"request {r.id}: {r.state}"

@@ -24,7 +24,7 @@ from fivesafes.db import utcnow
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity.directory import usernames
 from fivesafes.identity.passwords import find_user
-from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.keys.open import open_keystore
 
 audit_app = typer.Typer(help="Review and verify the audit trail.", no_args_is_help=True)
 
@@ -57,7 +57,7 @@ def verify(
     if trusted_key is not None:
         key = parse_public_key(trusted_key, "--trusted-key")
     else:
-        key = trusted_public_key(settings, LocalFileKeyStore(settings.keystore_path))
+        key = trusted_public_key(settings, open_keystore(settings))
     scope = VerifyScope(
         key,
         settings.audit_checkpoint_dir,
@@ -92,7 +92,7 @@ def checkpoint(
 ) -> None:
     """Verify since the last checkpoint, sign the head, publish it to the checkpoint folder."""
     settings = get_settings()
-    keystore = LocalFileKeyStore(settings.keystore_path)
+    keystore = open_keystore(settings)
     publisher = CheckpointPublisher.from_settings(settings)
     with transaction() as session:
         made = integrity.checkpoint(session, AuditTrail.for_operator(), keystore, publisher)

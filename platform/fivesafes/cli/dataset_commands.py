@@ -24,7 +24,7 @@ from fivesafes.deid.engine import ProgressUpdate
 from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
 from fivesafes.ingestion.local_file import ingest_file
 from fivesafes.ingestion.optouts import load_optouts
-from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.keys.open import open_keystore
 from fivesafes.release import withdrawal
 
 policies_app = typer.Typer(
@@ -141,7 +141,7 @@ def load_opt_outs(
     path: Annotated[Path, typer.Argument(help="One NHS number per line, or a CSV with nhs_number")],
 ) -> None:
     """Replace the opt-out list in force; only keyed HMACs of the numbers are stored."""
-    keystore = LocalFileKeyStore(get_settings().keystore_path)
+    keystore = open_keystore(get_settings())
     with transaction() as session:
         result = load_optouts(session, AuditTrail.for_operator(), path, keystore)
     console.print(
@@ -161,7 +161,7 @@ def ingest(
     engine = make_engine(settings.database_url)
     ingestor = Ingestor(
         make_session_factory(engine),
-        LocalFileKeyStore(settings.keystore_path),
+        open_keystore(settings),
         # The server's watchdog judges this upload by the same lease: renew it as often.
         IngestorOptions.from_settings(settings, workers=workers),
     )

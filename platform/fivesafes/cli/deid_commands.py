@@ -29,7 +29,7 @@ from fivesafes.deid.engine import ProgressUpdate, RunOptions, deidentify_file
 from fivesafes.deid.policy import load_policy
 from fivesafes.deid.report import DeidReport
 from fivesafes.errors import InvalidInputError
-from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.keys.open import open_keystore
 
 
 def register(app: typer.Typer) -> None:
@@ -100,7 +100,7 @@ def deidentify(
     """De-identify an extract according to its dataset policy."""
     settings = get_settings()
     parsed_policy = load_policy(policy)
-    keystore = LocalFileKeyStore(settings.keystore_path)
+    keystore = open_keystore(settings)
     bar = _Bar(f"de-identifying {input_path.name}") if sys.stdout.isatty() else None
     try:
         if bar is not None:

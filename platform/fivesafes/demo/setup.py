@@ -26,7 +26,7 @@ from fivesafes.identity.models import Role
 from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
 from fivesafes.ingestion.local_file import ingest_file
 from fivesafes.ingestion.service import file_sha256, find_duplicate
-from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.keys.open import open_keystore
 from fivesafes.provisioning import ensure_keys
 
 SAMPLE_EXTRACT = Path(__file__).with_name("sample-extract.csv")
@@ -160,7 +160,7 @@ def _ingest_sample(
         if find_duplicate(session, dataset, file_sha256(SAMPLE_EXTRACT)) is not None:
             return
     options = IngestorOptions.from_settings(settings, workers=1)
-    ingestor = Ingestor(factory, LocalFileKeyStore(settings.keystore_path), options)
+    ingestor = Ingestor(factory, open_keystore(settings), options)
     try:
         view = ingest_file(ingestor, trail, dataset_name, SAMPLE_EXTRACT)
     finally:

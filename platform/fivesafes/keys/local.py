@@ -4,6 +4,10 @@ File permissions are the only protection here, which is why loading refuses a ke
 group or other users could read, and why production sites use a KMS or HSM adapter
 instead. ``init`` never overwrites: replacing the pseudonym key would silently break every
 link between past and future extracts.
+
+The KEK and audit-signing key are files here too, but callers reach them only through the
+:class:`~fivesafes.keys.store.KeyStore` operations (wrap/unwrap, sign), exactly as they
+would a token's: so switching a site to ``FIVESAFES_KEYSTORE=pkcs11`` changes no caller.
 """
 
 from __future__ import annotations
@@ -11,20 +15,31 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fivesafes.errors import ConfigurationError
-from fivesafes.keys.store import KEY_BYTES, KEY_NAMES, KeyName
+from fivesafes.keys.store import (
+    KEY_BYTES,
+    KEY_KINDS,
+    KEY_NAMES,
+    KeyInfo,
+    KeyName,
+    MemoryKeyName,
+    SoftwareKeyOps,
+    require_memory_key,
+)
 
 _SUFFIX = ".key"
 
 
-class LocalFileKeyStore:
+class LocalFileKeyStore(SoftwareKeyOps):
     """Keys as raw 32-byte files (mode 0600) in a folder (mode 0700)."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = Path(path)
         self._cache: dict[KeyName, bytes] = {}
 
@@ -68,18 +83,44 @@ class LocalFileKeyStore:
         self._cache.clear()
         return written
 
-    def secret(self, name: KeyName) -> bytes:
+    def secret(self, name: MemoryKeyName) -> bytes:
+        """A memory key's bytes (pseudonym, date shift); the others never leave the store."""
+        return self._material(require_memory_key(name))
+
+    def status(self) -> list[KeyInfo]:
+        """Every key present, loaded (so permissions are checked) and fingerprinted.
+
+        A key file is never rewritten, so its modification time is its creation time.
+        Missing keys are left out: the caller names them.
+        """
+        infos = []
+        for name in KEY_NAMES:
+            target = self.key_path(name)
+            if not target.exists():
+                continue
+            fingerprint = self._fingerprint(name)
+            created = datetime.fromtimestamp(target.stat().st_mtime, tz=UTC)
+            location = f"file {target} (0600)"
+            infos.append(KeyInfo(name, KEY_KINDS[name], location, fingerprint, created))
+        if not infos:
+            self._require_folder()
+        return infos
+
+    def _require_folder(self) -> None:
+        if not self.path.is_dir():
+            raise ConfigurationError(
+                f"no key store at {self.path}: run `fivesafes keys init` "
+                "(or set FIVESAFES_KEYSTORE_PATH)"
+            )
+
+    def _material(self, name: KeyName) -> bytes:
         """Load the named key after checking that only its owner can read it."""
         if name not in KEY_NAMES:
             raise ConfigurationError(f"unknown key name {name!r}")
         cached = self._cache.get(name)
         if cached is not None:
             return cached
-        if not self.path.is_dir():
-            raise ConfigurationError(
-                f"no key store at {self.path}: run `fivesafes keys init` "
-                "(or set FIVESAFES_KEYSTORE_PATH)"
-            )
+        self._require_folder()
         _check_private(self.path, "key store folder", "700")
         target = self.key_path(name)
         try:

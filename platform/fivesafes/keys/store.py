@@ -1,8 +1,11 @@
 """The :class:`KeyStore` protocol every key adapter implements, and an in-memory adapter.
 
-Callers ask for a secret by name; where it lives (a 0600 file, a KMS, an HSM) is the
-adapter's business. Names are a closed set so that a typo fails loudly instead of silently
-creating a new, unrelated key.
+The protocol is shaped by operations, not by bytes, because a hardware security module
+will not hand out its keys: the audit-signing key *signs*, the key-encryption key *wraps
+and unwraps*. Only the two keys the de-identification engine needs at hundreds of
+thousands of HMACs a second (pseudonym, date shift) are ever held in process memory, so
+:meth:`KeyStore.secret` accepts those two names and no other. Names are a closed set so
+that a typo fails loudly instead of silently creating a new, unrelated key.
 """
 
 from __future__ import annotations
@@ -10,41 +13,82 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol, get_args, runtime_checkable
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fivesafes.errors import ConfigurationError
+from fivesafes.keys import wrapping
 
 KeyName = Literal["pseudonym", "date_shift", "kek", "audit_signing"]
+#: The keys that exist in process memory (HMAC keys of the de-identification engine).
+MemoryKeyName = Literal["pseudonym", "date_shift"]
+MEMORY_KEY_NAMES: tuple[MemoryKeyName, ...] = get_args(MemoryKeyName)
 
 #: Every key the platform uses, and why. ``audit_signing`` is an Ed25519 private key seed.
 KEY_NAMES: dict[KeyName, str] = {
     "pseudonym": "HMAC-SHA256 key for dataset pseudonyms (changes only by planned re-mapping)",
     "date_shift": "HMAC-SHA256 key for per-patient date-shift offsets",
-    "kek": "AES-256 key-encryption key wrapping the data keys of encrypted spool files",
-    "audit_signing": "Ed25519 seed signing audit-chain checkpoints",
+    "kek": "AES-256 key-encryption key wrapping data keys",
+    "audit_signing": "Ed25519 key signing audit-chain checkpoints",
+}
+
+#: What each key is, for ``keys status`` (every store reports the same kinds).
+KEY_KINDS: dict[KeyName, str] = {
+    "pseudonym": "HMAC-SHA256 secret",
+    "date_shift": "HMAC-SHA256 secret",
+    "kek": "AES-256 key-encryption key",
+    "audit_signing": "Ed25519 signing key",
 }
 
 KEY_BYTES = 32
 
 
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What ``keys status`` shows of one key: never its material, only public facts."""
+
+    name: KeyName
+    kind: str
+    location: str
+    fingerprint: str
+    created_at: datetime | None
+
+
 @runtime_checkable
 class KeyStore(Protocol):
-    """Where the platform's secrets come from."""
-
-    def secret(self, name: KeyName) -> bytes:
-        """The raw bytes of the named key; :class:`ConfigurationError` if unavailable."""
-        ...
+    """Where the platform's keys live, as the operations callers need of them."""
 
     def describe(self) -> str:
         """A human-readable location for messages (never the key material)."""
         ...
 
+    def secret(self, name: MemoryKeyName) -> bytes:
+        """The raw bytes of a memory key; :class:`ConfigurationError` if unavailable."""
+        ...
 
-def signing_key(store: KeyStore) -> Ed25519PrivateKey:
-    """The audit-signing key as an Ed25519 private key."""
-    return Ed25519PrivateKey.from_private_bytes(store.secret("audit_signing"))
+    def wrap(self, name: str, data_key: bytes) -> bytes:
+        """``data_key`` sealed under the current KEK as an ``FSW1`` blob bound to ``name``."""
+        ...
+
+    def unwrap(self, name: str, blob: bytes) -> bytes:
+        """The data key in ``blob``; :class:`EnvelopeError` if it does not authenticate."""
+        ...
+
+    def sign(self, message: bytes) -> bytes:
+        """An Ed25519 signature of ``message`` by the audit-signing key."""
+        ...
+
+    def verification_key(self) -> bytes:
+        """The raw 32-byte Ed25519 public key that verifies :meth:`sign`."""
+        ...
+
+    def status(self) -> list[KeyInfo]:
+        """Every key the store holds, with public fingerprints and creation dates."""
+        ...
 
 
 def key_id(secret: bytes) -> str:
@@ -56,7 +100,81 @@ def key_id(secret: bytes) -> str:
     return hmac.new(secret, b"fivesafes/key-id/v1", hashlib.sha256).hexdigest()[:16]
 
 
-class InMemoryKeyStore:
+def public_key_fingerprint(raw_public_key: bytes) -> str:
+    """The fingerprint of a public key: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(raw_public_key).hexdigest()[:16]
+
+
+def local_kek_id(kek: bytes) -> bytes:
+    """The id a software KEK writes into its blobs: the first 8 bytes of its SHA-256."""
+    return hashlib.sha256(kek).digest()[: wrapping.KEK_ID_BYTES]
+
+
+def verification_key_pem(store: KeyStore) -> bytes:
+    """The audit verification key as PEM (SubjectPublicKeyInfo), for independent checks."""
+    public = Ed25519PublicKey.from_public_bytes(store.verification_key())
+    return public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+
+def require_memory_key(name: str) -> MemoryKeyName:
+    """``name`` if it is a memory key; a refusal naming the operation to use otherwise."""
+    for memory_name in MEMORY_KEY_NAMES:
+        if name == memory_name:
+            return memory_name
+    if name in KEY_NAMES:
+        raise ConfigurationError(
+            f"key {name!r} never leaves the key store: use its operations "
+            "(wrap/unwrap for the KEK, sign/verification_key for audit signing)"
+        )
+    raise ConfigurationError(f"unknown key name {name!r}")
+
+
+class SoftwareKeyOps:
+    """wrap/unwrap/sign with key material held by this process (local and in-memory stores).
+
+    Subclasses provide :meth:`_material`; the operations are the same for both, and the
+    blobs they write are the ``FSW1`` format a PKCS#11 store writes too.
+    """
+
+    def _material(self, name: KeyName) -> bytes:
+        raise NotImplementedError
+
+    def wrap(self, name: str, data_key: bytes) -> bytes:
+        if len(data_key) != wrapping.DATA_KEY_BYTES:
+            raise ConfigurationError(f"a data key is {wrapping.DATA_KEY_BYTES} bytes")
+        kek = self._material("kek")
+        nonce = secrets.token_bytes(wrapping.NONCE_BYTES)
+        sealed = wrapping.software_seal(kek, nonce, data_key, wrapping.wrap_aad(name))
+        return wrapping.pack_blob(local_kek_id(kek), nonce, sealed)
+
+    def unwrap(self, name: str, blob: bytes) -> bytes:
+        kek_id, nonce, sealed = wrapping.unpack_blob(blob)
+        kek = self._material("kek")
+        if not hmac.compare_digest(kek_id, local_kek_id(kek)):
+            raise wrapping.EnvelopeError(
+                f"wrapped key {name!r} was wrapped by KEK {kek_id.hex()}, "
+                f"not by this store's KEK {local_kek_id(kek).hex()}"
+            )
+        return wrapping.software_open(kek, nonce, sealed, wrapping.wrap_aad(name), name)
+
+    def _signer(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(self._material("audit_signing"))
+
+    def sign(self, message: bytes) -> bytes:
+        return self._signer().sign(message)
+
+    def verification_key(self) -> bytes:
+        return self._signer().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def _fingerprint(self, name: KeyName) -> str:
+        if name == "audit_signing":
+            return public_key_fingerprint(self.verification_key())
+        if name == "kek":
+            return local_kek_id(self._material("kek")).hex()
+        return key_id(self._material(name))
+
+
+class InMemoryKeyStore(SoftwareKeyOps):
     """Keys held in memory: for tests and for callers that already hold the key material."""
 
     def __init__(self, keys: dict[KeyName, bytes] | None = None) -> None:
@@ -67,11 +185,21 @@ class InMemoryKeyStore:
         """A store with fresh random keys for every name."""
         return cls({name: secrets.token_bytes(KEY_BYTES) for name in KEY_NAMES})
 
-    def secret(self, name: KeyName) -> bytes:
+    def _material(self, name: KeyName) -> bytes:
         try:
             return self._keys[name]
         except KeyError:
             raise ConfigurationError(f"key {name!r} is not in the in-memory key store") from None
 
+    def secret(self, name: MemoryKeyName) -> bytes:
+        return self._material(require_memory_key(name))
+
     def describe(self) -> str:
         return "in-memory key store"
+
+    def status(self) -> list[KeyInfo]:
+        return [
+            KeyInfo(name, KEY_KINDS[name], "process memory", self._fingerprint(name), None)
+            for name in KEY_NAMES
+            if name in self._keys
+        ]

@@ -28,7 +28,7 @@ from fivesafes.keys.envelope import (
 )
 from fivesafes.keys.local import LocalFileKeyStore
 from fivesafes.keys.pseudonym import PSEUDONYM_HEX_CHARS, HmacSha256, Pseudonymiser
-from fivesafes.keys.store import KEY_NAMES, signing_key
+from fivesafes.keys.store import KEY_NAMES, MEMORY_KEY_NAMES
 
 MASTER = bytes(range(32))
 
@@ -44,8 +44,9 @@ def test_init_creates_private_folder_and_keys(tmp_path: Path) -> None:
     for path in written:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert path.stat().st_size == 32
-    secrets_ = {store.secret(name) for name in KEY_NAMES}
+    secrets_ = {path.read_bytes() for path in written}
     assert len(secrets_) == len(KEY_NAMES)  # independent random keys
+    assert {store.secret(name) for name in MEMORY_KEY_NAMES} <= secrets_
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ def test_missing_store_and_key_say_what_to_do(tmp_path: Path) -> None:
     store.init()
     store.key_path("kek").unlink()
     with pytest.raises(ConfigurationError, match="'kek' is missing"):
-        LocalFileKeyStore(tmp_path / "keys").secret("kek")
+        LocalFileKeyStore(tmp_path / "keys").wrap("pseudonym", bytes(32))
 
 
 def test_truncated_key_is_refused(tmp_path: Path) -> None:
@@ -88,14 +89,34 @@ def test_truncated_key_is_refused(tmp_path: Path) -> None:
     store.init()
     store.key_path("kek").write_bytes(b"short")
     with pytest.raises(ConfigurationError, match="holds 5 bytes"):
-        LocalFileKeyStore(tmp_path / "keys").secret("kek")
+        LocalFileKeyStore(tmp_path / "keys").wrap("pseudonym", bytes(32))
 
 
-def test_audit_signing_key_signs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["kek", "audit_signing"])
+def test_operation_keys_are_never_handed_out(tmp_path: Path, name: str) -> None:
     store = LocalFileKeyStore(tmp_path / "keys")
     store.init()
-    key = signing_key(store)
-    key.public_key().verify(key.sign(b"checkpoint"), b"checkpoint")
+    with pytest.raises(ConfigurationError, match="never leaves the key store"):
+        store.secret(name)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="never leaves the key store"):
+        InMemoryKeyStore.generate().secret(name)  # type: ignore[arg-type]
+
+
+def test_demo_key_folder_keeps_working(tmp_path: Path) -> None:
+    """A folder of four raw 32-byte files (what every existing install has) is read as is."""
+    folder = tmp_path / "keys"
+    folder.mkdir(mode=0o700)
+    raw = {name: bytes([i + 1]) * 32 for i, name in enumerate(KEY_NAMES)}
+    for name, material in raw.items():
+        (folder / f"{name}.key").write_bytes(material)
+        os.chmod(folder / f"{name}.key", 0o600)
+    store = LocalFileKeyStore(folder)
+    assert store.secret("pseudonym") == raw["pseudonym"]
+    assert store.secret("date_shift") == raw["date_shift"]
+    same = InMemoryKeyStore(raw)
+    assert store.verification_key() == same.verification_key()
+    assert same.unwrap("x", store.wrap("x", MASTER)) == MASTER
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.key" for n in KEY_NAMES)
 
 
 def test_key_id_is_stable_and_not_the_key() -> None:
