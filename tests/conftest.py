@@ -7,13 +7,16 @@ SQLite tests get a copy of one file migrated at the start of the run.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 # The CLI's Rich consoles take their width from COLUMNS once, when fivesafes.cli is first
 # imported: fixed wide for the whole run, so no output folds whichever test (or xdist
@@ -27,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivesafes import schema
 from fivesafes.config import Settings, load_settings, reset_settings_cache
 from fivesafes.db import make_engine, make_session_factory
+from fivesafes.identity import passwords
 
 #: The test identity provider's fixtures (tests/oidc_idp), for every tier.
 pytest_plugins = ["tests.oidc_idp.fixtures", "tests.hsm.fixtures"]
@@ -67,42 +71,127 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     reset_settings_cache()
 
 
-def _create_pg_database() -> tuple[str, str]:
+#: argon2id at its cheapest (one pass over 8 KiB): the same library, code path and hash
+#: format as production, without its 64 MiB and three passes per hash and per check.
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_CHEAP_DUMMY_HASH = _CHEAP_HASHER.hash("fivesafes-dummy-password-for-timing")
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process tests hash and check passwords with :data:`_CHEAP_HASHER`.
+
+    The production profile (64 MiB, three passes) costs up to most of a second per hash
+    or check on this loaded 2-core machine, and the log-in, back-off and credential tests
+    make hundreds: minutes of a run spent on memory-hard work whose parameters only
+    tests/unit/web/test_passwords.py is about (it sets ``REAL_PASSWORD_HASHING = True`` and
+    keeps them). The e2e server processes are not patched: they hash, and rehash on log-in,
+    with the production profile.
+    """
+    if getattr(request.module, "REAL_PASSWORD_HASHING", False):
+        return
+    monkeypatch.setattr(passwords, "_hasher", _CHEAP_HASHER)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", _CHEAP_DUMMY_HASH)
+
+
+@functools.cache
+def _pg_admin() -> Engine:
+    """One administrative engine per process (worker), pooled: each CREATE or DROP
+    DATABASE then costs a statement, not a new connection and engine."""
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_size=2)
+
+
+def _create_pg_database(template: str | None = None) -> tuple[str, str]:
+    """A new database with a unique name: empty, or a copy of ``template``."""
     name = f"fivesafes_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        with _pg_admin().connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     except Exception as exc:  # pragma: no cover - environment problem, reported loudly
         pytest.fail(
             f"PostgreSQL at {PG_ADMIN_URL} is required (start it with "
             f"`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`): {exc}"
         )
-    finally:
-        admin.dispose()
     return name, PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _drop_pg_database(name: str) -> None:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with _pg_admin().connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class _BackgroundDrops:
+    """Drops test databases in a thread while the next test runs, then waits for them all.
+
+    PostgreSQL 15 makes every DROP DATABASE wait for an immediate checkpoint (a flush of
+    the whole cluster's dirty pages, the other worker's too): a fraction of a second to
+    seconds on a loaded machine, for each of hundreds of tests, spent waiting on the disk.
+    The test is over by then, so nothing needs to wait for it but the end of the run. A
+    drop that failed in the thread (whatever the test running meanwhile did to the
+    process) is tried again there, and reported if it fails again: none is left behind.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop")
+        self._pending: list[tuple[str, Future[None]]] = []
+
+    def drop(self, name: str) -> None:
+        self._pending.append((name, self._pool.submit(_drop_pg_database, name)))
+
+    def finish(self) -> None:
+        self._pool.shutdown(wait=True)
+        for name, dropped in self._pending:
+            if dropped.exception() is not None:
+                _drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def _pg_drops() -> Iterator[_BackgroundDrops]:
+    drops = _BackgroundDrops()
+    yield drops
+    drops.finish()
+    if _pg_admin.cache_info().currsize:
+        _pg_admin().dispose()
+
+
+#: Runs a test on SQLite only, for a test whose database work is dialect-neutral and
+#: covered on PostgreSQL by its neighbours: half its cost, nothing less asserted.
+sqlite_only = pytest.mark.parametrize("empty_database_url", ["sqlite"], indirect=True)
+
+#: PostgreSQL test databases made as copies of the migrated template, by URL.
+_SCHEMA_COPIES: set[str] = set()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database on each dialect (no schema yet)."""
+def empty_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, _pg_drops: _BackgroundDrops
+) -> Iterator[str]:
+    """A fresh, empty database on each dialect (no schema yet).
+
+    On PostgreSQL, a test that also asks for ``database_url`` gets its database made as a
+    copy of the migrated template straight away: making it empty only for
+    ``database_url`` to drop it and copy the template cost a CREATE and a DROP (with its
+    checkpoint) for nothing.
+    """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
-    name, url = _create_pg_database()
+    template = (
+        request.getfixturevalue("_pg_schema_template")
+        if "database_url" in request.fixturenames
+        else None
+    )
+    name, url = _create_pg_database(template)
+    if template is not None:
+        _SCHEMA_COPIES.add(url)
     try:
         yield url
     finally:
-        _drop_pg_database(name)
+        _SCHEMA_COPIES.discard(url)
+        _pg_drops.drop(name)
 
 
 @pytest.fixture(scope="session")
@@ -137,13 +226,9 @@ def _pg_schema_template() -> Iterator[str]:
 
 def _recreate_from_template(url: str, template: str) -> None:
     name = url.rsplit("/", 1)[1]
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    finally:
-        admin.dispose()
+    with _pg_admin().connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
 
 
 @pytest.fixture
@@ -164,7 +249,9 @@ def database_url(empty_database_url: str, request: pytest.FixtureRequest) -> str
             source.close()
             target.close()
         return empty_database_url
-    _recreate_from_template(empty_database_url, request.getfixturevalue("_pg_schema_template"))
+    if empty_database_url not in _SCHEMA_COPIES:  # asked for late (getfixturevalue)
+        _recreate_from_template(empty_database_url, request.getfixturevalue("_pg_schema_template"))
+        _SCHEMA_COPIES.add(empty_database_url)
     return empty_database_url
 
 

@@ -23,18 +23,13 @@ from fivesafes.access import service as access
 from fivesafes.access.schemas import RequestIn
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
-from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role, User
 from fivesafes.identity.oidc.models import FederatedIdentity
-from fivesafes.keys.local import LocalFileKeyStore
 from tests.e2e.server import FIVESAFES, environment, run_cli, running_server
-from tests.factories import ingest
+from tests.e2e.worlds import add_people, admissions_world
 from tests.factories.access import approved_grant
-from tests.factories.datasets import load_policies
 from tests.factories.extracts import ADMISSION_OUTPUT as ALL_OUTPUT
 from tests.factories.extracts import ADMISSIONS as DATASET
-from tests.factories.extracts import ADMISSIONS_POLICY as POLICY
-from tests.factories.extracts import admission_rows
 from tests.integration.access.helpers import project_body, shipped_policy
 from tests.oidc_idp import TestIdentityProvider
 from tests.oidc_idp.fixtures import identity_policy_file
@@ -44,19 +39,8 @@ TRAIL = AuditTrail.for_operator()
 
 def _ingested(database_url: str, tmp_path: Path) -> None:
     """The keys, the admissions dataset and a governance officer, before the server."""
-    keystore = LocalFileKeyStore(tmp_path / "keys")
-    keystore.init()
-    engine = make_engine(database_url)
-    factory = make_session_factory(engine)
-    try:
-        with session_scope(factory) as session:
-            load_policies(session, tmp_path, {DATASET: POLICY})
-        with ingest.ingestor(factory, keystore) as ingestor:
-            ingest.Extracts(ingestor, tmp_path).ingested(DATASET, admission_rows())
-        with session_scope(factory) as session:
-            identity.create_user(session, TRAIL, "gov", Role.GOVERNANCE)
-    finally:
-        engine.dispose()
+    with admissions_world(database_url, tmp_path) as factory, session_scope(factory) as session:
+        add_people(session, {"gov": Role.GOVERNANCE})
 
 
 def _grant_for(database_url: str, issuer: str, subject: str) -> int:

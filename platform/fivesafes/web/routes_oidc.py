@@ -10,7 +10,7 @@ has just been given, so the next request must be a same-site one. The protocol i
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, TypedDict
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
@@ -31,14 +31,28 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 ProviderName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 
 
+class _StateCookieFlags(TypedDict):
+    path: str
+    secure: bool
+    httponly: bool
+    samesite: Literal["lax"]
+
+
+def _state_cookie_flags() -> _StateCookieFlags:
+    """The state cookie's flags, the same when it is set and when it is deleted (a browser
+    keeps a cookie whose deletion names another path). Lax, not Strict: the callback is a
+    cross-site navigation back from the provider, and the state must come with it; its
+    path keeps it off every other page."""
+    return {
+        "path": web_flow.STATE_COOKIE_PATH,
+        "secure": True,
+        "httponly": True,
+        "samesite": "lax",
+    }
+
+
 def _forget_state(response: Response) -> Response:
-    response.delete_cookie(
-        web_flow.STATE_COOKIE,
-        path=web_flow.STATE_COOKIE_PATH,
-        secure=True,
-        httponly=True,
-        samesite="lax",
-    )
+    response.delete_cookie(web_flow.STATE_COOKIE, **_state_cookie_flags())
     return response
 
 
@@ -62,10 +76,7 @@ def begin(
         web_flow.STATE_COOKIE,
         started.state,
         max_age=int(web_flow.ATTEMPT_LIFETIME.total_seconds()),
-        path=web_flow.STATE_COOKIE_PATH,
-        secure=True,
-        httponly=True,
-        samesite="lax",
+        **_state_cookie_flags(),
     )
     return response
 

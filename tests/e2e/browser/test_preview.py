@@ -21,16 +21,12 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from fivesafes import schema
 from fivesafes.access import service as access
 from fivesafes.audit.trail import AuditTrail
-from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
-from fivesafes.identity import passwords
-from fivesafes.identity import service as identity
+from fivesafes.db import session_scope, utcnow
 from fivesafes.identity.models import Role
-from fivesafes.keys.local import LocalFileKeyStore
 from tests.e2e.browser.conftest import OFFICERS, PASSWORD, REPO, Live, log_in, shot
 from tests.e2e.server import environment, server_process
-from tests.factories import ingest
-from tests.factories.datasets import load_policies
-from tests.factories.extracts import ADMISSIONS, ADMISSIONS_POLICY, admission_rows
+from tests.e2e.worlds import add_people, admissions_world
+from tests.factories.extracts import ADMISSIONS, ADMISSIONS_POLICY
 from tests.integration.access.helpers import project_body, shipped_policy
 
 TRAIL = AuditTrail.for_operator()
@@ -47,37 +43,24 @@ class PreviewWorld:
 def _build(workdir: Path) -> int:
     url = f"sqlite:///{workdir / 'preview.db'}"
     schema.upgrade(url)
-    keystore = LocalFileKeyStore(workdir / "keys")
-    keystore.init()
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    try:
-        with session_scope(factory) as session:
-            load_policies(session, workdir, {ADMISSIONS: SENSITIVE})
-        with ingest.ingestor(factory, keystore) as ingestor:
-            ingest.Extracts(ingestor, workdir).ingested(ADMISSIONS, admission_rows())
-        with session_scope(factory) as session:
-            people = {
-                name: identity.create_user(session, TRAIL, name, role)
-                for name, role in (
-                    ("pia", Role.RESEARCHER),
-                    ("olga", Role.GOVERNANCE),
-                    ("otto", Role.GOVERNANCE),
-                )
-            }
-            for user in people.values():
-                passwords.set_password(session, TRAIL, user, PASSWORD)
-            project = access.create_project(
-                session,
-                TRAIL,
-                shipped_policy(),
-                people["olga"],
-                body=project_body(people["pia"]),
-                now=utcnow(),
-            )
-            return project.id
-    finally:
-        engine.dispose()
+    with (
+        admissions_world(url, workdir, policy=SENSITIVE) as factory,
+        session_scope(factory) as session,
+    ):
+        people = add_people(
+            session,
+            {"pia": Role.RESEARCHER, "olga": Role.GOVERNANCE, "otto": Role.GOVERNANCE},
+            password=PASSWORD,
+        )
+        project = access.create_project(
+            session,
+            TRAIL,
+            shipped_policy(),
+            people["olga"],
+            body=project_body(people["pia"]),
+            now=utcnow(),
+        )
+        return project.id
 
 
 @pytest.fixture(scope="module")

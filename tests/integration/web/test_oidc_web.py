@@ -35,10 +35,15 @@ from fivesafes.identity.models import Role, User
 from fivesafes.identity.oidc import web_flow
 from fivesafes.identity.oidc.models import FederatedIdentity, OidcLoginAttempt
 from fivesafes.identity.web_models import WebSession
+from tests.conftest import sqlite_only
 from tests.oidc_idp.fixtures import identity_policy_file
 from tests.oidc_idp.server import TestIdentityProvider
 
 BASE = "https://testserver"
+#: For a test of the HTTP, cookie and redirect logic only, whose database work is what the
+#: PostgreSQL tests here already cover (the user, federated identity and session rows, the
+#: attempt used once and pruned, a disabled account, two providers' identities): SQLite.
+HTTP_ONLY = sqlite_only
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 REFRESH = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]+)">')
 
@@ -211,6 +216,7 @@ def test_sign_in_creates_the_user_with_the_mapped_role_and_lands_on_its_home(
     assert query["nonce"] not in trail
 
 
+@HTTP_ONLY
 def test_each_role_lands_on_its_own_home_and_next_is_kept(
     world: World, oidc_idp: TestIdentityProvider
 ) -> None:
@@ -227,6 +233,7 @@ def test_each_role_lands_on_its_own_home_and_next_is_kept(
     assert _sign_in(world, next_url="//evil.example/x") == "/web/governance/queue"
 
 
+@HTTP_ONLY
 def test_a_callback_without_a_state_is_refused(
     world: World, oidc_idp: TestIdentityProvider
 ) -> None:
@@ -242,6 +249,7 @@ def test_a_callback_without_a_state_is_refused(
     assert oidc_idp.token_requests == []  # the code was never exchanged
 
 
+@HTTP_ONLY
 def test_a_state_other_than_the_browsers_is_refused(
     world: World, oidc_idp: TestIdentityProvider
 ) -> None:
@@ -254,6 +262,7 @@ def test_a_state_other_than_the_browsers_is_refused(
     assert _user_count(world) == 0
 
 
+@HTTP_ONLY
 def test_the_state_cookie_must_be_present(world: World, oidc_idp: TestIdentityProvider) -> None:
     """A code delivered to another browser (log-in CSRF: the attacker's own sign-in
     pushed into a victim's browser) is refused; the starting browser still finishes."""
@@ -281,6 +290,7 @@ def test_a_state_is_used_once(world: World, oidc_idp: TestIdentityProvider) -> N
     assert len(_events(world, "web.login")) == 1
 
 
+@HTTP_ONLY
 def test_a_code_is_used_once(world: World, oidc_idp: TestIdentityProvider) -> None:
     """The provider refuses a used code (and its PKCE challenge is another attempt's):
     replaying it under a fresh state signs nobody in."""
@@ -329,6 +339,7 @@ def test_an_expired_attempt_is_refused_and_pruned(
     assert left != ["0" * 64]
 
 
+@HTTP_ONLY
 def test_an_id_token_for_another_nonce_is_refused(
     world: World, oidc_idp: TestIdentityProvider
 ) -> None:
@@ -340,6 +351,7 @@ def test_an_id_token_for_another_nonce_is_refused(
     assert world.client.get("/me").status_code == 401
 
 
+@HTTP_ONLY
 def test_the_providers_error_is_shown_and_audited(
     world: World, oidc_idp: TestIdentityProvider
 ) -> None:
@@ -360,6 +372,7 @@ def test_the_providers_error_is_shown_and_audited(
     assert "FRAUD" not in odd.text
 
 
+@HTTP_ONLY
 def test_no_mapped_role_is_403_and_makes_no_account(
     world: World, oidc_idp: TestIdentityProvider
 ) -> None:
@@ -374,6 +387,7 @@ def test_no_mapped_role_is_403_and_makes_no_account(
     assert _refusal_reasons(world) == ["no_role"]
 
 
+@HTTP_ONLY
 def test_missing_mfa_is_refused(world: World, oidc_idp: TestIdentityProvider) -> None:
     oidc_idp.set_user("pat-9", amr=["pwd"])
     refused = world.client.get(_at_provider(_begin(world)))
@@ -399,6 +413,7 @@ def test_a_disabled_account_stays_out_whatever_the_provider_says(
     assert world.client.get("/me").status_code == 401
 
 
+@HTTP_ONLY
 def test_a_provider_that_cannot_be_reached_is_503_on_the_log_in_page(
     settings: Settings,
     tmp_path: Path,
@@ -414,6 +429,7 @@ def test_a_provider_that_cannot_be_reached_is_503_on_the_log_in_page(
         assert session.scalar(select(OidcLoginAttempt)) is None
 
 
+@HTTP_ONLY
 def test_an_unknown_provider_is_404(world: World) -> None:
     assert world.client.get("/web/login/oidc/nosuch", follow_redirects=False).status_code == 404
     assert world.client.get("/web/login/oidc/NoSuch").status_code == 422
@@ -453,6 +469,7 @@ def test_two_providers_each_button_goes_to_its_own(
     assert other.get(crossed).status_code == 401
 
 
+@HTTP_ONLY
 def test_log_out_ends_the_session_and_signs_out_at_the_provider(
     world: World, oidc_idp: TestIdentityProvider
 ) -> None:
@@ -488,6 +505,7 @@ def test_log_out_ends_the_session_and_signs_out_at_the_provider(
     assert [o for o, _ in _events(world, "web.logout")] == ["success"]
 
 
+@HTTP_ONLY
 def test_log_out_without_an_end_session_endpoint_stays_here(
     settings: Settings,
     tmp_path: Path,
@@ -506,6 +524,7 @@ def test_log_out_without_an_end_session_endpoint_stays_here(
         assert world.client.get("/me").status_code == 401
 
 
+@HTTP_ONLY
 def test_local_login_off_leaves_only_the_providers(
     settings: Settings,
     tmp_path: Path,
@@ -538,6 +557,7 @@ def test_local_login_off_leaves_only_the_providers(
     assert _sign_in(world) == "/web/research"  # the provider's sign-in still works
 
 
+@HTTP_ONLY
 def test_local_login_is_on_by_default_beside_the_buttons(world: World) -> None:
     page = world.client.get("/web/login").text
     assert 'action="/web/login"' in page

@@ -1,10 +1,17 @@
-"""Fixtures of the OpenID Connect verification tests: a clock and keys made per test."""
+"""Fixtures of the OpenID Connect verification tests: a clock, and keys distinct within
+each test (from a pool made once per process, see support.KeyPool)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.unit.identity_oidc.support import Clock, Signer, ec_signer, rsa_signer
+from tests.unit.identity_oidc.support import KEYS, Clock, Signer, ec_signer, rsa_signer
+
+
+@pytest.fixture(autouse=True)
+def _distinct_keys() -> None:
+    """Each test takes its keys from the start of the pool: distinct within the test."""
+    KEYS.start_test()
 
 
 @pytest.fixture

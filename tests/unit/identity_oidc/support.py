@@ -1,6 +1,7 @@
 """Keys, tokens, providers and a fake provider over httpx.MockTransport, for the unit tests.
 
-Every key is made per test run (never committed); tokens are minted here with joserfc,
+Every key is made per test run (never committed), once per process (:class:`KeyPool`);
+tokens are minted here with joserfc,
 and the ones an honest signer cannot make (``alg: none``, HS256) are assembled by hand.
 """
 
@@ -64,12 +65,51 @@ class Signer:
         return data
 
 
+class KeyPool:
+    """Key pairs made once per process and handed out afresh to each test.
+
+    Generating an RSA 2048 key costs tens of milliseconds (far more on a loaded machine),
+    more than most of these tests; made per test, keys were a large part of this folder's
+    time. Within one test every key handed out is a different key (a stranger, an
+    impostor with a published kid and a rotated-in key must each differ from the rest);
+    :meth:`start_test` lets the next test take the same keys again, in the same order.
+    Nothing outside a test holds a key: each test builds its own providers and JWKS.
+    """
+
+    def __init__(self) -> None:
+        self._rsa: list[RSAKey] = []
+        self._ec: list[ECKey] = []
+        self._next_rsa = 0
+        self._next_ec = 0
+
+    def start_test(self) -> None:
+        self._next_rsa = self._next_ec = 0
+
+    def rsa(self) -> RSAKey:
+        if self._next_rsa == len(self._rsa):
+            self._rsa.append(RSAKey.generate_key(2048, private=True))
+        self._next_rsa += 1
+        return self._rsa[self._next_rsa - 1]
+
+    def ec(self) -> ECKey:
+        if self._next_ec == len(self._ec):
+            self._ec.append(ECKey.generate_key("P-256", private=True))
+        self._next_ec += 1
+        return self._ec[self._next_ec - 1]
+
+
+#: The process's pool; tests/unit/identity_oidc/conftest.py starts it over for each test.
+KEYS = KeyPool()
+
+
 def rsa_signer(kid: str = "rsa-1", alg: str = "RS256") -> Signer:
-    return Signer(RSAKey.generate_key(2048, private=True), kid, alg)
+    """An RSA 2048 signer whose key no other signer of this test has."""
+    return Signer(KEYS.rsa(), kid, alg)
 
 
 def ec_signer(kid: str = "ec-1") -> Signer:
-    return Signer(ECKey.generate_key("P-256", private=True), kid, "ES256")
+    """A P-256 signer whose key no other signer of this test has."""
+    return Signer(KEYS.ec(), kid, "ES256")
 
 
 def jwks(*signers: Signer) -> dict[str, Any]:

@@ -8,6 +8,9 @@ from argon2 import PasswordHasher
 from fivesafes.errors import InvalidInputError
 from fivesafes.identity import passwords
 
+#: This file is about the production argon2 profile: tests/conftest.py leaves it in place.
+REAL_PASSWORD_HASHING = True
+
 
 def test_hash_is_argon2id_salted_and_verifies() -> None:
     first = passwords.hash_password("correct horse battery")
