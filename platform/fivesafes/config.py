@@ -185,6 +185,12 @@ class Settings(BaseSettings):
         "Unset: the public half of the key store's audit_signing key. Never read from the "
         "database.",
     )
+    audit_retired_keys_file: Path | None = Field(
+        default=None,
+        description="Retired audit-signing keys (the file `keys export-public` writes beside "
+        "the PEM), for checking checkpoints signed before a rotation; trusted only through "
+        "attestations leading to the current key. Unset: the key store's own file.",
+    )
     access_policy_path: Path = Field(
         default=Path("policies/access.yaml"),
         description="The access policy (roles, approvers per sensitivity tier, grant limits).",

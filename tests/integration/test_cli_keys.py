@@ -8,16 +8,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
-from fivesafes.audit.models import AuditEvent
 from fivesafes.cli.main import app
 from fivesafes.config import load_settings
 from fivesafes.keys.local import LocalFileKeyStore
 from fivesafes.keys.open import open_keystore
 from fivesafes.keys.store import KEY_NAMES, MEMORY_KEY_NAMES, public_key_fingerprint
 from tests.hsm.fixtures import SoftHsmToken
+from tests.integration.keys.support import audit_events
 
 runner = CliRunner()
 
@@ -33,16 +32,6 @@ def keys_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _run(*args: str) -> tuple[int, str, str]:
     result = runner.invoke(app, list(args))
     return result.exit_code, result.stdout, result.stderr
-
-
-def _events(url: str, action: str) -> list[dict[str, object]]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(select(AuditEvent.details).where(AuditEvent.action == action))
-            return [json.loads(row[0]) for row in rows]
-    finally:
-        engine.dispose()
 
 
 def _material(folder: Path) -> list[str]:
@@ -61,7 +50,7 @@ def test_ceremony_is_audited_and_shows_only_fingerprints(
     infos = store.status()
     for info in infos:
         assert info.fingerprint in out
-    (init,) = _events(database_url, "keys.init")
+    (init,) = audit_events(database_url, "keys.init")
     assert init["keystore"] == "local"
     assert init["names"] == list(KEY_NAMES)
     assert init["fingerprints"] == {i.name: i.fingerprint for i in infos}
@@ -81,7 +70,7 @@ def test_ceremony_is_audited_and_shows_only_fingerprints(
     public = load_pem_public_key(pem_path.read_bytes())
     assert isinstance(public, Ed25519PublicKey)
     assert public.public_bytes_raw() == store.verification_key()
-    (exported,) = _events(database_url, "keys.export_public")
+    (exported,) = audit_events(database_url, "keys.export_public")
     signing = next(i for i in infos if i.name == "audit_signing")
     assert exported["fingerprint"] == signing.fingerprint
     assert exported["file"] == str(pem_path)

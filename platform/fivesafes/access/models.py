@@ -97,6 +97,9 @@ class Project(Base):
     decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    #: The pseudonym generation the project's released pseudonyms and date offsets are
+    #: made from: pinned across rotations (linkage across downloads) unless reissued.
+    pseudonym_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     lead: Mapped[User] = relationship(foreign_keys=[lead_id])
     members: Mapped[list[ProjectMember]] = relationship(

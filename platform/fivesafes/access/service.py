@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from fivesafes.access.acting import Acting
@@ -36,7 +36,7 @@ from fivesafes.access.models import (
 from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.access.schemas import ProjectIn, RequestIn
 from fivesafes.audit.trail import AuditTrail
-from fivesafes.datasets.models import Dataset, DatasetPolicyVersion
+from fivesafes.datasets.models import Dataset, DatasetPolicyVersion, DatasetVersion, OptOutList
 from fivesafes.datasets.review import ensure_releasable
 from fivesafes.datasets.service import dataset_with_policy, get_dataset, get_dataset_version
 from fivesafes.deid.plan import output_columns
@@ -67,6 +67,20 @@ def _researcher(session: Session, username: str) -> User:
     return user
 
 
+def newest_pseudonym_generation(session: Session) -> int:
+    """The newest pseudonym generation any stored data is at (1 before any rotation).
+
+    A new project has released nothing, so it has no linkage to keep: it starts at the
+    newest generation rather than the first, and its project keys never derive from a
+    retired pseudonym key (docs/keys.md, "Pseudonym key rotation").
+    """
+    newest: list[int | None] = [
+        session.scalar(select(func.max(DatasetVersion.pseudonym_generation))),
+        session.scalar(select(func.max(OptOutList.pseudonym_generation))),
+    ]
+    return max([1, *(int(g) for g in newest if g is not None)])
+
+
 def _new_project(
     session: Session, body: ProjectIn, lead: User, creator: User, state: ProjectState
 ) -> Project:
@@ -83,6 +97,7 @@ def _new_project(
         state=state,
         lead_id=lead.id,
         created_by=creator.id,
+        pseudonym_generation=newest_pseudonym_generation(session),
     )
     users = {lead.id: lead}
     for username in body.members:

@@ -22,6 +22,7 @@ import rfc8785
 from fivesafes.audit.checkpoints import Checkpoint, load_checkpoint
 from fivesafes.config import Settings
 from fivesafes.errors import ConfigurationError, InvalidInputError
+from fivesafes.keys.private_files import fsync_folder
 
 log = logging.getLogger("fivesafes.audit")
 
@@ -70,7 +71,7 @@ class CheckpointPublisher:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            _fsync_directory(self.directory)
+            fsync_folder(self.directory)  # the new file's name durable, not only its bytes
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot publish the audit checkpoint to {target}: {exc.strerror}"
@@ -101,15 +102,6 @@ def _syslog_address(value: str) -> str | tuple[str, int]:
     if not sep or not host or not port.isdigit():
         raise ValueError(f"syslog address {value!r} is neither a socket path nor host:port")
     return host, int(port)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the new file's name durable, not only its contents."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@
 A signature over a damaged chain would bless the damage: a later verifier would find the
 rebuilt or shortened chain matching a genuine signature. So signing takes the chain's
 append lock (the head cannot move meanwhile), verifies every event since the newest
-trusted checkpoint (published or stored, checked with the signing key's public half),
-signs the head, publishes the checkpoint outside the database and stores it.
+trusted checkpoint (published or stored, checked with the signing key's public half and
+the retired keys it attests, ``audit.trust``), signs the head, publishes the checkpoint
+outside the database and stores it.
 
 Sign before appending anything in the same transaction: the head signed must be a
 committed one, or a rolled-back transaction would leave a published checkpoint of an
@@ -18,9 +19,10 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from fivesafes.audit.checkpoints import Checkpoint, public_key_b64, sign_head
+from fivesafes.audit.checkpoints import Checkpoint, sign_head
 from fivesafes.audit.publish import CheckpointPublisher, published_checkpoints
 from fivesafes.audit.recorder import appended_in_this_transaction, chain_head, lock_chain
+from fivesafes.audit.trust import TrustedKeys, store_trusted_keys
 from fivesafes.audit.verify import (
     Anchor,
     BadCheckpointError,
@@ -48,7 +50,7 @@ class ChainDamagedError(ConflictError):
 
 
 def _last_trusted(
-    session: Session, trusted_public_key: str, publisher: CheckpointPublisher | None
+    session: Session, trusted: TrustedKeys, publisher: CheckpointPublisher | None
 ) -> Anchor | None:
     checkpoints = stored_checkpoints(session)
     if publisher is not None:
@@ -60,7 +62,7 @@ def _last_trusted(
             ) from None
         checkpoints += [(f"published {p.path.name}", p.checkpoint) for p in published]
     try:
-        anchors = anchors_from(checkpoints, trusted_public_key)
+        anchors = anchors_from(checkpoints, trusted)
     except BadCheckpointError as bad:
         raise ChainDamagedError(bad.result) from None
     return max(anchors, key=lambda a: a.seq, default=None)
@@ -80,7 +82,7 @@ def make_checkpoint(
     stores the checkpoint in the database only (tests and tools that export it themselves).
     """
     _require_committed_head(session)
-    signer = public_key_b64(keystore)
+    signer = store_trusted_keys(keystore)
     lock_chain(session)
     seq, head = chain_head(session)
     result = verify_since(session, _last_trusted(session, signer, publisher))
@@ -109,7 +111,7 @@ def checkpoint_if_advanced(
     seq, _ = chain_head(session)
     try:
         # Trusted checkpoints only: a forged row claiming a later seq must not stop them.
-        last = _last_trusted(session, public_key_b64(keystore), publisher)
+        last = _last_trusted(session, store_trusted_keys(keystore), publisher)
         if last is not None and last.seq >= seq:
             return None
         return make_checkpoint(session, keystore, publisher)

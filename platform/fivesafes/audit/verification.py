@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from fivesafes.audit.checkpoints import Checkpoint, load_checkpoint
 from fivesafes.audit.external import anchors_from_export
 from fivesafes.audit.publish import published_checkpoints
-from fivesafes.audit.trust import trusted_public_key
+from fivesafes.audit.trust import TrustedKeys, trusted_keys
 from fivesafes.audit.verify import VerifyResult, verify_chain
 from fivesafes.config import Settings
 from fivesafes.errors import InvalidInputError
@@ -35,10 +35,11 @@ Against = Literal["published", "database"]
 
 @dataclass(frozen=True, slots=True)
 class VerifyScope:
-    """What the chain is checked against: the trusted key, the mode, and copies kept
-    elsewhere (checkpoint ``files``, CSV ``exports``: the CLI's)."""
+    """What the chain is checked against: the trusted keys (a bare base64 key: the current
+    key alone), the mode, and copies kept elsewhere (checkpoint ``files``, CSV ``exports``:
+    the CLI's)."""
 
-    trusted_key: str
+    trusted_key: TrustedKeys | str
     checkpoint_dir: Path | None
     against: Against = "published"
     files: Sequence[Path] = ()
@@ -48,8 +49,8 @@ class VerifyScope:
     def configured(
         cls, settings: Settings, keystore: KeyStore | None, against: Against = "published"
     ) -> VerifyScope:
-        """The server's own: the configured trusted key and published folder."""
-        return cls(trusted_public_key(settings, keystore), settings.audit_checkpoint_dir, against)
+        """The server's own: the configured trusted keys and published folder."""
+        return cls(trusted_keys(settings, keystore), settings.audit_checkpoint_dir, against)
 
 
 def verify_against(session: Session, scope: VerifyScope) -> VerifyResult:

@@ -9,7 +9,8 @@ the trail) and classifies the first problem it meets:
 - ``broken_link``: an event links to a hash that exists nowhere (a rebuilt stretch);
 - ``truncated``: the chain ends before a trusted checkpoint's sequence number;
 - ``rebuilt``: the event at a checkpoint's sequence number has a different hash;
-- ``bad_checkpoint``: a checkpoint's signature does not verify with the trusted key.
+- ``bad_checkpoint``: a checkpoint's signature does not verify with the trusted key (or
+  with a retired key attested up to it, for a checkpoint within that key's life).
 
 Checkpoints are believed only when signed by the *trusted* public key, which comes from
 configuration or the key store and never from the database (see ``audit.trust``); which
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from fivesafes.audit.chain import GENESIS_HASH, EventFields, event_hash
 from fivesafes.audit.checkpoints import Checkpoint, from_row
 from fivesafes.audit.models import AuditCheckpoint, AuditEvent
+from fivesafes.audit.trust import TrustedKeys
 
 BATCH = 5000
 
@@ -97,16 +99,19 @@ class BadCheckpointError(Exception):
 
 
 def anchors_from(
-    checkpoints: Iterable[tuple[str, Checkpoint]], trusted_public_key: str
+    checkpoints: Iterable[tuple[str, Checkpoint]], trusted_public_key: TrustedKeys | str
 ) -> list[Anchor]:
-    """Anchors of checkpoints signed by the trusted key; :class:`BadCheckpointError` otherwise.
+    """Anchors of checkpoints signed by the trusted keys; :class:`BadCheckpointError` otherwise.
 
     A checkpoint signed by any other key (re-signed by someone holding the database, who
-    cannot hold the signing key) is damage, not something to skip.
+    cannot hold the signing key), or by a retired key after its retirement, is damage,
+    not something to skip. A bare base64 key is the current key with no retired ones.
     """
+    trusted = TrustedKeys.of(trusted_public_key)
     anchors = []
     for source, checkpoint in checkpoints:
-        if not checkpoint.signature_valid(trusted_public_key):
+        refusal = trusted.refusal(checkpoint)
+        if refusal is not None:
             raise BadCheckpointError(
                 VerifyResult(
                     False,
@@ -114,7 +119,7 @@ def anchors_from(
                     0,
                     checkpoint.seq,
                     "bad_checkpoint",
-                    f"{source}: signature does not verify with the trusted public key",
+                    f"{source}: {refusal}",
                     checkpoint.seq,
                 )
             )
@@ -149,7 +154,7 @@ def verify_chain(
     session: Session,
     checkpoints: Sequence[tuple[str, Checkpoint]] = (),
     *,
-    trusted_public_key: str | None = None,
+    trusted_public_key: TrustedKeys | str | None = None,
     include_stored: bool = True,
     anchors: Sequence[Anchor] = (),
 ) -> VerifyResult:

@@ -16,7 +16,7 @@ from fivesafes.audit.entry import OUTCOMES
 from fivesafes.audit.moments import parse_moment
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.trail import AuditTrail
-from fivesafes.audit.trust import parse_public_key, trusted_public_key
+from fivesafes.audit.trust import parse_public_key, trusted_keys
 from fivesafes.audit.verification import VerifyScope
 from fivesafes.cli.runtime import EXIT_FAILURE, console, handle_errors, transaction
 from fivesafes.config import get_settings
@@ -51,15 +51,24 @@ def verify(
         bool,
         typer.Option(help="Ignore the published checkpoint folder (database checkpoints only)"),
     ] = False,
+    retired_keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="Retired audit-signing keys (written by `keys export-public`) for checkpoints "
+            "signed before a rotation (default: FIVESAFES_AUDIT_RETIRED_KEYS_FILE, else the "
+            "key store's); trusted only if attested up to the trusted key"
+        ),
+    ] = None,
 ) -> None:
     """Recompute the whole chain; report events verified or the first damage found."""
     settings = get_settings()
-    if trusted_key is not None:
-        key = parse_public_key(trusted_key, "--trusted-key")
-    else:
-        key = trusted_public_key(settings, open_keystore(settings))
+    current = None if trusted_key is None else parse_public_key(trusted_key, "--trusted-key")
+    # Given the key and the retired keys' file, no key store is needed (an auditor has none).
+    retired_given = retired_keys is not None or settings.audit_retired_keys_file is not None
+    keystore = None if current is not None and retired_given else open_keystore(settings)
+    trusted = trusted_keys(settings, keystore, current=current, retired_file=retired_keys)
     scope = VerifyScope(
-        key,
+        trusted,
         settings.audit_checkpoint_dir,
         against="database" if database_only else "published",
         files=checkpoint or (),

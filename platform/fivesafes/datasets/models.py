@@ -122,6 +122,9 @@ class DatasetVersion(Base):
     # Purge: the data table was dropped (the row, its report and the trail stay).
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     purged_by: Mapped[str | None] = mapped_column(String(64))
+    #: The pseudonym generation of every pseudonym in the data table (see
+    #: :mod:`fivesafes.keys.remap`): 1 until a rotation re-maps it, which also sets this.
+    pseudonym_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     dataset: Mapped[Dataset] = relationship()
     policy_version: Mapped[DatasetPolicyVersion] = relationship()
@@ -167,6 +170,8 @@ class OptOutList(Base):
     source_sha256: Mapped[str] = mapped_column(String(64))
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     loaded_by: Mapped[str | None] = mapped_column(String(64))
+    #: The generation of the list's digests (a rotation carries them forward one-way).
+    pseudonym_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class OptOut(Base):

@@ -23,6 +23,7 @@ from fivesafes.deid.policy import ColumnPolicy, Policy
 from fivesafes.deid.types import DateMode, PatientContext, ScrubberConfig, ScrubResult
 from fivesafes.errors import InvalidInputError
 from fivesafes.keys.pseudonym import Pseudonymiser
+from fivesafes.keys.remap import PseudonymChain, RemappedPseudonymiser, current_generation
 from fivesafes.keys.store import KeyStore
 
 Column = Sequence[Cell]
@@ -168,13 +169,23 @@ class RowPlan:
             else None
         )
         pseudonym_master = None
+        # Read once, so every pseudonym of the run is at the generation the version records
+        # (a rotation adding a key meanwhile re-maps this version after it commits).
+        remap_keys = keystore.pseudonym_remap_keys()
+        self.pseudonym_generation = current_generation(remap_keys)
+        chain = PseudonymChain(remap_keys) if remap_keys else None
         for name, col in policy.columns.items():
             step = _Step(name, position[name], col)
             if col.role == "patient_id" or col.action == "pseudonymise":
                 if pseudonym_master is None:
                     pseudonym_master = keystore.secret("pseudonym")
                 namespace = col.namespace or (col.type if col.type == "nhs_number" else name)
-                step.pseudonymise = Pseudonymiser(pseudonym_master, namespace)
+                # Generation 1 keeps the plain HMAC: the hot path is unchanged.
+                step.pseudonymise = (
+                    Pseudonymiser(pseudonym_master, namespace)
+                    if chain is None
+                    else RemappedPseudonymiser(pseudonym_master, namespace, chain)
+                )
                 step.normalise = _NORMALISERS[col.type]
             elif col.role == "quasi_identifier":
                 step.fn, step.shift = _generaliser(col)
@@ -317,6 +328,8 @@ class RowPlan:
                 except t.InvalidValueError as exc:
                     run.invalid(step, row, str(exc))
                     keys.append(None)
+        if isinstance(pseudonym, RemappedPseudonymiser):  # generation 2 on: per column
+            return keys, pseudonym.many(keys)
         return keys, [pseudonym(k) if k is not None else None for k in keys]
 
     def _shift(

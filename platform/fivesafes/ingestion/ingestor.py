@@ -39,7 +39,7 @@ from fivesafes.errors import ConflictError, FivesafesError
 from fivesafes.ingestion import service, storage
 from fivesafes.ingestion.failures import Retry, mark_failed_with_retries
 from fivesafes.ingestion.leases import LeaseKeeper
-from fivesafes.ingestion.optouts import current_digests, has_list, optout_key
+from fivesafes.ingestion.optouts import current_filter
 from fivesafes.ingestion.spool import SpoolFile
 from fivesafes.keys.store import KeyStore
 from fivesafes.safe_logging import safe_traceback
@@ -163,9 +163,7 @@ class Ingestor:
             )
 
     def _optouts(self, session: Session) -> OptOutFilter | None:
-        if not has_list(session):
-            return None
-        return OptOutFilter(optout_key(self.keystore), current_digests(session))
+        return current_filter(session, self.keystore)
 
     def _ingest(
         self, job: IngestionJob, on_progress: Callable[[ProgressUpdate], None] | None
@@ -216,7 +214,7 @@ class Ingestor:
                     self._load_sqlite(table, [c.kind for c in run.outputs], run.results())
                 report = run.report
             try:
-                service.record_version(
+                version = service.record_version(
                     session,
                     job.trail,
                     upload.id,
@@ -224,6 +222,10 @@ class Ingestor:
                     policy=policy,
                     report=report,
                 )
+                # The generation the engine made every pseudonym at (a rotation that added
+                # a key meanwhile finds this version lagging and re-maps it).
+                version.pseudonym_generation = run.plan.pseudonym_generation
+                session.flush()
             except IntegrityError:  # rolled back by the scope, with the rows
                 raise ConflictError(
                     "another upload of the same file or version number committed first",

@@ -5,6 +5,10 @@ and Health (MESH) or its local equivalent. Only a keyed digest of each normalise
 number is stored, under a key derived from the pseudonym key for this one purpose, so the
 table cannot be reversed by hashing all 10^9 possible numbers without the key, and cannot
 be joined to pseudonyms either (different derived key).
+
+Each list records the pseudonym generation of its digests: a list is loaded at the key
+store's current generation, and a rotation carries the digests forward (one-way, see
+:mod:`fivesafes.deid.optout`); the engine's filter applies the same chain to each row.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from sqlalchemy.orm import Session
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.datasets.models import OptOut, OptOutList
 from fivesafes.deid.nhs_number import InvalidNhsNumberError, normalise_nhs_number
-from fivesafes.deid.optout import optout_digest
-from fivesafes.errors import InputFileError
+from fivesafes.deid.optout import OptOutFilter, carry_digest, optout_digest, optout_filter
+from fivesafes.errors import ConfigurationError, InputFileError
 from fivesafes.keys.derivation import derive_key
 from fivesafes.keys.store import KeyStore
 
@@ -32,6 +36,32 @@ _BATCH = 10_000
 
 def optout_key(keystore: KeyStore) -> bytes:
     return derive_key(keystore.secret("pseudonym"), PURPOSE)
+
+
+def optout_chain(keystore: KeyStore, generation: int) -> tuple[bytes, ...]:
+    """The opt-out keys that carry a generation-1 digest to ``generation`` (2..g)."""
+    remap_keys = keystore.pseudonym_remap_keys()
+    if generation > 1 + len(remap_keys):
+        raise ConfigurationError(
+            f"the opt-out list is at pseudonym generation {generation}, but "
+            f"{keystore.describe()} holds keys up to generation {1 + len(remap_keys)}"
+        )
+    return tuple(derive_key(key, PURPOSE) for key in remap_keys[: generation - 1])
+
+
+def current_filter(session: Session, keystore: KeyStore) -> OptOutFilter | None:
+    """The engine's filter for the list in force, at that list's generation (None: no
+    list was ever loaded)."""
+    latest = session.execute(
+        select(OptOutList.id, OptOutList.pseudonym_generation)
+        .order_by(OptOutList.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None:
+        return None
+    list_id, generation = latest
+    digests = frozenset(session.scalars(select(OptOut.digest).where(OptOut.list_id == list_id)))
+    return optout_filter(optout_key(keystore), digests, optout_chain(keystore, generation))
 
 
 def has_list(session: Session) -> bool:
@@ -74,8 +104,11 @@ def _numbers(path: Path) -> list[tuple[int, str]]:
 
 
 def load_optouts(session: Session, trail: AuditTrail, path: Path, keystore: KeyStore) -> OptOutLoad:
-    """Replace the list in force with the one in ``path`` (all or nothing)."""
+    """Replace the list in force with the one in ``path`` (all or nothing), its digests
+    made at the key store's current pseudonym generation."""
     key = optout_key(keystore)
+    generation = 1 + len(keystore.pseudonym_remap_keys())
+    chain = optout_chain(keystore, generation)
     digests: set[str] = set()
     duplicates = 0
     raw = path.read_bytes() if path.is_file() else b""
@@ -85,7 +118,7 @@ def load_optouts(session: Session, trail: AuditTrail, path: Path, keystore: KeyS
         except InvalidNhsNumberError as exc:
             # The reason never echoes the value: it may be a real number with a typo.
             raise InputFileError(str(exc), file=str(path), line=line, column="nhs_number") from None
-        item = optout_digest(key, normalised)
+        item = carry_digest(chain, optout_digest(key, normalised))
         if item in digests:
             duplicates += 1
         digests.add(item)
@@ -93,6 +126,7 @@ def load_optouts(session: Session, trail: AuditTrail, path: Path, keystore: KeyS
         entries=len(digests),
         source_sha256=hashlib.sha256(raw).hexdigest(),
         loaded_by=trail.context.actor.id,
+        pseudonym_generation=generation,
     )
     session.add(listing)
     session.flush()

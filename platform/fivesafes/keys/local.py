@@ -12,15 +12,28 @@ would a token's: so switching a site to ``FIVESAFES_KEYSTORE=pkcs11`` changes no
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
-import stat
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fivesafes.errors import ConfigurationError
+from fivesafes.keys.kek_rotation import progress, require_all_rewrapped
+from fivesafes.keys.private_files import (
+    check_private,
+    create_private,
+    fsync_folder,
+    read_private,
+    shred,
+)
+from fivesafes.keys.remap import remap_generations, remap_key_name
+from fivesafes.keys.retired import RETIRED_FILE, RetiredKey, trusted_retired_keys
 from fivesafes.keys.store import (
     KEY_BYTES,
     KEY_KINDS,
@@ -29,6 +42,9 @@ from fivesafes.keys.store import (
     KeyName,
     MemoryKeyName,
     SoftwareKeyOps,
+    local_kek_id,
+    new_remap_material,
+    remap_key_info,
     require_memory_key,
 )
 
@@ -42,6 +58,7 @@ class LocalFileKeyStore(SoftwareKeyOps):
         super().__init__()
         self.path = Path(path)
         self._cache: dict[KeyName, bytes] = {}
+        self._remap_cache: dict[int, bytes] = {}
 
     def describe(self) -> str:
         return f"local key store at {self.path}"
@@ -72,13 +89,7 @@ class LocalFileKeyStore(SoftwareKeyOps):
                 else secrets.token_bytes(KEY_BYTES)
             )
             target = self.key_path(name)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.fchmod(fd, 0o600)
-                os.write(fd, material)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            create_private(target, material)
             written.append(target)
         self._cache.clear()
         return written
@@ -104,7 +115,180 @@ class LocalFileKeyStore(SoftwareKeyOps):
             infos.append(KeyInfo(name, KEY_KINDS[name], location, fingerprint, created))
         if not infos:
             self._require_folder()
+        infos = [self._with_kek_rotation(info) if info.name == "kek" else info for info in infos]
+        for generation, material in zip(
+            self._remap_generations(), self.pseudonym_remap_keys(), strict=True
+        ):
+            target = self.path / f"{remap_key_name(generation)}{_SUFFIX}"
+            created = datetime.fromtimestamp(target.stat().st_mtime, tz=UTC)
+            infos.append(remap_key_info(generation, material, f"file {target} (0600)", created))
         return infos
+
+    # -- KEK rotation (the steps keys/kek_rotation.py puts in order) -----------------
+
+    def next_kek_path(self) -> Path:
+        """Where a pending rotation's next KEK lives until it replaces ``kek.key``."""
+        return self.path / f"kek.next{_SUFFIX}"
+
+    def kek_ids(self) -> tuple[bytes | None, bytes | None]:
+        """``(current, next)`` KEK ids; ``next`` is None unless a rotation is pending."""
+        current, following = self._kek_file(self.key_path("kek")), self._next_kek()
+        return (
+            None if current is None else local_kek_id(current),
+            None if following is None else local_kek_id(following),
+        )
+
+    def begin_kek_rotation(self) -> bytes:
+        """Write ``kek.next.key`` (random, 0600, never replacing) unless a rotation already did."""
+        following = self._next_kek()
+        if following is not None:
+            return local_kek_id(following)  # an interrupted rotation: resume it
+        if self._kek_file(self.key_path("kek")) is None:
+            raise ConfigurationError(
+                f"{self.describe()} holds no KEK to rotate: run `fivesafes keys init`"
+            )
+        material = secrets.token_bytes(KEY_BYTES)
+        create_private(self.next_kek_path(), material)
+        return local_kek_id(material)
+
+    def finish_kek_rotation(self) -> bool:
+        """Rename ``kek.next.key`` onto ``kek.key``: one atomic step retires the old KEK."""
+        following = self._next_kek()
+        if following is not None:
+            require_all_rewrapped(self.path, local_kek_id(following))
+            os.replace(self.next_kek_path(), self.key_path("kek"))
+            fsync_folder(self.path)
+        self._cache.pop("kek", None)
+        return True
+
+    def _next_kek(self) -> bytes | None:
+        return self._kek_file(self.next_kek_path())
+
+    def _kek_file(self, target: Path) -> bytes | None:
+        """A KEK file read afresh (never cached: another process may be rotating it)."""
+        if not target.exists():
+            return None
+        return self._read_key_file(target)
+
+    def _wrapping_kek(self) -> bytes:
+        """New wraps use a pending rotation's next KEK, so none needs rewrapping again."""
+        for kek in (self._next_kek(), self._kek_file(self.key_path("kek"))):
+            if kek is not None:
+                return kek
+        return self._material("kek")  # missing: its error says what to run
+
+    def _unwrapping_kek(self, kek_id: bytes) -> bytes | None:
+        """The current or the next KEK, whichever the blob names (a rotation half-done)."""
+        for kek in (self._kek_file(self.key_path("kek")), self._next_kek()):
+            if kek is not None and hmac.compare_digest(kek_id, local_kek_id(kek)):
+                return kek
+        return None
+
+    def _with_kek_rotation(self, info: KeyInfo) -> KeyInfo:
+        following = self._next_kek()
+        if following is None:
+            return info
+        pending = progress(self.path, local_kek_id(following))
+        return replace(info, location=f"{info.location}; {pending.describe()}")
+
+    # -- pseudonym remap keys (one file per generation, never rewritten) ---------------
+
+    def _remap_generations(self) -> list[int]:
+        """The generations whose remap key files are in the folder (listed afresh)."""
+        return remap_generations(self.path, _SUFFIX, self.describe())
+
+    def pseudonym_remap_keys(self) -> tuple[bytes, ...]:
+        """Remap keys of generations 2..n; the folder is listed on every call (a rotation
+        run by another process is seen at once), loaded files are cached by generation."""
+        keys = []
+        for generation in self._remap_generations():
+            material = self._remap_cache.get(generation)
+            if material is None:
+                material = self._read_key_file(self.path / f"{remap_key_name(generation)}{_SUFFIX}")
+                self._remap_cache[generation] = material
+            keys.append(material)
+        return tuple(keys)
+
+    def add_pseudonym_remap_key(self, material: bytes | None = None) -> int:
+        """Write the next generation's remap key (0600, never overwriting)."""
+        self._require_folder()
+        self._check_folder()
+        key = new_remap_material(material)
+        generation = 2 + len(self._remap_generations())
+        target = self.path / f"{remap_key_name(generation)}{_SUFFIX}"
+        try:
+            create_private(target, key)
+        except FileExistsError:
+            raise ConfigurationError(
+                f"{target} appeared meanwhile: another pseudonym rotation is running"
+            ) from None
+        self._remap_cache[generation] = key
+        return generation
+
+    # -- audit-signing key rotation (the steps keys/signing_rotation.py puts in order) -----
+
+    def retired_verification_keys(self) -> tuple[RetiredKey, ...]:
+        """The attested retired signing keys of ``audit_signing.retired.json`` (none if absent)."""
+        target = self.path / RETIRED_FILE
+        if not target.exists():  # before any rotation (or on a verifier with no store)
+            return ()
+        return trusted_retired_keys(target, self.verification_key())
+
+    def next_signing_key_path(self) -> Path:
+        """Where a pending rotation's next signing key lives until it replaces the current."""
+        return self.path / f"audit_signing.next{_SUFFIX}"
+
+    def _old_signing_key_path(self) -> Path:
+        """The retired key's file while it is being shredded (a second link to it)."""
+        return self.path / f"audit_signing.old{_SUFFIX}"
+
+    def signing_key_created(self) -> datetime | None:
+        """When the current signing key was made: its file is never rewritten, only replaced."""
+        return datetime.fromtimestamp(self.key_path("audit_signing").stat().st_mtime, tz=UTC)
+
+    def signing_successor(self) -> bytes | None:
+        """The public key of a pending rotation's next signing key, or None."""
+        target = self.next_signing_key_path()
+        if not target.exists():
+            return None
+        return _public(self._read_key_file(target))
+
+    def begin_signing_rotation(self) -> bytes:
+        """Write ``audit_signing.next.key`` (a fresh Ed25519 seed, 0600, new); its public key."""
+        self._check_folder()
+        target = self.next_signing_key_path()
+        for stale in self.path.glob(f".{target.name}.*.tmp"):  # a crash before its link
+            shred(stale)
+        material = Ed25519PrivateKey.generate().private_bytes_raw()
+        create_private(target, material)
+        return _public(material)
+
+    def sign_as_successor(self, message: bytes) -> bytes:
+        """A signature by the pending next key (it attests the current key's retirement)."""
+        material = self._read_key_file(self.next_signing_key_path())
+        return Ed25519PrivateKey.from_private_bytes(material).sign(message)
+
+    def finish_signing_rotation(self, step: Callable[[str], None] = lambda _: None) -> bool:
+        """Put the next key in force and shred the old one; False if there was nothing to do.
+
+        A second link to the old key is made first, so that after the atomic rename the
+        old key's blocks are still reachable to be overwritten (a plain rename would free
+        them unshredded); a rerun after a crash at any point ends in the same state.
+        """
+        following, old = self.next_signing_key_path(), self._old_signing_key_path()
+        if not following.exists() and not old.exists():
+            return False
+        if following.exists():
+            if not old.exists():
+                os.link(self.key_path("audit_signing"), old)
+                fsync_folder(self.path)
+            step("linked")
+            os.replace(following, self.key_path("audit_signing"))
+            fsync_folder(self.path)
+            step("replaced")
+        shred(old)
+        fsync_folder(self.path)
+        return True
 
     def _require_folder(self) -> None:
         if not self.path.is_dir():
@@ -112,6 +296,9 @@ class LocalFileKeyStore(SoftwareKeyOps):
                 f"no key store at {self.path}: run `fivesafes keys init` "
                 "(or set FIVESAFES_KEYSTORE_PATH)"
             )
+
+    def _check_folder(self) -> None:
+        check_private(self.path, what="key store folder", wanted="700")
 
     def _material(self, name: KeyName) -> bytes:
         """Load the named key after checking that only its owner can read it."""
@@ -121,39 +308,23 @@ class LocalFileKeyStore(SoftwareKeyOps):
         if cached is not None:
             return cached
         self._require_folder()
-        _check_private(self.path, "key store folder", "700")
-        target = self.key_path(name)
-        try:
-            fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError:
-            raise ConfigurationError(
-                f"key {name!r} is missing from {self.describe()}: run `fivesafes keys init`"
-            ) from None
-        except OSError as exc:
-            raise ConfigurationError(f"cannot open key file {target}: {exc.strerror}") from None
-        try:
-            _check_private(target, "key file", "600", fd=fd)
-            material = os.read(fd, KEY_BYTES + 1)
-        finally:
-            os.close(fd)
+        missing = f"key {name!r} is missing from {self.describe()}: run `fivesafes keys init`"
+        material = self._read_key_file(self.key_path(name), missing=missing)
+        if name != "audit_signing":  # re-read each time: a rotation replaces the file
+            self._cache[name] = material
+        return material
+
+    def _read_key_file(self, target: Path, *, missing: str | None = None) -> bytes:
+        """A key file's 32 bytes, after checking the folder and the file are private."""
+        self._check_folder()
+        material = read_private(target, what="key file", limit=KEY_BYTES + 1, missing=missing)
         if len(material) != KEY_BYTES:
             raise ConfigurationError(
                 f"key file {target} holds {len(material)} bytes, expected {KEY_BYTES}"
             )
-        self._cache[name] = material
         return material
 
 
-def _check_private(path: Path, what: str, wanted: str, *, fd: int | None = None) -> None:
-    """Refuse a key or folder that anyone but its owner can read or write."""
-    info = os.fstat(fd) if fd is not None else os.stat(path)
-    if fd is not None and not stat.S_ISREG(info.st_mode):
-        raise ConfigurationError(f"{what} {path} is not a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise ConfigurationError(
-            f"{what} {path} is readable or writable by group or others (mode {mode:04o}); "
-            f"run `chmod {wanted} {path}`"
-        )
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise ConfigurationError(f"{what} {path} is owned by another user (uid {info.st_uid})")
+def _public(seed: bytes) -> bytes:
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)

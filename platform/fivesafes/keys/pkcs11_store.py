@@ -23,9 +23,8 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-import stat
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -37,13 +36,19 @@ from pkcs11.util.ec import encode_named_curve_parameters
 
 from fivesafes.errors import ConfigurationError
 from fivesafes.keys.envelope import EnvelopeError
+from fivesafes.keys.kek_rotation import progress, require_all_rewrapped
+from fivesafes.keys.private_files import create_private, read_private
+from fivesafes.keys.remap import remap_generations, remap_key_name
+from fivesafes.keys.retired import RETIRED_FILE, RetiredKey, trusted_retired_keys
 from fivesafes.keys.store import (
     KEY_KINDS,
     MEMORY_KEY_NAMES,
     KeyInfo,
     MemoryKeyName,
     key_id,
+    new_remap_material,
     public_key_fingerprint,
+    remap_key_info,
 )
 from fivesafes.keys.wrapping import (
     DATA_KEY_BYTES,
@@ -59,7 +64,11 @@ if TYPE_CHECKING:
     from fivesafes.config import Settings
 
 KEK_LABEL: Final = "fivesafes-kek"
+#: The KEK a pending rotation rewraps under (promoted to ``KEK_LABEL`` when it finishes).
+KEK_NEXT_LABEL: Final = "fivesafes-kek-next"
 SIGNING_LABEL: Final = "fivesafes-audit-signing"
+#: The pair a pending signing-key rotation made (relabelled ``SIGNING_LABEL`` when it finishes).
+SIGNING_NEXT_LABEL: Final = "fivesafes-audit-signing-next"
 #: RFC 8410 object identifier of Ed25519, the EC_PARAMS of an Edwards key.
 ED25519_OID: Final = "1.3.101.112"
 MEMORY_KEYS: Final = MEMORY_KEY_NAMES
@@ -67,6 +76,7 @@ _WRAPPED_SUFFIX: Final = ".wrapped"
 _MODULE_VAR: Final = "FIVESAFES_PKCS11_MODULE"
 _TOKEN_VAR: Final = "FIVESAFES_PKCS11_TOKEN"  # noqa: S105 (a variable name, not a secret)
 _PIN_VAR: Final = "FIVESAFES_PKCS11_PIN_FILE"
+_PIN_MODES: Final = (0o600, 0o400)
 
 
 class Pkcs11KeyStore:
@@ -83,6 +93,7 @@ class Pkcs11KeyStore:
         self._kek: Any = None
         self._kek_id: bytes | None = None
         self._signing: tuple[Any, Any] | None = None
+        self._remap_cache: dict[int, bytes] = {}
 
     # -- opening ---------------------------------------------------------------------
 
@@ -175,13 +186,24 @@ class Pkcs11KeyStore:
                     f"imported key {name!r} is {len(material)} bytes, expected {DATA_KEY_BYTES}"
                 )
         with self._lock:
-            existing = [label for label in (KEK_LABEL, SIGNING_LABEL) if self._objects(label)]
+            existing = [
+                label
+                for label in (KEK_LABEL, KEK_NEXT_LABEL, SIGNING_LABEL, SIGNING_NEXT_LABEL)
+                if self._objects(label)
+            ]
             existing += [p.name for p in map(self.wrapped_path, MEMORY_KEYS) if p.exists()]
             if existing:
                 raise ConfigurationError(
                     f"{self.describe()} already holds {', '.join(existing)}; refusing to "
                     "create keys again (replacing the pseudonym key breaks linkage with "
                     "earlier extracts)"
+                )
+            missing = missing_mechanisms(set(self._session.token.slot.get_mechanisms()))
+            if missing:
+                raise ConfigurationError(
+                    f"{self.describe()} lacks the mechanisms {', '.join(missing)}: the "
+                    "audit-signing key is Ed25519 and the KEK wraps with AES-GCM, inside "
+                    "the token (docs/keys.md)"
                 )
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(self.path, 0o700)  # mkdir's mode is filtered by the umask
@@ -192,7 +214,7 @@ class Pkcs11KeyStore:
                 for name in MEMORY_KEYS:
                     material = imported.get(name) or secrets.token_bytes(DATA_KEY_BYTES)
                     target = self.wrapped_path(name)
-                    _write_private(target, self.wrap(name, material))
+                    create_private(target, self.wrap(name, material))
                     written.append(target)
                     self._secrets[name] = material
             except BaseException:
@@ -201,12 +223,16 @@ class Pkcs11KeyStore:
         return self.status()
 
     def _generate_kek(self) -> None:
+        self._kek, self._kek_id = self._new_kek(KEK_LABEL)
+
+    def _new_kek(self, label: str) -> tuple[Any, bytes]:
+        """A new AES-256 token KEK labelled ``label`` with a fresh random 8-byte CKA_ID."""
         kek_id = secrets.token_bytes(KEK_ID_BYTES)
-        self._kek = self._session.generate_key(
+        kek = self._session.generate_key(
             KeyType.AES,
             256,
             store=True,
-            label=KEK_LABEL,
+            label=label,
             id=kek_id,
             template={
                 Attribute.SENSITIVE: True,
@@ -221,15 +247,19 @@ class Pkcs11KeyStore:
                 Attribute.VERIFY: False,
             },
         )
-        self._kek_id = kek_id
+        return kek, kek_id
 
     def _generate_signing_pair(self) -> None:
+        self._signing = self._new_signing_pair(SIGNING_LABEL)
+
+    def _new_signing_pair(self, label: str) -> tuple[Any, Any]:
+        """A new Ed25519 token pair labelled ``label``, with a fresh random 8-byte CKA_ID."""
         pair_id = secrets.token_bytes(KEK_ID_BYTES)
         public, private = self._session.generate_keypair(
             KeyType.EC_EDWARDS,
             0,
             store=True,
-            label=SIGNING_LABEL,
+            label=label,
             id=pair_id,
             mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
             public_template={
@@ -242,7 +272,7 @@ class Pkcs11KeyStore:
                 Attribute.START_DATE: _today(),
             },
         )
-        self._signing = (public, private)
+        return public, private
 
     def _rollback(self, written: list[Path]) -> None:
         for target in written:
@@ -293,8 +323,11 @@ class Pkcs11KeyStore:
         aad = wrap_aad(name)
         blob_kek, nonce, sealed = unpack_blob(blob)
         with self._lock:
-            kek, kek_id = self._current_kek()
-            if not hmac.compare_digest(blob_kek, kek_id):
+            # By the id the blob names, among the current and a pending rotation's next
+            # KEK: so a rotation killed half-way leaves every file readable.
+            kek = self._kek_by_id(blob_kek)
+            if kek is None:
+                _, kek_id = self._current_kek()
                 raise EnvelopeError(
                     f"{name!r} was wrapped by KEK {blob_kek.hex()}, but {self.describe()} "
                     f"holds KEK {kek_id.hex()}"
@@ -330,19 +363,10 @@ class Pkcs11KeyStore:
         where = f"PKCS#11 token {self.token_label!r}, non-extractable"
         infos: list[KeyInfo] = []
         with self._lock:
-            kek_objects = self._objects(KEK_LABEL, ObjectClass.SECRET_KEY)
             signing = self._objects(SIGNING_LABEL, ObjectClass.PRIVATE_KEY)
-            if kek_objects:
-                kek = kek_objects[0]
-                infos.append(
-                    KeyInfo(
-                        name="kek",
-                        kind=KEY_KINDS["kek"],
-                        location=where,
-                        fingerprint=bytes(kek[Attribute.ID]).hex(),
-                        created_at=_start_date(kek),
-                    )
-                )
+            kek_info = self._kek_info(where)
+            if kek_info is not None:
+                infos.append(kek_info)
             if signing:
                 infos.append(
                     KeyInfo(
@@ -370,7 +394,214 @@ class Pkcs11KeyStore:
                         created_at=datetime.fromtimestamp(target.stat().st_mtime, UTC),
                     )
                 )
+            for generation, material in zip(
+                self._remap_generations(), self.pseudonym_remap_keys(), strict=True
+            ):
+                target = self.wrapped_path(remap_key_name(generation))
+                created = datetime.fromtimestamp(target.stat().st_mtime, UTC)
+                location = f"{target}, wrapped by the KEK"
+                infos.append(remap_key_info(generation, material, location, created))
         return infos
+
+    # -- pseudonym remap keys (wrapped files, one per generation) ----------------------
+
+    def _remap_generations(self) -> list[int]:
+        """Generations whose wrapped remap key is in the folder (listed afresh each call)."""
+        return remap_generations(self.path, _WRAPPED_SUFFIX, f"{self.describe()} ({self.path})")
+
+    def pseudonym_remap_keys(self) -> tuple[bytes, ...]:
+        """Remap keys of generations 2..n, unwrapped by the token once each and cached;
+        the folder is listed on every call, so a key another process added is seen."""
+        keys = []
+        with self._lock:
+            for generation in self._remap_generations():
+                material = self._remap_cache.get(generation)
+                if material is None:
+                    name = remap_key_name(generation)
+                    material = self.unwrap(name, _read_private(self.wrapped_path(name), name))
+                    self._remap_cache[generation] = material
+                keys.append(material)
+        return tuple(keys)
+
+    def add_pseudonym_remap_key(self, material: bytes | None = None) -> int:
+        """Wrap the next generation's remap key with the token's KEK and write it (0600,
+        never replacing an existing file)."""
+        key = new_remap_material(material)
+        with self._lock:
+            if not self.path.is_dir():
+                raise ConfigurationError(
+                    f"no wrapped keys at {self.path}: run `fivesafes keys init --keystore pkcs11`"
+                )
+            generation = 2 + len(self._remap_generations())
+            name = remap_key_name(generation)
+            try:
+                create_private(self.wrapped_path(name), self.wrap(name, key))
+            except FileExistsError:
+                raise ConfigurationError(
+                    f"{self.wrapped_path(name)} appeared meanwhile: another pseudonym "
+                    "rotation is running"
+                ) from None
+            self._remap_cache[generation] = key
+        return generation
+
+    # -- KEK rotation (the steps keys/kek_rotation.py puts in order) -----------------
+
+    def kek_ids(self) -> tuple[bytes | None, bytes | None]:
+        """``(current, next)`` CKA_IDs; ``next`` is None unless a rotation is pending."""
+        with self._lock:
+            current, following = self._single_kek(KEK_LABEL), self._single_kek(KEK_NEXT_LABEL)
+            return (
+                None if current is None else bytes(current[Attribute.ID]),
+                None if following is None else bytes(following[Attribute.ID]),
+            )
+
+    def begin_kek_rotation(self) -> bytes:
+        """Generate ``fivesafes-kek-next`` (same template as the KEK) unless it exists."""
+        with self._lock:
+            current, following = self.kek_ids()
+            if following is not None:
+                return following  # an interrupted rotation: resume it
+            if current is None:
+                raise EnvelopeError(
+                    f"{self.describe()} holds no key-encryption key ({KEK_LABEL!r}) to "
+                    "rotate: run `fivesafes keys init --keystore pkcs11`"
+                )
+            _, kek_id = self._new_kek(KEK_NEXT_LABEL)
+            return kek_id
+
+    def finish_kek_rotation(self) -> bool:
+        """Destroy the old KEK, then relabel the next one ``fivesafes-kek``.
+
+        Called only once every wrapped file names the next KEK. A kill between the two
+        steps leaves only ``fivesafes-kek-next``, which is then the current KEK (wrap and
+        unwrap find it) until a rerun relabels it. False if the module refuses to change
+        CKA_LABEL: the next KEK then stays the current one under its label.
+        """
+        with self._lock:
+            following = self._single_kek(KEK_NEXT_LABEL)
+            if following is None:
+                return True
+            next_id = bytes(following[Attribute.ID])
+            require_all_rewrapped(self.path, next_id)
+            for old in self._objects(KEK_LABEL, ObjectClass.SECRET_KEY):
+                if not hmac.compare_digest(bytes(old[Attribute.ID]), next_id):
+                    old.destroy()
+            try:
+                following[Attribute.LABEL] = KEK_LABEL
+            except p11.PKCS11Error:
+                return False
+            self._kek, self._kek_id = following, next_id
+            return True
+
+    def unwrap_file(self, name: str) -> bytes:
+        """The key in ``<name>.wrapped`` unwrapped by the token now (never the cache)."""
+        with self._lock:
+            return self.unwrap(name, _read_private(self.wrapped_path(name), name))
+
+    def _kek_info(self, where: str) -> KeyInfo | None:
+        """The KEK's status row; a pending rotation is shown in its location."""
+        current = self._single_kek(KEK_LABEL)
+        following = self._single_kek(KEK_NEXT_LABEL)
+        shown = current if current is not None else following
+        if shown is None:
+            return None
+        location = where
+        if following is not None:
+            pending = progress(self.path, bytes(following[Attribute.ID]))
+            location = f"{where}; {pending.describe()}"
+        return KeyInfo(
+            name="kek",
+            kind=KEY_KINDS["kek"],
+            location=location,
+            fingerprint=bytes(shown[Attribute.ID]).hex(),
+            created_at=_start_date(shown),
+        )
+
+    # -- audit-signing key rotation (the steps keys/signing_rotation.py puts in order) --
+
+    def retired_verification_keys(self) -> tuple[RetiredKey, ...]:
+        """The attested retired signing keys of ``audit_signing.retired.json`` (none if absent).
+
+        The token keeps no retired key: the attested file is what verification uses.
+        """
+        target = self.path / RETIRED_FILE
+        if not target.exists():  # before any rotation (or on a verifier with no store)
+            return ()
+        return trusted_retired_keys(target, self.verification_key())
+
+    def signing_key_created(self) -> datetime | None:
+        """The current pair's CKA_START_DATE, where the module can read it back."""
+        with self._lock:
+            _, private = self._signing_pair()
+            return _start_date(private)
+
+    def signing_successor(self) -> bytes | None:
+        """The public key of the pair a pending rotation made, or None."""
+        with self._lock:
+            pair = self._successor_pair()
+            return None if pair is None else _raw_ed25519(bytes(pair[0][Attribute.EC_POINT]))
+
+    def begin_signing_rotation(self) -> bytes:
+        """Generate the next pair in the token (label ``SIGNING_NEXT_LABEL``); its public key."""
+        with self._lock:
+            public, _ = self._new_signing_pair(SIGNING_NEXT_LABEL)
+            return _raw_ed25519(bytes(public[Attribute.EC_POINT]))
+
+    def sign_as_successor(self, message: bytes) -> bytes:
+        """A signature by the pending next pair (it attests the current key's retirement)."""
+        with self._lock:
+            pair = self._successor_pair()
+            if pair is None:
+                raise ConfigurationError(f"{self.describe()} holds no pending signing pair")
+            return bytes(pair[1].sign(bytes(message), mechanism=Mechanism.EDDSA))
+
+    def finish_signing_rotation(self, step: Callable[[str], None] = lambda _: None) -> bool:
+        """Destroy the old pair and relabel the next one; False if there was nothing to do.
+
+        The pair is told apart by CKA_ID, not label, so a rerun after a crash between any
+        two of these steps finds the next pair (by either label) and completes them.
+        """
+        with self._lock:
+            pair = self._successor_pair()
+            if pair is None:
+                return False
+            next_id = bytes(pair[1][Attribute.ID])
+            for obj in self._objects(SIGNING_LABEL):
+                if bytes(obj[Attribute.ID]) != next_id:
+                    obj.destroy()
+                    step("destroyed")
+            for obj in pair:
+                obj[Attribute.LABEL] = SIGNING_LABEL
+                step("relabelled")
+            self._signing = None
+            return True
+
+    def _successor_pair(self) -> tuple[Any, Any] | None:
+        """The pending next pair: found by the CKA_ID of whatever still bears its label."""
+        pending = self._objects(SIGNING_NEXT_LABEL)
+        if not pending:
+            return None
+        ids = {bytes(obj[Attribute.ID]) for obj in pending}
+        if len(ids) != 1:
+            raise ConfigurationError(
+                f"{self.describe()} holds {len(ids)} different {SIGNING_NEXT_LABEL!r} pairs"
+            )
+        (pair_id,) = ids
+        public = list(
+            self._session.get_objects(
+                {Attribute.ID: pair_id, Attribute.CLASS: ObjectClass.PUBLIC_KEY}
+            )
+        )
+        private = list(
+            self._session.get_objects(
+                {Attribute.ID: pair_id, Attribute.CLASS: ObjectClass.PRIVATE_KEY}
+            )
+        )
+        if len(public) != 1 or len(private) != 1:
+            raise ConfigurationError(
+                f"{self.describe()}: the pending signing pair {pair_id.hex()} is incomplete"
+            )
+        return public[0], private[0]
 
     # -- token objects ---------------------------------------------------------------
 
@@ -381,57 +612,82 @@ class Pkcs11KeyStore:
         return list(self._session.get_objects(query))
 
     def _current_kek(self) -> tuple[Any, bytes]:
-        if self._kek is None or self._kek_id is None:
-            found = self._objects(KEK_LABEL, ObjectClass.SECRET_KEY)
-            if not found:
-                raise EnvelopeError(
-                    f"{self.describe()} holds no key-encryption key ({KEK_LABEL!r}): "
-                    "run `fivesafes keys init --keystore pkcs11`"
-                )
+        """The KEK new wraps use: a pending rotation's next KEK, else the current one.
+
+        Looked up on every call, not cached: wraps are rare, and a rotation run by another
+        process (``keys rotate kek`` beside a running server) changes which KEK that is.
+        """
+        for label in (KEK_NEXT_LABEL, KEK_LABEL):
+            found = self._objects(label, ObjectClass.SECRET_KEY)
             if len(found) > 1:
-                raise EnvelopeError(f"{self.describe()} holds more than one {KEK_LABEL!r}")
-            self._kek, self._kek_id = found[0], bytes(found[0][Attribute.ID])
-        return self._kek, self._kek_id
+                raise EnvelopeError(f"{self.describe()} holds more than one {label!r}")
+            if found:
+                self._kek, self._kek_id = found[0], bytes(found[0][Attribute.ID])
+                return self._kek, self._kek_id
+        raise EnvelopeError(
+            f"{self.describe()} holds no key-encryption key ({KEK_LABEL!r}): "
+            "run `fivesafes keys init --keystore pkcs11`"
+        )
+
+    def _kek_by_id(self, kek_id: bytes) -> Any | None:
+        """The current or next KEK whose CKA_ID is ``kek_id``, or None."""
+        for label in (KEK_LABEL, KEK_NEXT_LABEL):
+            for kek in self._objects(label, ObjectClass.SECRET_KEY):
+                if hmac.compare_digest(bytes(kek[Attribute.ID]), kek_id):
+                    return kek
+        return None
+
+    def _single_kek(self, label: str) -> Any | None:
+        found = self._objects(label, ObjectClass.SECRET_KEY)
+        if len(found) > 1:
+            raise EnvelopeError(f"{self.describe()} holds more than one {label!r}")
+        return found[0] if found else None
 
     def _signing_pair(self) -> tuple[Any, Any]:
-        if self._signing is None:
-            public = self._objects(SIGNING_LABEL, ObjectClass.PUBLIC_KEY)
-            private = self._objects(SIGNING_LABEL, ObjectClass.PRIVATE_KEY)
-            if len(public) != 1 or len(private) != 1:
-                raise ConfigurationError(
-                    f"{self.describe()} holds no single audit-signing key pair "
-                    f"({SIGNING_LABEL!r}): run `fivesafes keys init --keystore pkcs11`"
-                )
-            self._signing = (public[0], private[0])
+        """The current pair, looked up on every use rather than cached: a rotation run by
+        another process (the command beside a running server) replaces it in the token."""
+        public = self._objects(SIGNING_LABEL, ObjectClass.PUBLIC_KEY)
+        private = self._objects(SIGNING_LABEL, ObjectClass.PRIVATE_KEY)
+        if len(public) != 1 or len(private) != 1:
+            raise ConfigurationError(
+                f"{self.describe()} holds no single audit-signing key pair "
+                f"({SIGNING_LABEL!r}): run `fivesafes keys init --keystore pkcs11`"
+            )
+        self._signing = (public[0], private[0])
         return self._signing
+
+
+#: What the token must do itself: make and use the Ed25519 pair, make the AES KEK and
+#: seal with it. Checked before anything is created, so a module without EdDSA is named
+#: at the ceremony instead of failing half-way or signing with something else.
+REQUIRED_MECHANISMS: Final = (
+    Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+    Mechanism.EDDSA,
+    Mechanism.AES_KEY_GEN,
+    Mechanism.AES_GCM,
+)
+
+
+def missing_mechanisms(available: set[Any]) -> list[str]:
+    """The names of the :data:`REQUIRED_MECHANISMS` a token does not offer, in order."""
+    return [m.name for m in REQUIRED_MECHANISMS if m not in available]
 
 
 # -- files -------------------------------------------------------------------------------
 
 
 def read_pin_file(path: Path) -> str:
-    """The user PIN from a file only its owner can read (0600 or 0400), stripped."""
+    """The user PIN from a file only its owner can read (0600 or 0400), stripped.
+
+    Every refusal names the variable, so the operator knows which setting to fix; none
+    shows the file's content.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        raise ConfigurationError(f"{_PIN_VAR}: no PIN file at {path}") from None
-    except OSError as exc:
-        raise ConfigurationError(f"{_PIN_VAR}: cannot open {path}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigurationError(f"{_PIN_VAR}: {path} is not a regular file")
-        mode = stat.S_IMODE(info.st_mode)
-        if mode not in (0o600, 0o400):
-            raise ConfigurationError(
-                f"{_PIN_VAR}: {path} has mode {mode:04o}; it must be 0600 or 0400 "
-                f"(run `chmod 600 {path}`)"
-            )
-        if hasattr(os, "getuid") and info.st_uid != os.getuid():
-            raise ConfigurationError(f"{_PIN_VAR}: {path} is owned by another user")
-        raw = os.read(fd, 4097)
-    finally:
-        os.close(fd)
+        raw = read_private(
+            path, what="PIN file", limit=4097, missing=f"no PIN file at {path}", modes=_PIN_MODES
+        )
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{_PIN_VAR}: {exc}") from None
     try:
         pin = raw.decode("utf-8").strip()
     except UnicodeDecodeError:
@@ -441,51 +697,13 @@ def read_pin_file(path: Path) -> str:
     return pin
 
 
-def _write_private(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` (0600) atomically: a crash leaves no half-written key."""
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(temporary, target)  # unlike rename, never replaces an existing key
-    finally:
-        temporary.unlink()
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 def _read_private(target: Path, name: str) -> bytes:
     """A wrapped blob, after checking that only its owner can read or write it."""
-    try:
-        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        raise ConfigurationError(
-            f"wrapped key {name!r} is missing ({target}): run `fivesafes keys init "
-            "--keystore pkcs11` (or set FIVESAFES_KEYSTORE_PATH)"
-        ) from None
-    except OSError as exc:
-        raise ConfigurationError(f"cannot open {target}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        mode = stat.S_IMODE(info.st_mode)
-        if not stat.S_ISREG(info.st_mode) or mode & 0o077:
-            raise ConfigurationError(
-                f"wrapped key file {target} must be a regular file of mode 0600 "
-                f"(it is {mode:04o}; run `chmod 600 {target}`)"
-            )
-        if hasattr(os, "getuid") and info.st_uid != os.getuid():
-            raise ConfigurationError(f"wrapped key file {target} is owned by another user")
-        return os.read(fd, 4096)
-    finally:
-        os.close(fd)
+    missing = (
+        f"wrapped key {name!r} is missing ({target}): run `fivesafes keys init "
+        "--keystore pkcs11` (or set FIVESAFES_KEYSTORE_PATH)"
+    )
+    return read_private(target, what="wrapped key file", limit=4096, missing=missing)
 
 
 def _raw_ed25519(point: bytes) -> bytes:

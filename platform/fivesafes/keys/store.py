@@ -15,13 +15,17 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, get_args, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fivesafes.errors import ConfigurationError
 from fivesafes.keys import wrapping
+from fivesafes.keys.remap import remap_key_name
+
+if TYPE_CHECKING:
+    from fivesafes.keys.retired import RetiredKey
 
 KeyName = Literal["pseudonym", "date_shift", "kek", "audit_signing"]
 #: The keys that exist in process memory (HMAC keys of the de-identification engine).
@@ -51,7 +55,7 @@ KEY_BYTES = 32
 class KeyInfo:
     """What ``keys status`` shows of one key: never its material, only public facts."""
 
-    name: KeyName
+    name: str  # a KeyName, or a generation's remap key (``pseudonym-remap-<g>``)
     kind: str
     location: str
     fingerprint: str
@@ -90,6 +94,21 @@ class KeyStore(Protocol):
         """Every key the store holds, with public fingerprints and creation dates."""
         ...
 
+    def pseudonym_remap_keys(self) -> tuple[bytes, ...]:
+        """The remap keys of pseudonym generations 2..n, in order (empty before any
+        rotation); re-read on each call, so a key another process added is seen."""
+        ...
+
+    def add_pseudonym_remap_key(self, material: bytes | None = None) -> int:
+        """Store a new remap key (random if None) and return its generation (2, 3, ...)."""
+        ...
+
+    def retired_verification_keys(self) -> tuple[RetiredKey, ...]:
+        """The retired audit-signing public keys, oldest first, each attested by its
+        successor up to :meth:`verification_key` (``keys.retired``); a record that is not
+        is refused with :class:`~fivesafes.keys.retired.RetiredKeysError`."""
+        ...
+
 
 def key_id(secret: bytes) -> str:
     """A short public fingerprint of a key, for reports: which key was used, not what it is.
@@ -114,6 +133,28 @@ def verification_key_pem(store: KeyStore) -> bytes:
     """The audit verification key as PEM (SubjectPublicKeyInfo), for independent checks."""
     public = Ed25519PublicKey.from_public_bytes(store.verification_key())
     return public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+
+#: What a remap key is, for ``keys status``.
+REMAP_KEY_KIND = "pseudonym re-mapping key (AES-256 via HKDF)"
+
+
+def remap_key_info(
+    generation: int, material: bytes, location: str, created_at: datetime | None
+) -> KeyInfo:
+    """The ``keys status`` row of generation ``generation``'s remap key."""
+    return KeyInfo(
+        remap_key_name(generation), REMAP_KEY_KIND, location, key_id(material), created_at
+    )
+
+
+def new_remap_material(material: bytes | None) -> bytes:
+    """A new remap key: ``material`` checked (a migration passes the old store's), or random."""
+    if material is None:
+        return secrets.token_bytes(KEY_BYTES)
+    if len(material) != KEY_BYTES:
+        raise ConfigurationError(f"a pseudonym remap key is {KEY_BYTES} bytes")
+    return bytes(material)
 
 
 def require_memory_key(name: str) -> MemoryKeyName:
@@ -142,20 +183,29 @@ class SoftwareKeyOps:
     def wrap(self, name: str, data_key: bytes) -> bytes:
         if len(data_key) != wrapping.DATA_KEY_BYTES:
             raise ConfigurationError(f"a data key is {wrapping.DATA_KEY_BYTES} bytes")
-        kek = self._material("kek")
+        kek = self._wrapping_kek()
         nonce = secrets.token_bytes(wrapping.NONCE_BYTES)
         sealed = wrapping.software_seal(kek, nonce, data_key, wrapping.wrap_aad(name))
         return wrapping.pack_blob(local_kek_id(kek), nonce, sealed)
 
     def unwrap(self, name: str, blob: bytes) -> bytes:
         kek_id, nonce, sealed = wrapping.unpack_blob(blob)
-        kek = self._material("kek")
-        if not hmac.compare_digest(kek_id, local_kek_id(kek)):
+        kek = self._unwrapping_kek(kek_id)
+        if kek is None:
             raise wrapping.EnvelopeError(
                 f"wrapped key {name!r} was wrapped by KEK {kek_id.hex()}, "
-                f"not by this store's KEK {local_kek_id(kek).hex()}"
+                f"not by this store's KEK {local_kek_id(self._wrapping_kek()).hex()}"
             )
         return wrapping.software_open(kek, nonce, sealed, wrapping.wrap_aad(name), name)
+
+    def _wrapping_kek(self) -> bytes:
+        """The KEK new blobs are sealed under (a store rotating its KEK gives the next one)."""
+        return self._material("kek")
+
+    def _unwrapping_kek(self, kek_id: bytes) -> bytes | None:
+        """The KEK whose id a blob names, or None: during a rotation, the current or the next."""
+        kek = self._material("kek")
+        return kek if hmac.compare_digest(kek_id, local_kek_id(kek)) else None
 
     def _signer(self) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.from_private_bytes(self._material("audit_signing"))
@@ -179,6 +229,8 @@ class InMemoryKeyStore(SoftwareKeyOps):
 
     def __init__(self, keys: dict[KeyName, bytes] | None = None) -> None:
         self._keys: dict[KeyName, bytes] = dict(keys) if keys is not None else {}
+        self._remap_keys: list[bytes] = []
+        self._retired: list[RetiredKey] = []
 
     @classmethod
     def generate(cls) -> InMemoryKeyStore:
@@ -198,8 +250,28 @@ class InMemoryKeyStore(SoftwareKeyOps):
         return "in-memory key store"
 
     def status(self) -> list[KeyInfo]:
-        return [
+        infos = [
             KeyInfo(name, KEY_KINDS[name], "process memory", self._fingerprint(name), None)
             for name in KEY_NAMES
             if name in self._keys
         ]
+        return infos + [
+            remap_key_info(generation, key, "process memory", None)
+            for generation, key in enumerate(self._remap_keys, start=2)
+        ]
+
+    def pseudonym_remap_keys(self) -> tuple[bytes, ...]:
+        return tuple(self._remap_keys)
+
+    def add_pseudonym_remap_key(self, material: bytes | None = None) -> int:
+        self._remap_keys.append(new_remap_material(material))
+        return 1 + len(self._remap_keys)
+
+    def retired_verification_keys(self) -> tuple[RetiredKey, ...]:
+        from fivesafes.keys.retired import attested_chain  # noqa: PLC0415 (imports this module)
+
+        return attested_chain(self._retired, self.verification_key(), self.describe())
+
+    def add_retired_key(self, record: RetiredKey) -> None:
+        """Keep a retirement record (``keys.retired.retire_signing_key`` checks it first)."""
+        self._retired.append(record)

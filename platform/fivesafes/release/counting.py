@@ -14,12 +14,15 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 
-from fivesafes.errors import ConflictError
+from fivesafes.access.models import Project
+from fivesafes.errors import ConflictError, NotFoundError
 from fivesafes.keys.store import KeyStore
 from fivesafes.release.classes import ClassCounter
-from fivesafes.release.pseudonyms import ProjectPseudonyms
+from fivesafes.release.pseudonyms import Generations, ProjectPseudonyms
 from fivesafes.release.query import ReleasePlan
 from fivesafes.release.reader import read_batches
 from fivesafes.release.transform import BatchTransform
@@ -34,14 +37,30 @@ class ReleaseTooLargeError(ConflictError):
     code = "release_too_large"
 
 
-def project_pseudonyms(keystore: KeyStore, project_id: int, plan: ReleasePlan) -> ProjectPseudonyms:
-    """The project's pseudonym and date-shift keys, for the plan's dataset policy."""
+def project_pseudonyms(
+    keystore: KeyStore, project_id: int, plan: ReleasePlan, *, project_generation: int
+) -> ProjectPseudonyms:
+    """The project's pseudonym and date-shift keys, for the plan's dataset policy; the
+    version's stored pseudonyms are brought to the project's pinned generation first."""
+    stored = plan.version.pseudonym_generation
+    remap_keys = keystore.pseudonym_remap_keys() if max(stored, project_generation) > 1 else ()
     return ProjectPseudonyms(
         keystore.secret("pseudonym"),
         keystore.secret("date_shift"),
         project_id,
         plan.policy.date_shift.max_days,
+        Generations(stored, project_generation, remap_keys),
     )
+
+
+def project_generation(session: Session, project_id: int) -> int:
+    """The pseudonym generation a project is pinned at (see :mod:`fivesafes.keys.remap`)."""
+    generation = session.scalar(
+        select(Project.pseudonym_generation).where(Project.id == project_id)
+    )
+    if generation is None:
+        raise NotFoundError(f"project {project_id} not found")
+    return generation
 
 
 def count_rows(

@@ -77,8 +77,10 @@ def build_manifest(
         },
         "columns": columns,
         "pseudonyms": {
-            "scheme": "AES-256 keyed permutation of the stored 128-bit pseudonym under "
-            "HKDF(pseudonym key, 'project', project id), in hex",
+            "scheme": "AES-256 keyed permutation of the stored 128-bit pseudonym (brought "
+            "to the project's pseudonym generation) under HKDF(that generation's key, "
+            "'project', project id), in hex",
+            "pseudonym_generation": pseudonyms.generations.project,
             "project_key_id": key_id(pseudonyms.key),
             "stable_across": "downloads and dataset versions of this project",
         },

@@ -38,7 +38,7 @@ from fivesafes.access.schemas import RequestIn
 from fivesafes.datasets.review import VersionNotReleasableError
 from fivesafes.errors import ConflictError, NotFoundError
 from fivesafes.keys.store import KeyStore
-from fivesafes.release.counting import count_rows, project_pseudonyms
+from fivesafes.release.counting import count_rows, project_generation, project_pseudonyms
 from fivesafes.release.disclosure import GateResult, Refusal, assess
 from fivesafes.release.query import ReleasePlan, ReleaseTerms, build_plan
 from fivesafes.release.transform import BatchTransform
@@ -244,7 +244,11 @@ def review_with_preview(
 
 def _gate(previewer: Previewer, plan: ReleasePlan, project_id: int) -> GateResult:
     acting = previewer.acting
-    transform = BatchTransform(plan, project_pseudonyms(previewer.keys(), project_id, plan))
+    generation = project_generation(acting.session, project_id)
+    pseudonyms = project_pseudonyms(
+        previewer.keys(), project_id, plan, project_generation=generation
+    )
+    transform = BatchTransform(plan, pseudonyms)
     counter = count_rows(
         plan, transform, previewer.engine, acting.session.connection(), max_rows=previewer.max_rows
     )

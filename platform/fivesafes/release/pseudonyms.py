@@ -17,19 +17,31 @@ pseudorandom permutation:
 The date offset of a patient is the first 64 bits of the stored pseudonym encrypted under
 the project's date key, mapped to [-max_days, -1] U [1, max_days]: never zero, the same for
 every date of the patient, unrelated to the released pseudonym. Nothing here is stored.
+
+Pseudonym generations (:mod:`fivesafes.keys.remap`): a version's stored blocks are at the
+version's generation ``g``; a project is pinned at generation ``h`` (1 unless the
+governance officer reissued its pseudonyms at a rotation). Each batch's blocks are first
+moved from ``g`` to ``h`` along the remap chain (one ECB call per remap key in between),
+and only then keyed for the project, so a pinned project's pseudonyms and date offsets
+are the same before and after a rotation. The project key at ``h == 1`` is exactly
+``derive_key(pseudonym key, "project", id)``; at ``h > 1`` it is derived from remap key
+``h`` instead, so a reissued project no longer depends on an older key.
 """
 
 from __future__ import annotations
 
 import binascii
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from fivesafes.errors import ConfigurationError
 from fivesafes.keys.derivation import derive_key
 from fivesafes.keys.pseudonym import PSEUDONYM_HEX_CHARS
+from fivesafes.keys.remap import PseudonymChain
 
 _BLOCK = PSEUDONYM_HEX_CHARS // 2  # 16 bytes: one AES block
 _ZERO_HEX = "0" * PSEUDONYM_HEX_CHARS
@@ -102,28 +114,85 @@ def _binary_blocks(stored: pa.Array) -> Blocks:
     return Blocks(out.tobytes(), missing)
 
 
+@dataclass(frozen=True, slots=True)
+class Generations:
+    """Where a release's stored blocks are and where its project is pinned, with the
+    remap keys to move between them (generations 2..n; empty before any rotation)."""
+
+    stored: int = 1
+    project: int = 1
+    remap_keys: tuple[bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        known = 1 + len(self.remap_keys)
+        for what, generation in (("dataset version", self.stored), ("project", self.project)):
+            if not 1 <= generation <= known:
+                raise ConfigurationError(
+                    f"the {what} is at pseudonym generation {generation}, but the key "
+                    f"store holds keys up to generation {known}: restore its remap keys"
+                )
+
+
 class ProjectPseudonyms:
     """Re-keys stored pseudonyms for one project, with each patient's date offset."""
 
-    __slots__ = ("_date_key", "_key", "max_days", "project_id")
+    __slots__ = (
+        "_chain",
+        "_date_key",
+        "_key",
+        "_last",
+        "generations",
+        "max_days",
+        "project_id",
+    )
 
     def __init__(
-        self, pseudonym_master: bytes, date_master: bytes, project_id: int, max_days: int = 180
+        self,
+        pseudonym_master: bytes,
+        date_master: bytes,
+        project_id: int,
+        max_days: int = 180,
+        generations: Generations | None = None,
     ) -> None:
         if max_days < 1:
             raise ValueError("max_days must be at least 1")
         self.project_id = project_id
         self.max_days = max_days
-        self._key, self._date_key = project_keys(pseudonym_master, date_master, project_id)
+        self.generations = generations or Generations()
+        pinned = self.generations.project
+        # The project's pseudonym key comes from the key of its pinned generation.
+        master = pseudonym_master if pinned == 1 else self.generations.remap_keys[pinned - 2]
+        self._key, self._date_key = project_keys(master, date_master, project_id)
+        self._chain = (
+            PseudonymChain(self.generations.remap_keys)
+            if self.generations.stored != pinned
+            else None
+        )
+        self._last: tuple[Blocks, bytes] | None = None
 
     @property
     def key(self) -> bytes:
         return self._key
 
+    def _pinned(self, blocks: Blocks) -> bytes:
+        """The blocks at the project's generation (as stored when the two are the same).
+
+        The last batch's result is kept: its pseudonyms and its offsets both need it.
+        """
+        if self._chain is None:
+            return blocks.data
+        last = self._last
+        if last is not None and last[0] is blocks:
+            return last[1]
+        moved = self._chain.move(blocks.data, self.generations.stored, self.generations.project)
+        self._last = (blocks, moved)
+        return moved
+
     @staticmethod
     def blocks(stored: pa.Array) -> Blocks:
         """Decode a column of stored pseudonyms (32 hex characters each, or their 16 bytes
-        already decoded by the database; NULL allowed)."""
+        already decoded by the database; NULL allowed), as stored: at the version's
+        generation (the 64-bit patient keys counted by the gate do not depend on it)."""
         if isinstance(stored, pa.ChunkedArray):
             stored = stored.combine_chunks()
         if pa.types.is_binary(stored.type):
@@ -152,11 +221,11 @@ class ProjectPseudonyms:
 
     def pseudonyms(self, blocks: Blocks) -> pa.Array:
         """The released pseudonyms: 32 lower-case hex characters, like stored ones."""
-        return _hex_string_array(self._encrypt(self._key, blocks.data), blocks.missing)
+        return _hex_string_array(self._encrypt(self._key, self._pinned(blocks)), blocks.missing)
 
     def offsets(self, blocks: Blocks) -> pa.Array:
         """Each patient's project date offset in days: in [-max, -1] or [1, max], never 0."""
-        out = np.frombuffer(self._encrypt(self._date_key, blocks.data), dtype=np.uint8)
+        out = np.frombuffer(self._encrypt(self._date_key, self._pinned(blocks)), dtype=np.uint8)
         raw = np.ascontiguousarray(out.reshape(-1, _BLOCK)[:, :8]).view(">u8").reshape(-1)
         value = (raw % np.uint64(2 * self.max_days)).astype(np.int64)
         days = np.where(value < self.max_days, value - self.max_days, value - self.max_days + 1)

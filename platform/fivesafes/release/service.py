@@ -37,7 +37,7 @@ from fivesafes.identity.models import User
 from fivesafes.keys.store import KeyStore
 from fivesafes.release import withdrawal
 from fivesafes.release.ahead import ReadAhead
-from fivesafes.release.counting import count_rows, project_pseudonyms
+from fivesafes.release.counting import count_rows, project_generation, project_pseudonyms
 from fivesafes.release.disclosure import GateResult, run_gate
 from fivesafes.release.download import Download, ReleaseLimits
 from fivesafes.release.manifest import build_manifest
@@ -84,7 +84,12 @@ def prepare_release(
     user, grant, fmt, now = download.user, download.grant, download.fmt, download.now
     plan = build_plan(session, ReleaseTerms.of(grant))
     withdrawal.hold_for_release(session, plan.version)
-    pseudonyms = project_pseudonyms(keystore, grant.project_id, plan)
+    pseudonyms = project_pseudonyms(
+        keystore,
+        grant.project_id,
+        plan,
+        project_generation=project_generation(session, grant.project_id),
+    )
     spool = ShuffleSpool(
         limits.spool_folder,
         plan.version.row_count,

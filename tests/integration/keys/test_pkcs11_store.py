@@ -15,7 +15,6 @@ import stat
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pkcs11
 import pytest
@@ -23,7 +22,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 from pkcs11 import Attribute, ObjectClass
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -33,15 +31,9 @@ from fivesafes.audit.chain import checkpoint_message
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.cli.main import app as cli
 from fivesafes.config import Settings, load_settings, reset_settings_cache
-from fivesafes.datasets.models import DatasetVersion
-from fivesafes.datasets.service import load_policy_file
-from fivesafes.db import make_engine, make_session_factory, session_scope
 from fivesafes.errors import ConfigurationError
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
-from fivesafes.ingestion.ingestor import Ingestor
-from fivesafes.ingestion.local_file import ingest_file
-from fivesafes.ingestion.storage import qualified_name
 from fivesafes.keys import pkcs11_store
 from fivesafes.keys.envelope import EnvelopeError
 from fivesafes.keys.local import LocalFileKeyStore
@@ -49,19 +41,16 @@ from fivesafes.keys.pkcs11_store import KEK_LABEL, SIGNING_LABEL, Pkcs11KeyStore
 from fivesafes.keys.store import KeyStore, key_id, public_key_fingerprint
 from fivesafes.keys.wrapping import BLOB_BYTES, pack_blob, unpack_blob
 from tests.hsm.fixtures import SoftHsm, SoftHsmToken
-from tests.integration.ingestion.extracts import dev_rows, policy_text, write_csv
+from tests.integration.ingestion.extracts import dev_rows
+from tests.integration.keys.support import ingested_rows, open_token, pseudonym_pairs
 
 TRAIL = AuditTrail.for_operator()
-
-
-def _open(token: SoftHsmToken, keys: Path) -> Pkcs11KeyStore:
-    return Pkcs11KeyStore.from_settings(load_settings(**token.settings_overrides(keys)))
 
 
 @pytest.fixture
 def store(fresh_softhsm_token: SoftHsmToken, tmp_path: Path) -> Pkcs11KeyStore:
     """A store on an empty token, keys initialised."""
-    opened = _open(fresh_softhsm_token, tmp_path / "keys")
+    opened = open_token(fresh_softhsm_token, tmp_path / "keys")
     opened.init()
     return opened
 
@@ -141,7 +130,7 @@ def test_a_second_init_is_refused_and_changes_nothing(
         store.init()
     assert store.wrapped_path("pseudonym").read_bytes() == blob
     # A new key folder does not make the token's keys disposable either.
-    elsewhere = _open(fresh_softhsm_token, tmp_path / "other-keys")
+    elsewhere = open_token(fresh_softhsm_token, tmp_path / "other-keys")
     with pytest.raises(ConfigurationError, match=KEK_LABEL):
         elsewhere.init()
     assert not (tmp_path / "other-keys" / "pseudonym.wrapped").exists()
@@ -183,7 +172,7 @@ def test_swapped_wrapped_files_do_not_load(
     a, b = pseudonym.read_bytes(), date_shift.read_bytes()
     pseudonym.write_bytes(b)
     date_shift.write_bytes(a)
-    reopened = _open(fresh_softhsm_token, store.path)
+    reopened = open_token(fresh_softhsm_token, store.path)
     with pytest.raises(EnvelopeError):
         reopened.secret("pseudonym")
 
@@ -247,7 +236,7 @@ def test_reopening_gives_the_same_keys(
 ) -> None:
     before = (store.secret("pseudonym"), store.secret("date_shift"), store.verification_key())
     store.close()
-    reopened = _open(fresh_softhsm_token, store.path)
+    reopened = open_token(fresh_softhsm_token, store.path)
     after = (reopened.secret("pseudonym"), reopened.secret("date_shift"))
     assert after == before[:2]
     assert reopened.verification_key() == before[2]
@@ -255,13 +244,13 @@ def test_reopening_gives_the_same_keys(
 
 def test_init_imports_known_memory_keys(fresh_softhsm_token: SoftHsmToken, tmp_path: Path) -> None:
     pseudonym = secrets.token_bytes(32)
-    store = _open(fresh_softhsm_token, tmp_path / "keys")
+    store = open_token(fresh_softhsm_token, tmp_path / "keys")
     store.init(import_secrets={"pseudonym": pseudonym})
     assert store.secret("pseudonym") == pseudonym
     assert store.secret("date_shift") != pseudonym
     assert pseudonym not in store.wrapped_path("pseudonym").read_bytes()
     store.close()
-    assert _open(fresh_softhsm_token, tmp_path / "keys").secret("pseudonym") == pseudonym
+    assert open_token(fresh_softhsm_token, tmp_path / "keys").secret("pseudonym") == pseudonym
 
 
 @pytest.mark.parametrize(
@@ -274,7 +263,7 @@ def test_init_imports_known_memory_keys(fresh_softhsm_token: SoftHsmToken, tmp_p
 def test_init_refuses_a_bad_import_and_creates_nothing(
     fresh_softhsm_token: SoftHsmToken, tmp_path: Path, imported: dict[str, bytes], message: str
 ) -> None:
-    store = _open(fresh_softhsm_token, tmp_path / "keys")
+    store = open_token(fresh_softhsm_token, tmp_path / "keys")
     with pytest.raises(ConfigurationError, match=message):
         store.init(import_secrets=imported)
     assert store.status() == []
@@ -285,8 +274,8 @@ def test_init_refuses_a_bad_import_and_creates_nothing(
 def test_an_init_that_fails_part_way_leaves_nothing_behind(
     fresh_softhsm_token: SoftHsmToken, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = _open(fresh_softhsm_token, tmp_path / "keys")
-    real_write = pkcs11_store._write_private
+    store = open_token(fresh_softhsm_token, tmp_path / "keys")
+    real_write = pkcs11_store.create_private
     calls: list[Path] = []
 
     def write_then_fail(target: Path, data: bytes) -> None:
@@ -295,12 +284,12 @@ def test_an_init_that_fails_part_way_leaves_nothing_behind(
             raise OSError("disk full")
         real_write(target, data)
 
-    monkeypatch.setattr(pkcs11_store, "_write_private", write_then_fail)
+    monkeypatch.setattr(pkcs11_store, "create_private", write_then_fail)
     with pytest.raises(OSError, match="disk full"):
         store.init()
     assert store.status() == []  # no KEK, no signing pair, no wrapped file
     assert list((tmp_path / "keys").iterdir()) == []
-    monkeypatch.setattr(pkcs11_store, "_write_private", real_write)
+    monkeypatch.setattr(pkcs11_store, "create_private", real_write)
     store.init()
     assert {info.name for info in store.status()} == {
         "kek",
@@ -313,7 +302,7 @@ def test_an_init_that_fails_part_way_leaves_nothing_behind(
 def test_operations_before_init_say_what_to_run(
     fresh_softhsm_token: SoftHsmToken, tmp_path: Path
 ) -> None:
-    store = _open(fresh_softhsm_token, tmp_path / "keys")
+    store = open_token(fresh_softhsm_token, tmp_path / "keys")
     assert store.status() == []
     with pytest.raises(EnvelopeError, match="keys init"):
         store.wrap("spool", secrets.token_bytes(32))
@@ -337,7 +326,7 @@ def test_a_wrong_pin_names_the_pin_file_and_not_the_pin(softhsm: SoftHsm, tmp_pa
     wrong = "wrong-" + secrets.token_hex(6)
     token.pin_file.write_text(wrong + "\n")
     with pytest.raises(ConfigurationError) as exc:
-        _open(token, tmp_path / "keys")
+        open_token(token, tmp_path / "keys")
     _assert_names(exc, "FIVESAFES_PKCS11_PIN_FILE", wrong)
     _assert_names(exc, "FIVESAFES_PKCS11_PIN_FILE", token.pin)
 
@@ -457,7 +446,7 @@ def test_the_app_starts_on_the_token_and_its_checkpoints_pass_audit_verify(
         response = client.post("/audit/checkpoints", headers={"Authorization": f"Bearer {officer}"})
         assert response.status_code == 201, response.text
         checkpoint = response.json()
-    store = _open(fresh_softhsm_token, tmp_path / "keys")
+    store = open_token(fresh_softhsm_token, tmp_path / "keys")
     public = Ed25519PublicKey.from_public_bytes(store.verification_key())
     assert base64.b64decode(checkpoint["public_key"]) == store.verification_key()
     public.verify(
@@ -480,55 +469,23 @@ def test_a_wrong_pin_stops_the_app_naming_the_variable(
     assert "not-the-pin" not in str(exc.value)
 
 
-def _ingested_rows(
-    database_url: str, keystore: KeyStore, tmp_path: Path, rows: list[dict[str, str]]
-) -> list[dict[str, Any]]:
-    """Ingest ``rows`` into a new ``episodes`` dataset in ``database_url``; its version's rows."""
-    engine = make_engine(database_url)
-    factory = make_session_factory(engine)
-    try:
-        policy = tmp_path / "episodes.yaml"
-        policy.write_text(policy_text())
-        with session_scope(factory) as session:
-            load_policy_file(session, TRAIL, policy)
-        ingestor = Ingestor(factory, keystore)
-        try:
-            view = ingest_file(ingestor, TRAIL, "episodes", write_csv(tmp_path / "x.csv", rows))
-        finally:
-            ingestor.close()
-        assert view.state == "succeeded", view.errors
-        with factory() as session:
-            version = session.scalars(select(DatasetVersion)).one()
-            table = version.table_name
-        with engine.connect() as connection:
-            name = qualified_name(connection, table)
-            return [dict(r._mapping) for r in connection.execute(text(f"SELECT * FROM {name}"))]
-    finally:
-        engine.dispose()
-
-
 def test_ingestion_with_imported_keys_gives_the_local_stores_pseudonyms(
     fresh_softhsm_token: SoftHsmToken, database_url: str, tmp_path: Path
 ) -> None:
     local = LocalFileKeyStore(tmp_path / "local-keys")
     local.init()
     memory = {name: local.secret(name) for name in ("pseudonym", "date_shift")}
-    token_store = _open(fresh_softhsm_token, tmp_path / "keys")
+    token_store = open_token(fresh_softhsm_token, tmp_path / "keys")
     token_store.init(import_secrets=memory)
     rows = dev_rows(40)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     second_url = f"sqlite:///{tmp_path / 'local.db'}"
     schema.upgrade(second_url)
-    via_token = _ingested_rows(database_url, token_store, tmp_path / "a", rows)
-    via_files = _ingested_rows(second_url, local, tmp_path / "b", rows)
-
-    def pairs(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
-        # str(): the two dialects give dates as date objects and as ISO text
-        return sorted((str(r["nhs_number"]), str(r["admission_date"])) for r in found)
-
-    assert pairs(via_token) == pairs(via_files)
-    assert len(set(pairs(via_token))) > 10
+    via_token = ingested_rows(database_url, token_store, tmp_path / "a", rows)
+    via_files = ingested_rows(second_url, local, tmp_path / "b", rows)
+    assert pseudonym_pairs(via_token) == pseudonym_pairs(via_files)
+    assert len(set(pseudonym_pairs(via_token))) > 10
     assert {r["nhs_number"] for r in via_token}.isdisjoint({r["nhs_number"] for r in rows})
 
 
@@ -563,13 +520,22 @@ def test_no_key_material_is_written_anywhere(
     assert made.exit_code == 0, made.output
     store = Pkcs11KeyStore.from_settings(settings)
     (tmp_path / "in").mkdir()
-    _ingested_rows(settings.database_url, store, tmp_path / "in", dev_rows(40))
+    ingested_rows(settings.database_url, store, tmp_path / "in", dev_rows(40))
     checkpoint = runner.invoke(cli, ["audit", "checkpoint", "--out", str(tmp_path / "cp.json")])
     assert checkpoint.exit_code == 0, checkpoint.output
+    # Every rotation writes keys (a remap key, rewrapped blobs, a retired-keys record).
+    rotations = [
+        runner.invoke(cli, ["keys", "rotate", *which])
+        for which in (["pseudonym", "--yes"], ["kek"], ["audit-signing"])
+    ]
+    for rotation in rotations:
+        assert rotation.exit_code == 0, rotation.output
     status = runner.invoke(cli, ["keys", "status"])
     assert status.exit_code == 0, status.output
 
     secrets_ = [store.secret("pseudonym"), store.secret("date_shift")]
+    secrets_ += list(store.pseudonym_remap_keys())
+    assert len(secrets_) == 3
     forms = [form for secret in secrets_ for form in _forms(secret)]
     # The database, spool, key folder, checkpoints (all under tmp_path) and the token's own
     # files: the memory keys are never in the token, not even encrypted by it.
@@ -584,6 +550,7 @@ def test_no_key_material_is_written_anywhere(
     outputs = [
         made.output,
         checkpoint.output,
+        *(rotation.output for rotation in rotations),
         status.output,
         captured.out,
         captured.err,
@@ -593,3 +560,34 @@ def test_no_key_material_is_written_anywhere(
         for form in forms:
             assert form.decode("latin-1") not in output
     assert fresh_softhsm_token.pin not in "".join(outputs)
+
+
+def test_a_token_without_eddsa_is_refused_at_init_naming_the_mechanism(
+    fresh_softhsm_token: SoftHsmToken, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = open_token(fresh_softhsm_token, tmp_path / "keys")
+    offered = set(opened._session.token.slot.get_mechanisms())
+    assert pkcs11_store.missing_mechanisms(offered) == []  # SoftHSM2 offers them all
+    # A module without EdDSA: the token's real list, less that one mechanism.
+    real = pkcs11_store.missing_mechanisms
+    monkeypatch.setattr(
+        pkcs11_store,
+        "missing_mechanisms",
+        lambda available: real(available - {pkcs11.Mechanism.EDDSA}),
+    )
+    with pytest.raises(ConfigurationError, match="lacks the mechanisms EDDSA"):
+        opened.init()
+    assert opened.status() == []  # nothing created
+    assert not (tmp_path / "keys" / "pseudonym.wrapped").exists()
+
+
+def test_missing_mechanisms_names_each_absent_one_in_order() -> None:
+    required = set(pkcs11_store.REQUIRED_MECHANISMS)
+    assert pkcs11_store.missing_mechanisms(required) == []
+    assert pkcs11_store.missing_mechanisms(required - {pkcs11.Mechanism.AES_GCM}) == ["AES_GCM"]
+    assert pkcs11_store.missing_mechanisms(set()) == [
+        "EC_EDWARDS_KEY_PAIR_GEN",
+        "EDDSA",
+        "AES_KEY_GEN",
+        "AES_GCM",
+    ]
