@@ -7,7 +7,17 @@ server's whole process tree (server plus its de-identification workers), sampled
 /proc. Target (issue 4): >= 50,000 rows/s into PostgreSQL with peak RSS under 1 GiB;
 SQLite is reported alongside.
 
-Run: ``python -m fivesafes.bench.ingestion [--rows 1000000] [--dialect postgresql sqlite]``.
+Each database kind is measured with both key stores, on the same extract in the same run:
+the local files, and the PKCS#11 store on a throw-away SoftHSM2 token
+(:mod:`fivesafes.bench.hsm_token`) holding the same pseudonym and date-shift keys. Issue
+17's bar is the same for both: the PKCS#11 store unwraps those two keys into memory once,
+at start (docs/keys.md says why), so per row it should cost nothing; the bench reports the
+pkcs11/local ratio (of rows/s, and of the server tree's CPU seconds, which a loaded
+machine disturbs far less) and that one-off start-up cost. Without SoftHSM2 or
+python-pkcs11 the PKCS#11 runs are skipped, saying why, and the local runs alone decide.
+
+Run: ``python -m fivesafes.bench.ingestion [--rows 1000000] [--dialect postgresql sqlite]
+[--keystore local pkcs11] [--repeats 1]``.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,7 +36,15 @@ import httpx
 import yaml
 
 from fivesafes.audit.trail import AuditTrail
+from fivesafes.bench.cpu import CpuSampler
 from fivesafes.bench.databases import temporary_database
+from fivesafes.bench.hsm_token import (
+    StartupCost,
+    import_local_keys,
+    make_token,
+    measure_startup,
+    unavailable_reason,
+)
 from fivesafes.bench.memory import PeakSampler
 from fivesafes.bench.servers import uvicorn_server
 from fivesafes.bench.structured import _POLICY, write_extract
@@ -36,9 +54,11 @@ from fivesafes.db import make_engine, make_session_factory, session_scope
 from fivesafes.identity import service as identity
 from fivesafes.identity.models import Role
 from fivesafes.keys.local import LocalFileKeyStore
+from fivesafes.keys.store import MEMORY_KEY_NAMES, key_id
 
 TARGET_ROWS_PER_SECOND = 50_000
 MAX_PEAK_MB = 1024
+KEYSTORES = ("local", "pkcs11")
 
 
 @dataclass(slots=True)
@@ -48,51 +68,94 @@ class IngestRun:
     seconds: float
     peak_mb: float
     upload_seconds: float  # until 202 Accepted: the body streamed into the encrypted spool
+    keystore: str = "local"
+    startup: StartupCost | None = None  # the PKCS#11 store's one-off cost (pkcs11 runs)
+    rounds: int = 1  # rounds this figure is the best of (peak RSS: the largest of them)
+    cpu_seconds: float = 0.0  # the server tree's CPU time over the upload (least of rounds)
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds
 
+    @property
+    def judged(self) -> bool:
+        """Whether the bar applies: PostgreSQL, whichever key store."""
+        return self.dialect == "postgresql"
+
+    @property
+    def meets_bar(self) -> bool:
+        return self.rows_per_second >= TARGET_ROWS_PER_SECOND and self.peak_mb < MAX_PEAK_MB
+
 
 @dataclass(slots=True)
 class IngestionBenchmark:
     runs: list[IngestRun] = field(default_factory=list)
+    pkcs11_skipped: str | None = None  # why the PKCS#11 runs did not happen, if they did not
 
     @property
     def passed(self) -> bool:
-        return all(
-            r.rows_per_second >= TARGET_ROWS_PER_SECOND and r.peak_mb < MAX_PEAK_MB
-            for r in self.runs
-            if r.dialect == "postgresql"
-        )
+        return all(r.meets_bar for r in self.runs if r.judged)
+
+    def ratio(self, dialect: str) -> float | None:
+        """pkcs11 rows/s over local rows/s for ``dialect`` (None without both runs)."""
+        runs = {r.keystore: r for r in self.runs if r.dialect == dialect}
+        if "local" not in runs or "pkcs11" not in runs:
+            return None
+        return runs["pkcs11"].rows_per_second / runs["local"].rows_per_second
+
+    def cpu_ratio(self, dialect: str) -> float | None:
+        """pkcs11 server CPU seconds over local ones (the load-robust comparison)."""
+        runs = {r.keystore: r for r in self.runs if r.dialect == dialect}
+        if "local" not in runs or "pkcs11" not in runs or runs["local"].cpu_seconds <= 0:
+            return None
+        return runs["pkcs11"].cpu_seconds / runs["local"].cpu_seconds
 
     def render(self) -> str:
         lines = ["ingestion, end to end (upload -> committed version), structured extract"]
         for r in self.runs:
-            verdict = ""
-            if r.dialect == "postgresql":
-                ok = r.rows_per_second >= TARGET_ROWS_PER_SECOND and r.peak_mb < MAX_PEAK_MB
-                verdict = "PASS" if ok else "FAIL"
+            verdict = ("PASS" if r.meets_bar else "FAIL") if r.judged else ""
             lines.append(
-                f"  {r.dialect:<10} {r.rows:>9,} rows  {r.seconds:7.1f} s  "
+                f"  {r.dialect:<10} {r.keystore:<6} {r.rows:>9,} rows  {r.seconds:7.1f} s  "
                 f"{r.rows_per_second:>9,.0f} rows/s  (upload {r.upload_seconds:.1f} s)  "
-                f"peak RSS {r.peak_mb:6.0f} MB  {verdict}"
+                f"server CPU {r.cpu_seconds:5.1f} s  peak RSS {r.peak_mb:6.0f} MB  {verdict}"
+                + (f"  (best of {r.rounds})" if r.rounds > 1 else "")
             )
+        shown = []
+        for dialect in dict.fromkeys(r.dialect for r in self.runs):
+            ratio, cpu = self.ratio(dialect), self.cpu_ratio(dialect)
+            if ratio is not None:
+                shown.append(f"{dialect} {ratio:.2f}" + (f" (server CPU {cpu:.2f})" if cpu else ""))
+        if shown:
+            lines.append(f"  pkcs11/local rows/s: {', '.join(shown)}")
+        startups = [r.startup for r in self.runs if r.startup is not None]
+        if startups:
+            worst = max(startups, key=lambda s: s.total_ms)
+            lines.append(
+                "  pkcs11 start-up, fresh process (load module, log in + unwrap 2 keys): "
+                f"{worst.open_ms:.1f} + {worst.unwrap_ms:.1f} = {worst.total_ms:.1f} ms"
+                + (f" (largest of {len(startups)})" if len(startups) > 1 else "")
+            )
+        if self.pkcs11_skipped is not None:
+            lines.append(f"  pkcs11: skipped ({self.pkcs11_skipped})")
         lines.append(
-            f"  target: >= {TARGET_ROWS_PER_SECOND:,} rows/s into PostgreSQL, "
-            f"peak RSS < {MAX_PEAK_MB} MB"
+            f"  target: >= {TARGET_ROWS_PER_SECOND:,} rows/s into PostgreSQL with either key "
+            f"store, peak RSS < {MAX_PEAK_MB} MB"
         )
         return "\n".join(lines)
 
 
 @contextmanager
-def server(url: str, keys: Path, spool: Path) -> Iterator[tuple[str, int]]:
+def server(
+    url: str, keys: Path, spool: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     """The platform's own app on ``url`` with its keys and spool (yields base URL and pid)."""
     env = {
         "FIVESAFES_DATABASE_URL": url,
+        "FIVESAFES_KEYSTORE": "local",
         "FIVESAFES_KEYSTORE_PATH": str(keys),
         "FIVESAFES_SPOOL_PATH": str(spool),
         "FIVESAFES_DEID_WORKERS": "2",
+        **(extra_env or {}),
     }
     with uvicorn_server("fivesafes.app:create_app", env) as running:
         yield running
@@ -112,18 +175,42 @@ def _prepare(url: str, folder: Path) -> str:
         engine.dispose()
 
 
-def _ingest_once(dialect: str, extract: Path, rows: int) -> IngestRun:
+def _keys(keystore: str, folder: Path) -> tuple[dict[str, str], StartupCost | None]:
+    """Make the run's keys; the server's key-store variables and the PKCS#11 start-up cost.
+
+    The PKCS#11 store gets the local store's pseudonym and date-shift keys, and the bench
+    checks that the token hands back the same keys, so both runs do identical work.
+    """
+    local = folder / "keys"
+    LocalFileKeyStore(local).init()
+    if keystore == "local":
+        return {}, None
+    if keystore != "pkcs11":
+        raise ValueError(f"unknown key store {keystore!r}; expected {' or '.join(KEYSTORES)}")
+    token = make_token(folder / "hsm")
+    wrapped = folder / "wrapped-keys"
+    import_local_keys(token, local, wrapped)
+    startup = measure_startup(token, wrapped)
+    source = LocalFileKeyStore(local)
+    expected = {name: key_id(source.secret(name)) for name in MEMORY_KEY_NAMES}
+    if startup.key_ids != expected:
+        raise RuntimeError("the token's unwrapped keys are not the local store's keys")
+    return token.environment(wrapped), startup
+
+
+def _ingest_once(dialect: str, extract: Path, rows: int, keystore: str = "local") -> IngestRun:
     with (
         tempfile.TemporaryDirectory(prefix="fivesafes-bench-") as tmp,
         temporary_database(dialect) as url,
     ):
         folder = Path(tmp)
-        LocalFileKeyStore(folder / "keys").init()
+        key_env, startup = _keys(keystore, folder)
         token = _prepare(url, folder)
         auth = {"Authorization": f"Bearer {token}"}
         with (
-            server(url, folder / "keys", folder / "spool") as (base, pid),
+            server(url, folder / "keys", folder / "spool", key_env) as (base, pid),
             PeakSampler(pid) as mem,
+            CpuSampler(pid) as cpu,
         ):
             start = time.perf_counter()
             with extract.open("rb") as handle:
@@ -146,27 +233,77 @@ def _ingest_once(dialect: str, extract: Path, rows: int) -> IngestRun:
             raise RuntimeError(f"benchmark upload failed: {state['errors']}")
         if state["report"]["rows_out"] != rows:
             raise RuntimeError("benchmark upload lost rows")
-        return IngestRun(dialect, rows, seconds, mem.peak_mb, accepted_after)
+        return IngestRun(
+            dialect,
+            rows,
+            seconds,
+            mem.peak_mb,
+            accepted_after,
+            keystore,
+            startup,
+            cpu_seconds=cpu.seconds,
+        )
 
 
 def run_ingestion_benchmark(
-    rows: int = 1_000_000, dialects: Sequence[str] = ("postgresql", "sqlite")
+    rows: int = 1_000_000,
+    dialects: Sequence[str] = ("postgresql", "sqlite"),
+    keystores: Sequence[str] = KEYSTORES,
+    repeats: int = 1,
 ) -> IngestionBenchmark:
+    """Every dialect with every key store, on one extract; PKCS#11 skipped if unavailable.
+
+    The key stores alternate (local, pkcs11, then pkcs11, local, ...: within a dialect
+    when ``repeats`` > 1, and from one dialect to the next), so a change in the machine's
+    load falls on both; each keeps its fastest round, its largest peak RSS and its least
+    server CPU time. On a shared machine one round each is mostly a measure of the noise,
+    which is why the CPU time is reported too.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, not {repeats}")
+    unknown = sorted(set(keystores) - set(KEYSTORES))
+    if unknown:
+        raise ValueError(
+            f"unknown key store {', '.join(map(repr, unknown))}; expected {' or '.join(KEYSTORES)}"
+        )
     result = IngestionBenchmark()
+    chosen = list(dict.fromkeys(keystores))
+    if "pkcs11" in chosen:
+        result.pkcs11_skipped = unavailable_reason()
+        if result.pkcs11_skipped is not None:
+            chosen.remove("pkcs11")
     with tempfile.TemporaryDirectory(prefix="fivesafes-bench-extract-") as tmp:
         extract = Path(tmp) / "extract.csv"
         write_extract(extract, rows)
+        round_number = 0  # counted across dialects, so the second dialect starts with pkcs11
         for dialect in dialects:
-            result.runs.append(_ingest_once(dialect, extract, rows))
+            rounds: dict[str, list[IngestRun]] = {keystore: [] for keystore in chosen}
+            for _ in range(repeats):
+                order = chosen if round_number % 2 == 0 else chosen[::-1]
+                round_number += 1
+                for keystore in order:
+                    rounds[keystore].append(_ingest_once(dialect, extract, rows, keystore))
+            result.runs.extend(_best(runs) for runs in rounds.values())
     return result
+
+
+def _best(runs: list[IngestRun]) -> IngestRun:
+    """The fastest of a key store's rounds, with the largest peak RSS and least CPU of all."""
+    best = max(runs, key=lambda r: r.rows_per_second)
+    best.peak_mb = max(r.peak_mb for r in runs)
+    best.cpu_seconds = min(r.cpu_seconds for r in runs)
+    best.rounds = len(runs)
+    return best
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dialect", nargs="+", default=["postgresql", "sqlite"])
+    parser.add_argument("--keystore", nargs="+", choices=KEYSTORES, default=list(KEYSTORES))
+    parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args(argv)
-    bench = run_ingestion_benchmark(args.rows, args.dialect)
+    bench = run_ingestion_benchmark(args.rows, args.dialect, args.keystore, args.repeats)
     sys.stdout.write(bench.render() + "\n")
     return 0 if bench.passed else 1
 
