@@ -203,24 +203,30 @@ def test_huge_notes_are_scrubbed(tokeniser_only: FreeTextScrubber, text: str) ->
 def test_time_and_memory_grow_linearly(tokeniser_only: FreeTextScrubber) -> None:
     """5 MB against 0.5 MB: time about ten times (asserted < 15), memory far below a Doc.
 
-    One spaCy ``Doc`` needs about 1 GB per 100,000 characters (spaCy's own E088 figure):
-    50 GB for 5 MB. The peak here is the input, the output and the results list.
+    Time is the process's CPU time, not the wall clock, and is taken without tracemalloc
+    (which multiplies the cost many times over): on a machine loaded by other work the
+    wall-clock ratio of the two sizes moved with the load, not with the code. Memory is
+    traced on a 1 MB note: one spaCy ``Doc`` needs about 1 GB per 100,000 characters
+    (spaCy's own E088 figure), 10 GB here; the peak is the input, the output and the
+    results list, asserted below 80 bytes a character.
     """
-    figures = {}
-    for size in (MB // 2, 5 * MB):
-        note = (IDENTIFIED * (size // len(IDENTIFIED) + 1))[:size]
-        tokeniser_only.scrub(note[:50_000], PatientContext())  # warm caches
-        tracemalloc.start()
-        started = time.perf_counter()
+    notes = {
+        size: (IDENTIFIED * (size // len(IDENTIFIED) + 1))[:size] for size in (MB // 2, 5 * MB)
+    }
+    tokeniser_only.scrub(notes[MB // 2][:50_000], PatientContext())  # warm caches
+    cpu = {}
+    for size, note in notes.items():
+        started = time.process_time()
         tokeniser_only.scrub(note, PatientContext())
-        elapsed = time.perf_counter() - started
+        cpu[size] = time.process_time() - started
+    traced = notes[5 * MB][:MB]
+    tracemalloc.start()
+    try:
+        tokeniser_only.scrub(traced, PatientContext())
         peak = tracemalloc.get_traced_memory()[1]
+    finally:
         tracemalloc.stop()
-        figures[size] = (elapsed, peak)
-    (small_time, small_peak), (big_time, big_peak) = figures[MB // 2], figures[5 * MB]
-    print(
-        f"0.5 MB: {small_time:.1f} s, peak {small_peak / MB:.0f} MB; "
-        f"5 MB: {big_time:.1f} s, peak {big_peak / MB:.0f} MB"
-    )
+    small_time, big_time = cpu[MB // 2], cpu[5 * MB]
+    print(f"CPU 0.5 MB: {small_time:.1f} s; 5 MB: {big_time:.1f} s; 1 MB peak {peak / MB:.0f} MB")
     assert big_time / small_time < 15
-    assert big_peak < 400 * MB
+    assert peak < 80 * MB
