@@ -191,6 +191,12 @@ class Settings(BaseSettings):
         "the PEM), for checking checkpoints signed before a rotation; trusted only through "
         "attestations leading to the current key. Unset: the key store's own file.",
     )
+    handover_root: Path | None = Field(
+        default=None,
+        description="The folder under which the API may read signed hand-over directories "
+        "(POST /datasets/{name}/handovers): a path outside it is refused. Unset: the API "
+        "reads no hand-over (the CLI's `ingest --deidentified` is not restricted).",
+    )
     access_policy_path: Path = Field(
         default=Path("policies/access.yaml"),
         description="The access policy (roles, approvers per sensitivity tier, grant limits).",

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from fivesafes.audit.trail import AuditTrail
+from fivesafes.audit.trust import trusted_keys
 from fivesafes.cli.access_commands import As, acting
 from fivesafes.cli.runtime import EXIT_INVALID_INPUT, console, handle_errors, transaction
 from fivesafes.config import get_settings
@@ -21,6 +22,8 @@ from fivesafes.datasets import policy_versions, service, views
 from fivesafes.datasets.models import UploadState, VersionState
 from fivesafes.db import make_engine, make_session_factory
 from fivesafes.deid.engine import ProgressUpdate
+from fivesafes.errors import InvalidInputError
+from fivesafes.ingestion.deidentified import ingest_deidentified
 from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
 from fivesafes.ingestion.local_file import ingest_file
 from fivesafes.ingestion.optouts import load_optouts
@@ -151,12 +154,31 @@ def load_opt_outs(
 
 
 def ingest(
-    file: Annotated[Path, typer.Argument(help="Extract: .csv, .xlsx, .parquet or .jsonl")],
     dataset: Annotated[str, typer.Option(help="Dataset name (its policy must be loaded)")],
+    file: Annotated[
+        Path | None, typer.Argument(help="Extract: .csv, .xlsx, .parquet or .jsonl")
+    ] = None,
+    deidentified: Annotated[
+        Path | None,
+        typer.Option(
+            "--deidentified",
+            help="Instead of FILE: a signed hand-over directory (part files and "
+            "_fivesafes_manifest.json from `deidentify --engine spark`), loaded as is",
+        ),
+    ] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes")] = None,
     report: Annotated[Path | None, typer.Option(help="Also write the report as JSON here")] = None,
 ) -> None:
-    """De-identify FILE into a new immutable version of DATASET (as an API upload would)."""
+    """De-identify FILE into a new immutable version of DATASET (as an API upload would),
+    or load the verified hand-over directory given by --deidentified."""
+    if (file is None) == (deidentified is None):
+        raise InvalidInputError("give either FILE or --deidentified DIRECTORY, not both or none")
+    if deidentified is not None:
+        if workers is not None:
+            raise InvalidInputError("--workers: a hand-over is loaded, not de-identified again")
+        _ingest_handover(dataset, deidentified, report)
+        return
+    assert file is not None
     settings = get_settings()
     engine = make_engine(settings.database_url)
     ingestor = Ingestor(
@@ -195,6 +217,32 @@ def ingest(
         f"{view.dataset} version {view.dataset_version}: {view.report['rows_out']:,} rows "
         f"({view.report['rows_rejected']:,} rejected, "
         f"{view.report['opted_out_excluded']:,} opted out) from {file.name}"
+    )
+
+
+def _ingest_handover(dataset: str, directory: Path, report: Path | None) -> None:
+    """Verify a signed hand-over and load it (the CLI reads any path: it is the operator)."""
+    settings = get_settings()
+    keystore = open_keystore(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        result = ingest_deidentified(
+            make_session_factory(engine),
+            AuditTrail.for_operator(),
+            dataset,
+            directory,
+            trusted_keys(settings, keystore),
+        )
+    finally:
+        engine.dispose()
+    if report is not None:
+        report.write_text(json.dumps(result.provenance, indent=2, sort_keys=True) + "\n")
+    console.print(
+        f"{result.dataset} version {result.version}: {result.rows:,} rows from the signed "
+        f"hand-over {directory.name} ({result.provenance['engine']} engine, signed by key "
+        f"{result.provenance['signature_fingerprint']})",
+        highlight=False,
+        markup=False,
     )
 
 

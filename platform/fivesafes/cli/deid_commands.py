@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -26,10 +28,26 @@ from rich.progress import (
 from fivesafes.cli.runtime import console, err_console, handle_errors
 from fivesafes.config import get_settings
 from fivesafes.deid.engine import ProgressUpdate, RunOptions, deidentify_file
-from fivesafes.deid.policy import load_policy
+from fivesafes.deid.policy import Policy, load_policy
 from fivesafes.deid.report import DeidReport
 from fivesafes.errors import InvalidInputError
 from fivesafes.keys.open import open_keystore
+from fivesafes.keys.store import KeyStore
+
+
+class Engine(StrEnum):
+    """Where the de-identification runs."""
+
+    LOCAL = "local"
+    SPARK = "spark"
+
+
+class SparkFormat(StrEnum):
+    """The Spark engine's output formats (part files in the --out directory)."""
+
+    PARQUET = "parquet"
+    CSV = "csv"
+    JSONL = "jsonl"
 
 
 def register(app: typer.Typer) -> None:
@@ -85,7 +103,11 @@ def _write_report(report: DeidReport, path: Path) -> None:
 @handle_errors
 def deidentify(
     input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="Extract: .csv, .xlsx, .parquet or .jsonl")
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="Extract: .csv, .xlsx, .parquet or .jsonl (--engine spark: or a folder of them)",
+        ),
     ],
     policy: Annotated[Path, typer.Option("--policy", help="Dataset policy (YAML)")],
     out: Annotated[Path, typer.Option("--out", help="Output file: .csv, .jsonl or .parquet")],
@@ -96,10 +118,47 @@ def deidentify(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the JSON report here")
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option("--engine", help="local (worker processes) or spark (--out is a directory)"),
+    ] = Engine.LOCAL,
+    master: Annotated[
+        str | None,
+        typer.Option("--master", help="Spark master: local[2], spark://..., yarn, k8s://..."),
+    ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option("--partitions", min=1, max=1_000_000, help="Spark partitions"),
+    ] = None,
+    output_format: Annotated[
+        SparkFormat | None,
+        typer.Option("--format", help="Spark part files: parquet (default), csv or jsonl"),
+    ] = None,
 ) -> None:
     """De-identify an extract according to its dataset policy."""
     settings = get_settings()
     parsed_policy = load_policy(policy)
+    if engine is Engine.SPARK:
+        if workers is not None:
+            raise InvalidInputError("--workers is for the local engine; Spark uses --partitions")
+        keystore = open_keystore(settings)
+        _deidentify_on_spark(
+            input_path,
+            parsed_policy,
+            out,
+            keystore=keystore,
+            spark=_SparkChoice(master, partitions, (output_format or SparkFormat.PARQUET).value),
+            spacy_model=settings.spacy_model,
+            report=report,
+        )
+        return
+    for given, name in ((master, "--master"), (partitions, "--partitions")):
+        if given is not None:
+            raise InvalidInputError(f"{name} needs --engine spark")
+    if output_format is not None:
+        raise InvalidInputError(
+            "--format needs --engine spark (the local engine takes the format from --out)"
+        )
     keystore = open_keystore(settings)
     bar = _Bar(f"de-identifying {input_path.name}") if sys.stdout.isatty() else None
     try:
@@ -119,6 +178,11 @@ def deidentify(
     finally:
         if bar is not None:
             bar.progress.stop()
+    _finish(result, out, report)
+
+
+def _finish(result: DeidReport, out: Path | str, report: Path | None) -> None:
+    """The report file, the summary and where the output went (both engines)."""
     if report is not None:
         _write_report(result, report)
     console.print(result.summary(), highlight=False, markup=False)
@@ -130,3 +194,38 @@ def deidentify(
             markup=False,
         )
     console.print(f"wrote {out}", highlight=False, markup=False)
+
+
+@dataclass(frozen=True)
+class _SparkChoice:
+    master: str | None
+    partitions: int | None
+    output_format: str
+
+
+def _deidentify_on_spark(
+    input_path: Path,
+    policy: Policy,
+    out: Path,
+    *,
+    keystore: KeyStore,
+    spark: _SparkChoice,
+    spacy_model: str,
+    report: Path | None,
+) -> None:
+    """``--engine spark``: the same plan on Spark; PySpark is imported only here."""
+    from fivesafes.deid.spark.job import SparkOptions, deidentify_spark  # noqa: PLC0415
+
+    result = deidentify_spark(
+        input_path,
+        policy,
+        str(out),
+        keystore=keystore,
+        options=SparkOptions(
+            master=spark.master,
+            partitions=spark.partitions,
+            output_format=spark.output_format,
+            run=RunOptions(spacy_model=spacy_model),
+        ),
+    )
+    _finish(result, out, report)

@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +30,9 @@ from fivesafes.audit.models import AuditEvent
 from fivesafes.config import load_settings
 from fivesafes.datasets.models import Dataset
 from fivesafes.db import make_engine, make_session_factory, session_scope, utcnow
+from fivesafes.deid.engine import RunOptions
+from fivesafes.deid.handover_output import deidentify_to_directory
+from fivesafes.deid.policy import parse_policy
 from fivesafes.httpkit import cookies
 from fivesafes.identity import passwords
 from fivesafes.identity import service as identity
@@ -48,6 +52,7 @@ from tests.factories.extracts import (
     admission_rows,
     note_rows,
     notes_policy,
+    write_csv,
 )
 from tests.integration.access.helpers import (
     TRAIL,
@@ -117,6 +122,7 @@ class World:
     review_version: int = 0
     ingest_notes: Any = None
     ingest_notes_by: Any = None  # (owner) -> the upload of a new notes version by owner
+    fresh_handover: Any = None  # () -> a new signed hand-over's folder, under the root
     counter: list[int] = field(default_factory=lambda: [0])
 
     def user(self, name: str) -> User:
@@ -245,8 +251,13 @@ def _credentials(session: Session, role: Role, prefix: str) -> Credentials:
 def build(folder: Path, url: str) -> Iterator[World]:
     """Build the world on a fresh database at ``url``; yields it, then closes everything."""
     schema.upgrade(url)
+    handovers = folder / "handovers"
+    handovers.mkdir()
     settings = load_settings(
-        database_url=url, keystore_path=folder / "keys", spool_path=folder / "spool"
+        database_url=url,
+        keystore_path=folder / "keys",
+        spool_path=folder / "spool",
+        handover_root=handovers,
     )
     keystore = InMemoryKeyStore.generate()
     app = create_app(settings)
@@ -299,8 +310,22 @@ def build(folder: Path, url: str) -> Iterator[World]:
         trail = TRAIL.acting_as(actor_of(world.user(owner)))
         return extracts.ingested(REVIEWED, rows, columns=NOTE_COLUMNS, trail=trail)
 
+    def fresh_handover() -> str:
+        # A new extract each time: the same hand-over twice is refused (409).
+        n = world.unique()
+        extract = write_csv(folder / f"handover-{n}.csv", admission_rows(seed=1000 + n))
+        deidentify_to_directory(
+            extract,
+            parse_policy(yaml.safe_load(ADMISSIONS_POLICY)),
+            handovers / f"job-{n}",
+            keystore=keystore,
+            options=RunOptions(workers=1),
+        )
+        return f"job-{n}"
+
     world.ingest_notes = ingest_notes
     world.ingest_notes_by = ingest_notes_by
+    world.fresh_handover = fresh_handover
     extracts.ingested(RELEASED, admission_rows(), trail=uploader)
     world.review_version = ingest_notes()
     uploads = {}

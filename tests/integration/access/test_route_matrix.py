@@ -116,6 +116,7 @@ POLICY: dict[str, Rule] = {
     "GET /datasets": ANY_USER,
     "GET /datasets/{name}": ANY_USER,
     "POST /datasets/{name}/uploads": may(U),
+    "POST /datasets/{name}/handovers": may(U),
     "GET /uploads": may(U, G),
     "GET /uploads/{upload_id}": may(G, own=(U,), foreign=404),
     # releases
@@ -412,6 +413,11 @@ TARGETS: dict[str, Target] = {
     "GET /datasets": fixed("/datasets"),
     "GET /datasets/{name}": fixed(f"/datasets/{RELEASED}"),
     "POST /datasets/{name}/uploads": _upload,
+    "POST /datasets/{name}/handovers": lambda c: Call(
+        f"/datasets/{RELEASED}/handovers",
+        json={"path": c.world.fresh_handover() if c.allowed else "job-none"},
+        status=201,
+    ),
     "GET /uploads": fixed("/uploads"),
     "GET /uploads/{upload_id}": lambda c: Call(f"/uploads/{c.s.upload}"),
     "GET /grants/{grant_id}/data": lambda c: Call(f"/grants/{c.s.grant}/data"),

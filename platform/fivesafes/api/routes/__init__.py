@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from fivesafes.api.routes import access, audit, datasets, health, identity, releases, reviews
+from fivesafes.api.routes import (
+    access,
+    audit,
+    datasets,
+    handovers,
+    health,
+    identity,
+    releases,
+    reviews,
+)
 
 
 def install(app: FastAPI) -> None:
     """Mount every API router on ``app`` (the web pages are mounted beside them)."""
-    for module in (health, identity, audit, access, datasets, releases, reviews):
+    for module in (health, identity, audit, access, datasets, handovers, releases, reviews):
         app.include_router(module.router)
