@@ -31,7 +31,7 @@ from fivesafes.deid.io.writers import AtomicOutput, ChunkWriter, output_format
 from fivesafes.deid.optout import OptOutFilter
 from fivesafes.deid.plan import OutputColumn, RowPlan
 from fivesafes.deid.policy import Policy, check_columns
-from fivesafes.deid.report import DeidReport, software_versions
+from fivesafes.deid.report import DeidReport
 from fivesafes.deid.worker import (
     ChunkResult,
     Encoding,
@@ -43,6 +43,7 @@ from fivesafes.deid.worker import (
 )
 from fivesafes.errors import InputFileError, InvalidInputError
 from fivesafes.keys.store import KeyStore, key_id
+from fivesafes.software_versions import software_versions
 
 #: Rows per chunk: large for structured data (amortises IPC), smaller with free text
 #: (NER is ~100 rows/s per core; small chunks keep workers evenly busy and memory low).

@@ -11,38 +11,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
-import fivesafes
 from fivesafes.deid.plan import ChunkStats
 
 MAX_LISTED_REJECTIONS = 1000
-
-
-def _version(*names: str) -> str | None:
-    for name in names:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def software_versions(spacy_model: str | None) -> dict[str, Any]:
-    """Engine, spaCy, model and Presidio versions, from package metadata (no imports)."""
-    versions: dict[str, Any] = {
-        "engine": f"fivesafes {fivesafes.__version__}",
-        "spacy": _version("spacy"),
-        "presidio_analyzer": _version("presidio-analyzer", "presidio_analyzer"),
-        "presidio_anonymizer": _version("presidio-anonymizer", "presidio_anonymizer"),
-    }
-    if spacy_model is not None:
-        versions["spacy_model"] = {
-            "name": spacy_model,
-            "version": _version(spacy_model, spacy_model.replace("_", "-")),
-        }
-    return versions
 
 
 @dataclass

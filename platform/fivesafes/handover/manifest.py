@@ -38,21 +38,18 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, Protocol
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-import fivesafes
 from fivesafes.audit.trust import TrustedKeys
 from fivesafes.config import DEFAULT_SPACY_MODEL
 from fivesafes.errors import InvalidInputError
 from fivesafes.keys.private_files import fsync_folder
 from fivesafes.keys.remap import current_generation
-from fivesafes.keys.store import KeyStore, public_key_fingerprint
+from fivesafes.keys.store import KeyStore, ed25519_verifies, public_key_fingerprint
+from fivesafes.software_versions import software_versions
 
 MANIFEST_NAME: Final = "_fivesafes_manifest.json"
 #: The ``kind`` inside every signed manifest (domain separation of the signature).
@@ -110,35 +107,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def software_versions(spacy_model: str | None) -> dict[str, Any]:
-    """Platform, spaCy, model and Presidio versions, from package metadata (no imports).
-
-    The same fields as the de-identification report's, read here rather than imported
-    from :mod:`fivesafes.deid.report`, which is a layer above this module.
-    """
-    versions: dict[str, Any] = {
-        "engine": f"fivesafes {fivesafes.__version__}",
-        "spacy": _package_version("spacy"),
-        "presidio_analyzer": _package_version("presidio-analyzer", "presidio_analyzer"),
-        "presidio_anonymizer": _package_version("presidio-anonymizer", "presidio_anonymizer"),
-    }
-    if spacy_model is not None:
-        versions["spacy_model"] = {
-            "name": spacy_model,
-            "version": _package_version(spacy_model, spacy_model.replace("_", "-")),
-        }
-    return versions
-
-
-def _package_version(*names: str) -> str | None:
-    for name in names:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
 
 
 def build_manifest(  # noqa: PLR0913 - the agreed interface: one keyword per field
@@ -400,7 +368,7 @@ def _signer(
     if len(signature) != _SIGNATURE_BYTES:
         raise HandoverRefusedError(f"{path}: the signature is not an Ed25519 signature")
     current = base64.b64decode(trusted.current)
-    if _verifies(current, signature, message):
+    if ed25519_verifies(current, signature, message):
         fingerprint, until = public_key_fingerprint(current), None
     else:
         match = next((k for k in trusted.retired if k.signed(signature, message)), None)
@@ -417,14 +385,6 @@ def _signer(
             f"{path}: public_key_fingerprint does not name the key that signed ({fingerprint})"
         )
     return fingerprint, until
-
-
-def _verifies(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
 
 
 def _created_at(manifest: Mapping[str, Any]) -> datetime:

@@ -37,12 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from fivesafes.errors import ConfigurationError
 from fivesafes.keys.private_files import replace_private
-from fivesafes.keys.store import InMemoryKeyStore, public_key_fingerprint
+from fivesafes.keys.store import InMemoryKeyStore, ed25519_verifies, public_key_fingerprint
 
 if TYPE_CHECKING:
     from fivesafes.keys.store import KeyStore
@@ -108,11 +106,11 @@ class RetiredKey:
         """Whether ``successor_public_key`` signed this record (and is the successor named)."""
         if public_key_fingerprint(successor_public_key) != self.successor_fingerprint:
             return False
-        return _verifies(successor_public_key, self.attestation, self.attested_message())
+        return ed25519_verifies(successor_public_key, self.attestation, self.attested_message())
 
     def signed(self, signature: bytes, message: bytes) -> bool:
         """Whether this retired key made ``signature`` over ``message``."""
-        return _verifies(self.public_key, signature, message)
+        return ed25519_verifies(self.public_key, signature, message)
 
     def refusal(self, seq: int, created_at: datetime | None) -> str | None:
         """None if a checkpoint at ``seq`` made at ``created_at`` is within this key's life;
@@ -480,11 +478,3 @@ def _format_time(moment: datetime) -> str:
 def _utc(moment: datetime) -> datetime:
     """``moment`` in UTC, as the file's text form keeps it (to the microsecond)."""
     return moment.astimezone(UTC)
-
-
-def _verifies(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol, get_args, runtime_checkable
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -127,6 +128,20 @@ def public_key_fingerprint(raw_public_key: bytes) -> str:
 def local_kek_id(kek: bytes) -> bytes:
     """The id a software KEK writes into its blobs: the first 8 bytes of its SHA-256."""
     return hashlib.sha256(kek).digest()[: wrapping.KEK_ID_BYTES]
+
+
+def ed25519_verifies(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` over ``message`` was made by the raw Ed25519 ``public_key``.
+
+    False, never an exception, for a malformed key or signature: every verifier of the
+    platform's signatures (retired-key attestations, hand-over manifests) treats those as
+    a signature that does not verify.
+    """
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def verification_key_pem(store: KeyStore) -> bytes:

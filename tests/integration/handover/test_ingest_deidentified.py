@@ -265,6 +265,17 @@ REFUSALS: dict[str, tuple[Callable[[Path], None], str, str]] = {
 }
 
 
+def _refused(
+    factory: sessionmaker[Session], keystore: InMemoryKeyStore, engine: Engine, out: Path, code: str
+) -> str:
+    """Ingest ``out``, expecting refusal ``code`` and nothing written; the message."""
+    with pytest.raises(HandoverRefusedError) as caught:
+        _ingest(factory, keystore, out)
+    assert caught.value.code == code
+    _nothing_written(factory, engine)
+    return caught.value.message
+
+
 @pytest.mark.parametrize("case", sorted(REFUSALS))
 def test_each_refusal_names_the_problem_and_writes_nothing(
     case: str,
@@ -277,11 +288,7 @@ def test_each_refusal_names_the_problem_and_writes_nothing(
     change, code, named = REFUSALS[case]
     out = _make(episodes[1], episodes[0], tmp_path / "out", keystore)
     change(out)
-    with pytest.raises(HandoverRefusedError) as caught:
-        _ingest(session_factory, keystore, out)
-    assert caught.value.code == code
-    assert named in caught.value.message
-    _nothing_written(session_factory, engine)
+    assert named in _refused(session_factory, keystore, engine, out, code)
 
 
 def test_a_key_the_platform_does_not_trust_is_refused(
@@ -292,10 +299,7 @@ def test_a_key_the_platform_does_not_trust_is_refused(
     tmp_path: Path,
 ) -> None:
     out = _make(episodes[1], episodes[0], tmp_path / "out", InMemoryKeyStore.generate())
-    with pytest.raises(HandoverRefusedError) as caught:
-        _ingest(session_factory, keystore, out)
-    assert caught.value.code == "handover_bad_signature"
-    _nothing_written(session_factory, engine)
+    _refused(session_factory, keystore, engine, out, "handover_bad_signature")
 
 
 def test_another_policy_version_is_refused(
@@ -311,12 +315,9 @@ def test_another_policy_version_is_refused(
         policy_text().replace("version: 1", "version: 2").replace("max_days: 30", "max_days: 20")
     )
     _load_policy(session_factory, tmp_path / "episodes.yaml", newer)
-    with pytest.raises(HandoverRefusedError) as caught:
-        _ingest(session_factory, keystore, out)
-    assert caught.value.code == "handover_policy_mismatch"
-    assert "episodes v1" in caught.value.message
-    assert "episodes v2" in caught.value.message
-    _nothing_written(session_factory, engine)
+    message = _refused(session_factory, keystore, engine, out, "handover_policy_mismatch")
+    assert "episodes v1" in message
+    assert "episodes v2" in message
 
 
 def _signed_parts(
@@ -376,12 +377,9 @@ def test_a_signed_hand_over_that_does_not_load_writes_nothing(
 ) -> None:
     parts, rows, code, named = LOAD_REFUSALS[case]
     out = _signed_parts(tmp_path / "out", keystore, parts, rows)
-    with pytest.raises(HandoverRefusedError) as caught:
-        _ingest(session_factory, keystore, out)
-    assert caught.value.code == code
-    assert named in caught.value.message
-    assert "soon" not in caught.value.message
-    _nothing_written(session_factory, engine)
+    message = _refused(session_factory, keystore, engine, out, code)
+    assert named in message
+    assert "soon" not in message
 
 
 def test_the_version_records_the_pseudonym_generation_of_the_job(

@@ -16,18 +16,10 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from fivesafes.deid.handover_output import report_counts
 from fivesafes.deid.policy import Policy
 from fivesafes.deid.report import DeidReport
 from fivesafes.keys.store import KeyStore
-
-
-def label_counts(report: DeidReport) -> dict[str, int]:
-    """Spans replaced per scrubber label, over every free-text column."""
-    counts: dict[str, int] = {}
-    for by_label in report.entities.values():
-        for label, n in by_label.items():
-            counts[label] = counts.get(label, 0) + n
-    return counts
 
 
 def write_handover_manifest(
@@ -57,7 +49,7 @@ def write_handover_manifest(
         output_rows=report.rows_out,
         files=files,
         engine="spark",
-        report_counts=label_counts(report),
+        report_counts=report_counts(report),
         output_format=output_format,
         spacy_model=spacy_model,
     )
