@@ -144,7 +144,7 @@ def create_private_file(path: Path) -> None:
         os.close(fd)
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
     """The file an SQLite URL names, or None (in memory, or a ``file:`` URI)."""
     database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
@@ -155,7 +155,7 @@ def _sqlite_file(url: str) -> Path | None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the dialect settings the platform relies on."""
     if url.startswith("sqlite"):
-        path = _sqlite_file(url)
+        path = sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             create_private_file(path)

@@ -28,9 +28,11 @@ from rich.progress import (
 from fivesafes.cli.runtime import console, err_console, handle_errors
 from fivesafes.config import get_settings
 from fivesafes.deid.engine import ProgressUpdate, RunOptions, deidentify_file
+from fivesafes.deid.optout import OptOutFilter
 from fivesafes.deid.policy import Policy, load_policy
 from fivesafes.deid.report import DeidReport
 from fivesafes.errors import InvalidInputError
+from fivesafes.ingestion.optouts import filter_in_force
 from fivesafes.keys.open import open_keystore
 from fivesafes.keys.store import KeyStore
 
@@ -148,7 +150,10 @@ def deidentify(
             out,
             keystore=keystore,
             spark=_SparkChoice(master, partitions, (output_format or SparkFormat.PARQUET).value),
-            spacy_model=settings.spacy_model,
+            run=RunOptions(
+                spacy_model=settings.spacy_model,
+                optouts=_optouts(settings.database_url, keystore),
+            ),
             report=report,
         )
         return
@@ -160,6 +165,7 @@ def deidentify(
             "--format needs --engine spark (the local engine takes the format from --out)"
         )
     keystore = open_keystore(settings)
+    optouts = _optouts(settings.database_url, keystore)
     bar = _Bar(f"de-identifying {input_path.name}") if sys.stdout.isatty() else None
     try:
         if bar is not None:
@@ -173,12 +179,25 @@ def deidentify(
                 workers=workers if workers is not None else settings.deid_workers,
                 progress=bar,
                 spacy_model=settings.spacy_model,
+                optouts=optouts,
             ),
         )
     finally:
         if bar is not None:
             bar.progress.stop()
     _finish(result, out, report)
+
+
+def _optouts(database_url: str, keystore: KeyStore) -> OptOutFilter | None:
+    """The opt-out list in force in the platform database, applied by both engines."""
+    found = filter_in_force(database_url, keystore)
+    if found is None:
+        err_console.print(
+            "no National Data Opt-out list is loaded in the platform database: none applied",
+            highlight=False,
+            markup=False,
+        )
+    return found
 
 
 def _finish(result: DeidReport, out: Path | str, report: Path | None) -> None:
@@ -210,7 +229,7 @@ def _deidentify_on_spark(
     *,
     keystore: KeyStore,
     spark: _SparkChoice,
-    spacy_model: str,
+    run: RunOptions,
     report: Path | None,
 ) -> None:
     """``--engine spark``: the same plan on Spark; PySpark is imported only here."""
@@ -225,7 +244,7 @@ def _deidentify_on_spark(
             master=spark.master,
             partitions=spark.partitions,
             output_format=spark.output_format,
-            run=RunOptions(spacy_model=spacy_model),
+            run=run,
         ),
     )
     _finish(result, out, report)

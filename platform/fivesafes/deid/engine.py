@@ -175,6 +175,7 @@ class DeidRun(AbstractContextManager["DeidRun"]):
             ),
             key_ids=key_ids,
             opt_out_list_applied=options.optouts is not None,
+            opt_out_list_id=options.optouts.list_id if options.optouts is not None else None,
         )
 
     @property

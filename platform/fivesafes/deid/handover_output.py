@@ -73,6 +73,7 @@ def deidentify_to_directory(
         engine="local",
         report_counts=report_counts(report),
         output_format=output_format,
+        opt_out_list=report.opt_out_list_id,
         spacy_model=run_options.spacy_model,
     )
     return report, write_manifest(out_dir, manifest, keystore)

@@ -32,10 +32,16 @@ def carry_digest(chain: tuple[bytes, ...], digest: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class OptOutFilter:
-    """The opt-out list in force, as digests, with the key that made them (picklable)."""
+    """The opt-out list in force, as digests, with the key that made them (picklable).
+
+    ``list_id`` names the stored list the digests came from: the report and a hand-over
+    manifest record it, so ingestion can tell output filtered by the list in force from
+    output filtered by an older list, or by none.
+    """
 
     key: bytes
     digests: frozenset[str]
+    list_id: int | None = None
 
     def contains(self, normalised_nhs_number: str) -> bool:
         return optout_digest(self.key, normalised_nhs_number) in self.digests
@@ -49,15 +55,17 @@ class ChainedOptOutFilter(OptOutFilter):
     was (no extra work per row).
     """
 
-    chain: tuple[bytes, ...]
+    chain: tuple[bytes, ...] = ()
 
     def contains(self, normalised_nhs_number: str) -> bool:
         digest = carry_digest(self.chain, optout_digest(self.key, normalised_nhs_number))
         return digest in self.digests
 
 
-def optout_filter(key: bytes, digests: frozenset[str], chain: tuple[bytes, ...]) -> OptOutFilter:
+def optout_filter(
+    key: bytes, digests: frozenset[str], chain: tuple[bytes, ...], list_id: int | None = None
+) -> OptOutFilter:
     """The filter for a list whose digests were carried forward by ``chain`` (may be empty)."""
     if not chain:
-        return OptOutFilter(key, digests)
-    return ChainedOptOutFilter(key, digests, chain)
+        return OptOutFilter(key, digests, list_id)
+    return ChainedOptOutFilter(key, digests, list_id, chain)

@@ -43,6 +43,7 @@ class DeidReport:
     invalid_nhs_numbers: int = 0
     entities: dict[str, dict[str, int]] = field(default_factory=dict)
     opt_out_list_applied: bool = False
+    opt_out_list_id: int | None = None
     opted_out_excluded: int = 0
     opted_out_flagged: int = 0
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
@@ -94,8 +95,9 @@ class DeidReport:
             f"policy {self.dataset} v{self.policy_version} sha256:{self.policy_hash[:16]}",
         ]
         if self.opt_out_list_applied:
+            listed = f" (list {self.opt_out_list_id})" if self.opt_out_list_id else ""
             lines.append(
-                f"National Data Opt-out: {self.opted_out_excluded:,} rows excluded, "
+                f"National Data Opt-out{listed}: {self.opted_out_excluded:,} rows excluded, "
                 f"{self.opted_out_flagged:,} flagged (exempt dataset)"
             )
         if self.invalid_nhs_numbers:

@@ -76,6 +76,7 @@ _MANIFEST_FIELDS: Final = frozenset(
         "versions",
         "created_at",
         "pseudonym_generation",
+        "opt_out_list",
     }
 )
 _BLOCK: Final = 1 << 20
@@ -122,6 +123,7 @@ def build_manifest(  # noqa: PLR0913 - the agreed interface: one keyword per fie
     output_format: str,
     spacy_model: str | None = DEFAULT_SPACY_MODEL,
     pseudonym_generation: int | None = None,
+    opt_out_list: int | None = None,
 ) -> dict[str, Any]:
     """The manifest of one finished job, checked for shape (the same checks as on reading).
 
@@ -131,6 +133,8 @@ def build_manifest(  # noqa: PLR0913 - the agreed interface: one keyword per fie
     ``pseudonym_generation`` is the generation the job made its pseudonyms at (the
     plan's); None lets :func:`write_manifest` take the key store's current one, so the
     version records it and a later rotation re-maps it (:mod:`fivesafes.keys.remap`).
+    ``opt_out_list`` is the id of the National Data Opt-out list the job applied (None:
+    none); ingestion refuses output not made with the list in force.
     """
     manifest: dict[str, Any] = {
         "kind": MANIFEST_KIND,
@@ -147,6 +151,7 @@ def build_manifest(  # noqa: PLR0913 - the agreed interface: one keyword per fie
         "versions": software_versions(spacy_model),
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "pseudonym_generation": pseudonym_generation,
+        "opt_out_list": opt_out_list,
     }
     problem = manifest_problem(manifest, unsigned=True)
     if problem is not None:
@@ -240,6 +245,12 @@ class VerifiedHandover:
         return int(self.manifest["pseudonym_generation"])
 
     @property
+    def opt_out_list(self) -> int | None:
+        """The National Data Opt-out list the job applied, or None."""
+        listed = self.manifest["opt_out_list"]
+        return None if listed is None else int(listed)
+
+    @property
     def engine(self) -> str:
         return str(self.manifest["engine"])
 
@@ -265,6 +276,7 @@ class VerifiedHandover:
             "output_format": self.output_format,
             "created_at": self.manifest["created_at"],
             "pseudonym_generation": self.pseudonym_generation,
+            "opt_out_list": self.opt_out_list,
             "policy": dict(self.manifest["policy"]),
             "rows": dict(self.manifest["rows"]),
             "files": self.files,
@@ -546,6 +558,9 @@ def _other_problem(manifest: Mapping[str, Any]) -> str | None:
         return "report_counts is not an object of counts"
     if not isinstance(manifest["versions"], dict):
         return "versions is not an object"
+    listed = manifest["opt_out_list"]
+    if listed is not None and not (_count(listed) and listed >= 1):
+        return "opt_out_list is not an opt-out list id (or null)"
     try:
         moment = _created_at(manifest)
     except (TypeError, ValueError):

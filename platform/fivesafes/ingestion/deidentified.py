@@ -56,8 +56,14 @@ from fivesafes.deid.plan import OutputColumn, output_columns
 from fivesafes.deid.policy import Policy
 from fivesafes.deid.report import DeidReport
 from fivesafes.errors import ConflictError
-from fivesafes.handover.manifest import HandoverRefusedError, VerifiedHandover, verify_directory
+from fivesafes.handover.manifest import (
+    MANIFEST_NAME,
+    HandoverRefusedError,
+    VerifiedHandover,
+    verify_directory,
+)
 from fivesafes.ingestion import service, storage
+from fivesafes.ingestion.optouts import list_in_force
 
 Text = str | None
 
@@ -113,6 +119,7 @@ def _ingest(
     policy = parsed_policy(stored_policy)
     session.rollback()  # no lock (SQLite's write lock) held while every file is hashed
     verified = verify_directory(directory, trusted, policy=policy)
+    _check_opt_outs(session, directory, verified)
     duplicate = service.find_duplicate(
         session, dataset, verified.manifest_sha256, trail.context.actor.id
     )
@@ -193,6 +200,25 @@ def _ingest(
     )
     session.flush()
     return HandoverResult(dataset.name, version.number, rows, provenance)
+
+
+def _check_opt_outs(session: Session, directory: Path, verified: VerifiedHandover) -> None:
+    """Refuse output not filtered (or, for an exempt dataset, flagged) by the list in force.
+
+    The job applies the list it finds when it starts; one loaded since, or a job run
+    against another database (or none), made output that may hold opted-out patients.
+    """
+    in_force = list_in_force(session)
+    applied = verified.opt_out_list
+    if applied == in_force:
+        return
+    made = f"with opt-out list {applied}" if applied is not None else "with no opt-out list"
+    now = f"list {in_force} is in force" if in_force is not None else "no list is loaded"
+    raise HandoverRefusedError(
+        f"{directory / MANIFEST_NAME}: made {made}, but {now}: run the job again "
+        "against the platform database",
+        code="handover_opt_out_mismatch",
+    )
 
 
 def handover_provenance(version: DatasetVersion) -> dict[str, Any] | None:

@@ -19,11 +19,13 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.datasets.models import OptOut, OptOutList
+from fivesafes.db import make_engine, make_session_factory, session_scope, sqlite_file
 from fivesafes.deid.nhs_number import InvalidNhsNumberError, normalise_nhs_number
 from fivesafes.deid.optout import OptOutFilter, carry_digest, optout_digest, optout_filter
 from fivesafes.errors import ConfigurationError, InputFileError
@@ -61,12 +63,45 @@ def current_filter(session: Session, keystore: KeyStore) -> OptOutFilter | None:
         return None
     list_id, generation = latest
     digests = frozenset(session.scalars(select(OptOut.digest).where(OptOut.list_id == list_id)))
-    return optout_filter(optout_key(keystore), digests, optout_chain(keystore, generation))
+    return optout_filter(optout_key(keystore), digests, optout_chain(keystore, generation), list_id)
+
+
+def filter_in_force(database_url: str, keystore: KeyStore) -> OptOutFilter | None:
+    """The list in force in the platform database at ``database_url``, for a job run
+    outside the server (``fivesafes deidentify``); None if the database has none.
+
+    A database that does not exist yet (an SQLite file not created, a schema not built)
+    has no list, and is not created by asking. One that exists but cannot be read is an
+    error, never "no list": output made without a list the trust loaded would be refused
+    at hand-over anyway, better said before hours of work.
+    """
+    if database_url.startswith("sqlite"):
+        path = sqlite_file(database_url)
+        if path is not None and not path.is_file():
+            return None
+    engine = make_engine(database_url)
+    try:
+        if not inspect(engine).has_table(OptOutList.__tablename__):
+            return None
+        with session_scope(make_session_factory(engine)) as session:
+            return current_filter(session, keystore)
+    except SQLAlchemyError as exc:
+        raise ConfigurationError(
+            f"cannot read the National Data Opt-out list from the platform database "
+            f"({type(exc).__name__}); it must be applied before output leaves the job"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def list_in_force(session: Session) -> int | None:
+    """The id of the opt-out list in force (the newest loaded), or None if none ever was."""
+    return session.scalar(select(func.max(OptOutList.id)))
 
 
 def has_list(session: Session) -> bool:
     """Whether an opt-out list was ever loaded (an empty list is still a list)."""
-    return session.scalar(select(func.max(OptOutList.id))) is not None
+    return list_in_force(session) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,6 +230,9 @@ def test_a_file_swapped_after_verification_is_refused_on_reading(
         {"output_rows": 4},
         {"policy_sha256": "nothex"},
         {"report_counts": {"PERSON": -1}},
+        {"opt_out_list": 0},
+        {"opt_out_list": "1"},
+        {"opt_out_list": True},
     ],
 )
 def test_build_refuses_a_malformed_manifest(bad: dict[str, Any]) -> None:

@@ -12,13 +12,12 @@ Only for an output directory on this machine's file system: hashing a directory 
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Any
 
 from fivesafes.deid.handover_output import report_counts
 from fivesafes.deid.policy import Policy
 from fivesafes.deid.report import DeidReport
+from fivesafes.handover.manifest import build_manifest, sha256_file, write_manifest
 from fivesafes.keys.store import KeyStore
 
 
@@ -30,18 +29,14 @@ def write_handover_manifest(
     *,
     output_format: str,
     spacy_model: str | None,
-) -> Path | None:
-    """Sign and write the manifest of a finished job; None if hand-over is not installed."""
-    try:
-        manifest_module: Any = importlib.import_module("fivesafes.handover.manifest")
-    except ImportError:  # the hand-over package is being built alongside (issue 18)
-        return None
+) -> Path:
+    """Sign and write the manifest of a finished job; the manifest's path."""
     files = {
-        path.relative_to(out_dir).as_posix(): manifest_module.sha256_file(path)
+        path.relative_to(out_dir).as_posix(): sha256_file(path)
         for path in sorted(out_dir.glob("part-*"))
         if path.is_file()
     }
-    manifest = manifest_module.build_manifest(
+    manifest = build_manifest(
         policy_name=policy.dataset,
         policy_version=policy.version,
         policy_sha256=policy.content_hash,
@@ -51,7 +46,7 @@ def write_handover_manifest(
         engine="spark",
         report_counts=report_counts(report),
         output_format=output_format,
+        opt_out_list=report.opt_out_list_id,
         spacy_model=spacy_model,
     )
-    path: Path = manifest_module.write_manifest(out_dir, manifest, keystore)
-    return path
+    return write_manifest(out_dir, manifest, keystore)
