@@ -169,6 +169,24 @@ def manifest_sha256(manifest: Mapping[str, Any]) -> str:
     return hashlib.sha256(signed_message(manifest)).hexdigest()
 
 
+def signed_manifest_bytes(manifest: dict[str, Any], keystore: KeyStore) -> bytes:
+    """The manifest file's bytes: ``manifest`` (its pseudonym generation filled in from
+    the key store if unset), checked, in an envelope with its signature."""
+    if manifest.get("pseudonym_generation") is None:
+        generation = current_generation(keystore.pseudonym_remap_keys())
+        manifest = {**manifest, "pseudonym_generation": generation}
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        raise ValueError(f"not a valid hand-over manifest: {problem}")
+    message = signed_message(manifest)
+    envelope = {
+        "manifest": manifest,
+        "signature": base64.b64encode(keystore.sign(message)).decode("ascii"),
+        "public_key_fingerprint": public_key_fingerprint(keystore.verification_key()),
+    }
+    return (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
 def write_manifest(out_dir: Path, manifest: dict[str, Any], keystore: KeyStore) -> Path:
     """Sign ``manifest`` and write it into ``out_dir`` atomically; the manifest's path.
 
@@ -176,22 +194,10 @@ def write_manifest(out_dir: Path, manifest: dict[str, Any], keystore: KeyStore) 
     the directory a hand-over. Every listed file must exist already (a job that lists a
     file it did not write is a bug better found here than at ingestion).
     """
-    if manifest.get("pseudonym_generation") is None:
-        generation = current_generation(keystore.pseudonym_remap_keys())
-        manifest = {**manifest, "pseudonym_generation": generation}
-    problem = manifest_problem(manifest)
-    if problem is not None:
-        raise ValueError(f"not a valid hand-over manifest: {problem}")
     for name in manifest["files"]:
         if not (out_dir / name).is_file():
             raise ValueError(f"{out_dir / name}: listed in the manifest but not written")
-    message = signed_message(manifest)
-    envelope = {
-        "manifest": manifest,
-        "signature": base64.b64encode(keystore.sign(message)).decode("ascii"),
-        "public_key_fingerprint": public_key_fingerprint(keystore.verification_key()),
-    }
-    data = (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    data = signed_manifest_bytes(manifest, keystore)
     target = out_dir / MANIFEST_NAME
     fd, temporary = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp", dir=out_dir)
     try:

@@ -176,7 +176,8 @@ def test_a_directory_of_csv_files_is_one_extract(
         session=spark,
     )
     got = [row for part in part_files(out, ".parquet") for row in pq.read_table(part).to_pylist()]
-    assert got == pq.read_table(local_out).to_pylist()
+    # The executors read the files; Spark places them in part files by size, not by name.
+    assert sorted(got, key=repr) == sorted(pq.read_table(local_out).to_pylist(), key=repr)
     assert (report.rows_in, report.rows_out) == (local.rows_in, local.rows_out) == (200, 200)
     assert report.input_file == str(folder)
 

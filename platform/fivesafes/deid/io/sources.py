@@ -65,9 +65,9 @@ def open_source(
     from fivesafes.deid.io import columnar  # noqa: PLC0415 - pyarrow/openpyxl only when needed
 
     # Workbooks and Parquet need random access: a spooled upload is read into memory
-    # (bounded by the upload limit); a plain file is read in place.
+    # (bounded by the upload limit); a plain file or a seekable stream is read in place.
     handle = open_bytes()
-    if isinstance(path, StreamInput):
+    if isinstance(path, StreamInput) and not path.seekable:
         with handle:
             handle = io.BytesIO(handle.read())
     if fmt == "xlsx":

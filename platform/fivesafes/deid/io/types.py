@@ -104,6 +104,9 @@ class StreamInput:
     name: str
     opener: Callable[[], BinaryIO]
     size: int | None = None
+    #: The stream seeks cheaply (a remote file read by position): workbooks and Parquet
+    #: are read in place rather than copied into memory first.
+    seekable: bool = False
 
 
 class TextStream:

@@ -8,11 +8,19 @@ plan is broadcast (it pickles derived sub-keys only: each pseudonym namespace's 
 the date-shift HMAC key, the opt-out digests and their key; never the master keys) and
 every partition runs the local worker's code (:mod:`.partitions`).
 
-Order and retries: chunks are spread over partitions in order (``parallelize`` cuts
-contiguous slices) and nothing shuffles, so part file *n* holds the rows of the *n*-th
-slice in input order. Each task's output is a pure function of its chunks and the plan,
-and Spark's output committer publishes only one attempt per task: a retried or
-speculative task cannot duplicate or lose rows.
+Two ways in. A single local file is read by the driver, as the local engine's parent
+reads it: its chunks are spread over partitions in order (``parallelize`` cuts contiguous
+slices) and nothing shuffles, so part file *n* holds the rows of the *n*-th slice in input
+order. A directory or a remote URI (``hdfs://``, ``s3a://``, ``abfss://``) is read by the
+executors: Spark's ``binaryFile`` source gives each task whole files, which
+:mod:`.file_partitions` opens with the local reader; each file's rows stay in order, but
+Spark packs files into partitions by size, so files may follow one another in another
+order than their names. The driver reads only the first file's header (through Hadoop's
+file system, :mod:`.hadoop_fs`), so its memory does not grow with the extract.
+
+Retries: each task's output is a pure function of its input (chunks or files, fixed when
+the job is planned) and the plan, and Spark's output committer publishes only one attempt
+per task: a retried or speculative task cannot duplicate or lose rows.
 
 Security: ``spark.io.encryption.enabled`` must be true (this module sets it for a session
 it creates, and refuses an existing session without it). With it, PySpark sends the
@@ -24,10 +32,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import secrets
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,10 +45,13 @@ from typing import TYPE_CHECKING, Any
 from fivesafes.config import get_settings
 from fivesafes.deid.engine import FREE_TEXT_CHUNK_ROWS, STRUCTURED_CHUNK_ROWS, DeidRun, RunOptions
 from fivesafes.deid.io.limits import ReaderLimits
-from fivesafes.deid.io.sources import input_format
+from fivesafes.deid.io.sources import input_format, open_source
+from fivesafes.deid.io.types import StreamInput
 from fivesafes.deid.policy import Policy
 from fivesafes.deid.report import DeidReport
-from fivesafes.deid.spark.handover import write_handover_manifest
+from fivesafes.deid.spark.file_partitions import CONTENT_COLUMN, PATH_COLUMN, FileTransform
+from fivesafes.deid.spark.hadoop_fs import HadoopFileSystem
+from fivesafes.deid.spark.handover import write_handover_manifest, write_remote_manifest
 from fivesafes.deid.spark.partitions import (
     INDEX_COLUMN,
     PAYLOAD_COLUMN,
@@ -170,6 +182,17 @@ def input_files(path: Path) -> list[Path]:
     return files
 
 
+def local_path(location: str | Path) -> Path | None:
+    """``location`` as a path on this machine, or None for a URI (``hdfs://``,
+    ``s3a://``, ``file:///``...): those are read and written through Spark's file systems,
+    by the executors."""
+    if isinstance(location, Path):
+        return location
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", location):
+        return None
+    return Path(location)
+
+
 def _writer_options(output_format: str) -> dict[str, str]:
     """Writer settings that make Spark's files read back as the local engine's do."""
     if output_format == "csv":
@@ -189,7 +212,7 @@ def _writer_options(output_format: str) -> dict[str, str]:
 
 
 def deidentify_spark(
-    input_path: Path,
+    input_path: Path | str,
     policy: Policy,
     out_dir: str,
     *,
@@ -199,9 +222,14 @@ def deidentify_spark(
 ) -> DeidReport:
     """De-identify ``input_path`` into the directory ``out_dir`` of part files, on Spark.
 
-    ``out_dir`` may be any URI Spark writes; it must not exist yet. Either every part file
-    and ``_SUCCESS`` appear or, on bad input, nothing is written. A local ``out_dir`` then
-    gets the signed hand-over manifest (:mod:`.handover`), written last.
+    ``input_path`` is a file, a directory of files of one format, or a URI Spark reads;
+    ``out_dir`` may be any URI Spark writes and must not exist yet. Either every part file,
+    ``_SUCCESS`` and then the signed hand-over manifest (:mod:`.handover`) appear, or, on
+    bad input, nothing is written.
+
+    A single local file is read by the driver (the local reader's chunks, spread over the
+    partitions in order); a directory or a remote URI is read by the executors, whole files
+    at a time (:mod:`.file_partitions`), the driver reading only the first file's header.
     """
     fmt = options.output_format
     if fmt not in SPARK_FORMATS:
@@ -210,116 +238,230 @@ def deidentify_spark(
         )
     if options.partitions is not None and options.partitions < 1:
         raise InvalidInputError("partitions must be at least 1")
-    local_out = "://" not in out_dir
-    if local_out and Path(out_dir).exists():
+    out_local = local_path(out_dir)
+    if out_local is not None and out_local.exists():
         raise InvalidInputError(f"{out_dir}: output directory already exists")
     started = time.perf_counter()
     limits = options.run.limits or ReaderLimits.from_settings(get_settings())
     run_options = replace(options.run, workers=1, encoding="columns", limits=limits)
-    files = input_files(Path(input_path))
+    in_local = local_path(input_path)
+    job = _JobInput(policy, keystore, run_options)
     with ExitStack() as stack:
-        run = stack.enter_context(
-            DeidRun(
-                files[0],
-                policy,
-                keystore=keystore,
-                options=run_options,
-                output_file=out_dir,
-                output_format=fmt,
+        if in_local is not None:
+            files = input_files(in_local)
+            run = stack.enter_context(job.open(files[0], out_dir, fmt))
+            if len(files) > 1:
+                job.check_local_headers(files, run)
+            spark = session or spark_session(options.master, options.conf)
+        else:
+            spark = session or spark_session(options.master, options.conf)
+            fs = HadoopFileSystem(spark, str(input_path))
+            remote = fs.data_files(str(input_path))
+            run = stack.enter_context(job.open(fs.stream_input(remote[0]), out_dir, fmt))
+        check_session(spark)
+        out_local, out_dir = _resolve_output(spark, out_local, out_dir)
+        spec = job.spec(run)
+        if in_local is not None and len(files) == 1:
+            _run_chunks(spark, run, spec, out_dir, options, job.chunk_rows(spec))
+            digest = run.source.sha256()
+        else:
+            labels = (
+                {_spark_uri(f): str(f) for f in files}
+                if in_local is not None
+                else {f.uri: f.label for f in remote}
             )
+            _run_files(spark, run, spec, labels, out_dir, options, job.chunk_rows(spec))
+            run.report.input_file = str(input_path)
+            digest = None  # per-file hashes of a directory's input: not recorded
+        run.report.finish(time.perf_counter() - started, digest)
+        # Last, after Spark committed every part file: the directory becomes a hand-over.
+        model = spec.scrubber_config.spacy_model if spec.scrubber_config else None
+        if out_local is not None:
+            write_handover_manifest(
+                out_local, policy, run.report, keystore, output_format=fmt, spacy_model=model
+            )
+        else:
+            write_remote_manifest(
+                spark, out_dir, policy, run.report, keystore, output_format=fmt, spacy_model=model
+            )
+        return run.report
+
+
+def _resolve_output(
+    spark: SparkSession, out_local: Path | None, out_dir: str
+) -> tuple[Path | None, str]:
+    """Where Spark will really write: a path without a scheme is on the cluster's default
+    file system (HDFS on YARN, DBFS on Databricks), local only where that is ``file:``.
+    Refused if it exists (Spark would refuse too, but only after all the work)."""
+    fs = HadoopFileSystem(spark, out_dir)
+    if out_local is not None:
+        qualified = fs.qualified(str(out_local.absolute()))
+        if qualified.startswith("file:"):
+            return out_local.absolute(), str(out_local.absolute())
+        out_dir = qualified
+    if fs.exists(out_dir):
+        raise InvalidInputError(f"{out_dir}: output directory already exists")
+    return None, out_dir
+
+
+@dataclass(frozen=True, slots=True)
+class _JobInput:
+    """What the driver does with the input before any task runs, whichever way it is read."""
+
+    policy: Policy
+    keystore: KeyStore
+    options: RunOptions
+
+    def open(self, first: Path | StreamInput, out_dir: str, fmt: str) -> DeidRun:
+        """The local engine's run on the first file: the header checked, the plan built."""
+        return DeidRun(
+            first,
+            self.policy,
+            keystore=self.keystore,
+            options=self.options,
+            output_file=out_dir,
+            output_format=fmt,
         )
-        scrubber_config = run.plan.scrubber_config(run_options.spacy_model)
-        spec = WorkerSpec(
-            plan=run.plan,
-            header=tuple(run.source.header),
-            encoding=policy.input.encoding,
-            output="columns",
-            scrubber_config=scrubber_config,
-            scrubber_factory=run_options.scrubber_factory or cached_scrubber,
-            limits=limits,
-        )
-        chunk_rows = run_options.chunk_rows or (
-            FREE_TEXT_CHUNK_ROWS if scrubber_config is not None else STRUCTURED_CHUNK_ROWS
-        )
-        chunks: list[tuple[int, bytes]] = []
-        origins: list[str] = []  # the file each chunk came from (errors name it)
-        for number, path in enumerate(files):
-            source = run.source
-            if number:  # the same header check, then the first file's header exactly
-                other = stack.enter_context(
-                    DeidRun(path, policy, keystore=keystore, options=run_options)
-                )
-                source = other.source
-                if tuple(source.header) != spec.header:
+
+    def check_local_headers(self, files: list[Path], run: DeidRun) -> None:
+        """Every other local file's header: checked before any task starts."""
+        for path in files[1:]:
+            source = open_source(path, encoding=self.policy.input.encoding, limits=self._limits)
+            try:
+                if tuple(source.header) != tuple(run.source.header):
                     raise InputFileError(
                         f"header differs from {files[0].name}'s: the files of an input "
                         "directory must share one header, in one column order",
                         file=source.file,
                         line=1,
                     )
-            for chunk in source.chunks(chunk_rows):
-                chunks.append((len(chunks), pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)))
-                origins.append(source.file)
-        if len(files) > 1:  # the report names the directory; per-file hashes: not yet
-            run.report.input_file = str(input_path)
-        spark = session or spark_session(options.master, options.conf)
-        check_session(spark)
-        _run_job(
-            spark, run, spec, (chunks, origins), out_dir, options, allow_empty=policy.allow_empty
+            finally:
+                source.close()
+
+    def spec(self, run: DeidRun) -> WorkerSpec:
+        scrubber_config = run.plan.scrubber_config(self.options.spacy_model)
+        return WorkerSpec(
+            plan=run.plan,
+            header=tuple(run.source.header),
+            encoding=self.policy.input.encoding,
+            output="columns",
+            scrubber_config=scrubber_config,
+            scrubber_factory=self.options.scrubber_factory or cached_scrubber,
+            limits=self._limits,
         )
-        digest = run.source.sha256() if len(files) == 1 else None
-        run.report.finish(time.perf_counter() - started, digest)
-        if local_out:  # last, after Spark committed every part file
-            write_handover_manifest(
-                Path(out_dir),
-                policy,
-                run.report,
-                keystore,
-                output_format=fmt,
-                spacy_model=scrubber_config.spacy_model if scrubber_config else None,
-            )
-        return run.report
+
+    @property
+    def _limits(self) -> ReaderLimits:
+        assert self.options.limits is not None  # deidentify_spark sets the operator's
+        return self.options.limits
+
+    def chunk_rows(self, spec: WorkerSpec) -> int:
+        return self.options.chunk_rows or (
+            FREE_TEXT_CHUNK_ROWS if spec.scrubber_config is not None else STRUCTURED_CHUNK_ROWS
+        )
+
+
+def _spark_uri(path: Path) -> str:
+    """A local file as Spark's file sources name it in their ``path`` column."""
+    return "file:" + str(path.resolve())
+
+
+def _run_chunks(
+    spark: SparkSession,
+    run: DeidRun,
+    spec: WorkerSpec,
+    out_dir: str,
+    options: SparkOptions,
+    chunk_rows: int,
+) -> None:
+    """A single local file: the driver cuts it into the local reader's chunks."""
+    from pyspark.sql.types import BinaryType, LongType, StructField, StructType  # noqa: PLC0415
+
+    chunks = [
+        (number, pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+        for number, chunk in enumerate(run.source.chunks(chunk_rows))
+    ]
+    context = spark.sparkContext
+    slices = options.partitions or max(1, min(len(chunks), 2 * context.defaultParallelism))
+    input_schema = StructType(
+        [
+            StructField(INDEX_COLUMN, LongType(), nullable=False),
+            StructField(PAYLOAD_COLUMN, BinaryType()),
+        ]
+    )
+    frame = spark.createDataFrame(context.parallelize(chunks, slices), input_schema)
+    labels = [run.source.file] * len(chunks)
+
+    def transform(broadcast: Any) -> PartitionTransform:
+        return PartitionTransform(
+            secrets.token_hex(16), broadcast, run.outputs, options.output_format
+        )
+
+    def merge(outcomes: list[ChunkOutcome]) -> None:
+        _merge(run, sorted(outcomes, key=lambda o: o.index), labels)
+
+    _run_job(spark, run, spec, (frame, transform, merge), out_dir, options)
+
+
+def _run_files(
+    spark: SparkSession,
+    run: DeidRun,
+    spec: WorkerSpec,
+    labels: dict[str, str],
+    out_dir: str,
+    options: SparkOptions,
+    chunk_rows: int,
+) -> None:
+    """A directory or a URI: the executors read whole files, in Spark's binaryFile rows."""
+    uris = list(labels)
+    numbers = {uri: (n, labels[uri]) for n, uri in enumerate(uris)}
+    frame = spark.read.format("binaryFile").load(uris).select(PATH_COLUMN, CONTENT_COLUMN)
+
+    def transform(broadcast: Any) -> FileTransform:
+        return FileTransform(
+            secrets.token_hex(16),
+            broadcast,
+            run.outputs,
+            options.output_format,
+            numbers,
+            labels[uris[0]],
+            chunk_rows,
+        )
+
+    def merge(outcomes: list[ChunkOutcome]) -> None:
+        _merge_files(run, outcomes, [labels[uri] for uri in uris])
+
+    _run_job(spark, run, spec, (frame, transform, merge), out_dir, options)
 
 
 def _run_job(
     spark: SparkSession,
     run: DeidRun,
     spec: WorkerSpec,
-    job_input: tuple[list[tuple[int, bytes]], list[str]],
+    job: tuple[Any, Callable[[Any], Any], Callable[[list[ChunkOutcome]], None]],
     out_dir: str,
     options: SparkOptions,
-    *,
-    allow_empty: bool,
 ) -> None:
-    """Transform (cached), collect every chunk's outcome, then and only then write."""
+    """Transform (cached), collect every outcome, check them, then and only then write."""
     from pyspark import StorageLevel  # noqa: PLC0415
     from pyspark.sql import functions as f  # noqa: PLC0415
-    from pyspark.sql.types import BinaryType, LongType, StructField, StructType  # noqa: PLC0415
 
-    chunks, origins = job_input
+    frame, make_transform, merge = job
     context = spark.sparkContext
-    slices = options.partitions or max(1, min(len(chunks), 2 * context.defaultParallelism))
+    if options.partitions is not None:  # files are packed into at least this many tasks
+        spark.conf.set("spark.sql.files.minPartitionNum", str(options.partitions))
     run.report.workers = context.defaultParallelism  # the cores Spark runs tasks on
     broadcast = context.broadcast(spec)
     transformed = None
     try:
-        input_schema = StructType(
-            [
-                StructField(INDEX_COLUMN, LongType(), nullable=False),
-                StructField(PAYLOAD_COLUMN, BinaryType()),
-            ]
+        transformed = frame.mapInArrow(
+            make_transform(broadcast), spark_schema(run, options.output_format)
         )
-        frame = spark.createDataFrame(context.parallelize(chunks, slices), input_schema)
-        transform = PartitionTransform(
-            secrets.token_hex(16), broadcast, run.outputs, options.output_format
-        )
-        transformed = frame.mapInArrow(transform, spark_schema(run, options.output_format))
         transformed = transformed.persist(StorageLevel.MEMORY_AND_DISK)
         rows = transformed.where(f.col(STATS_COLUMN).isNotNull()).select(STATS_COLUMN).collect()
-        # Our own executors' pickles, made from this job's chunks: trusted input.
-        outcomes = sorted((pickle.loads(r[0]) for r in rows), key=lambda o: o.index)  # noqa: S301
-        _merge(run, outcomes, origins)
-        _check_empty(run, allow_empty)
+        # Our own executors' pickles, made from this job's input: trusted.
+        merge([pickle.loads(r[0]) for r in rows])  # noqa: S301
+        _check_empty(run, spec.plan.policy.allow_empty)
         data = transformed.where(f.col(STATS_COLUMN).isNull()).drop(STATS_COLUMN)
         writer = data.write.mode("errorifexists").options(**_writer_options(options.output_format))
         if options.output_format == "jsonl":
@@ -330,6 +472,8 @@ def _run_job(
         if transformed is not None:
             transformed.unpersist()
         broadcast.destroy()
+        if options.partitions is not None:
+            spark.conf.unset("spark.sql.files.minPartitionNum")
 
 
 def _merge(run: DeidRun, outcomes: list[ChunkOutcome], origins: list[str]) -> None:
@@ -351,6 +495,36 @@ def _merge(run: DeidRun, outcomes: list[ChunkOutcome], origins: list[str]) -> No
             )
         assert outcome.stats is not None
         run.report.add(outcome.stats)
+
+
+def _merge_files(run: DeidRun, outcomes: list[ChunkOutcome], labels: list[str]) -> None:
+    """Per-file outcomes: the first problem in input order, else every file read whole."""
+    problems = sorted(
+        (o for o in outcomes if o.problem is not None), key=lambda o: (o.file, o.index)
+    )
+    if problems:
+        first = problems[0]
+        assert first.problem is not None
+        raise InputFileError(
+            first.problem.reason,
+            file=labels[first.file],
+            line=first.problem.line,
+            column=first.problem.column,
+            code=first.problem.code,
+        )
+    ends = {o.file: o.chunks for o in outcomes if o.chunks is not None}
+    chunks = sorted((o.file, o.index) for o in outcomes if o.stats is not None)
+    expected = [(n, i) for n in range(len(labels)) for i in range(ends.get(n) or 0)]
+    if set(ends) != set(range(len(labels))) or chunks != expected:
+        raise RuntimeError(
+            f"the Spark job returned outcomes for {len(ends)} of {len(labels)} files "
+            f"and {len(chunks)} of {len(expected)} chunks"
+        )
+    by_position = {(o.file, o.index): o for o in outcomes if o.stats is not None}
+    for position in expected:
+        stats = by_position[position].stats
+        assert stats is not None
+        run.report.add(stats)
 
 
 def _check_empty(run: DeidRun, allow_empty: bool) -> None:

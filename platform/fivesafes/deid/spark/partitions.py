@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -41,7 +41,7 @@ INDEX_COLUMN = "chunk_index"
 PAYLOAD_COLUMN = "chunk"
 
 
-class _Broadcast(Protocol):
+class Broadcast(Protocol):
     """The part of ``pyspark.Broadcast`` a partition uses."""
 
     @property
@@ -50,11 +50,19 @@ class _Broadcast(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ChunkOutcome:
-    """What the driver learns of one chunk: its statistics, or the problem that stops the job."""
+    """What the driver learns of one chunk: its statistics, or the problem that stops the job.
+
+    When executors read the files themselves (:mod:`.file_partitions`), ``file`` is the
+    file's number and ``index`` the chunk's within it, and each file ends with an outcome
+    whose ``chunks`` is how many it had: the driver can tell a file read whole from one
+    cut short.
+    """
 
     index: int
     stats: ChunkStats | None = None
     problem: CellProblem | None = None
+    file: int = 0
+    chunks: int | None = None
 
 
 _SCRUBBERS: dict[ScrubberConfig, Scrubber] = {}
@@ -69,7 +77,8 @@ def cached_scrubber(config: ScrubberConfig) -> Scrubber:
     return scrubber
 
 
-def _state(job: str, broadcast: _Broadcast) -> WorkerState:
+def worker_state(job: str, broadcast: Broadcast) -> WorkerState:
+    """This process's state for ``job`` (built once from the broadcast plan)."""
     state = _STATES.get(job)
     if state is None:
         _STATES.clear()  # one job's plan at a time: an old job's keys are not kept
@@ -114,7 +123,7 @@ class PartitionTransform:
     def __init__(
         self,
         job: str,
-        broadcast: _Broadcast,
+        broadcast: Broadcast,
         outputs: Sequence[OutputColumn],
         output_format: str,
     ) -> None:
@@ -124,7 +133,7 @@ class PartitionTransform:
         self.output_format = output_format
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        state = _state(self.job, self.broadcast)
+        state = worker_state(self.job, self.broadcast)
         schema = output_schema(self.outputs, self.output_format)
         for batch in batches:
             indexes = batch.column(INDEX_COLUMN).to_pylist()
@@ -138,21 +147,34 @@ class PartitionTransform:
         self, state: WorkerState, schema: pa.Schema, index: int, chunk: Chunk
     ) -> Iterator[pa.RecordBatch]:
         try:
-            result = state.process(chunk)
+            yield from chunk_batches(state, schema, self.outputs, chunk, ChunkOutcome(index))
         except CellProblem as problem:
-            yield self._stats_row(schema, ChunkOutcome(index, problem=problem))
-            return
-        assert result.columns is not None
-        arrays = [
-            _array(out.kind, column, schema.field(out.name).type)
-            for out, column in zip(self.outputs, result.columns, strict=True)
-        ]
-        rows = len(result.columns[0]) if result.columns else 0
-        arrays.append(pa.nulls(rows, type=pa.binary()))
-        yield pa.record_batch(arrays, schema=schema)
-        yield self._stats_row(schema, ChunkOutcome(index, stats=result.stats))
+            yield stats_row(schema, ChunkOutcome(index, problem=problem))
 
-    def _stats_row(self, schema: pa.Schema, outcome: ChunkOutcome) -> pa.RecordBatch:
-        arrays: list[Any] = [pa.nulls(1, type=f.type) for f in list(schema)[:-1]]
-        arrays.append(pa.array([pickle.dumps(outcome)], type=pa.binary()))
-        return pa.record_batch(arrays, schema=schema)
+
+def chunk_batches(
+    state: WorkerState,
+    schema: pa.Schema,
+    outputs: Sequence[OutputColumn],
+    chunk: Chunk,
+    where: ChunkOutcome,
+) -> Iterator[pa.RecordBatch]:
+    """One chunk through the local worker: its rows, then its stats row (``where`` says
+    which chunk it is). A bad cell raises :class:`CellProblem` before anything is yielded."""
+    result = state.process(chunk)
+    assert result.columns is not None
+    arrays = [
+        _array(out.kind, column, schema.field(out.name).type)
+        for out, column in zip(outputs, result.columns, strict=True)
+    ]
+    rows = len(result.columns[0]) if result.columns else 0
+    arrays.append(pa.nulls(rows, type=pa.binary()))
+    yield pa.record_batch(arrays, schema=schema)
+    yield stats_row(schema, replace(where, stats=result.stats))
+
+
+def stats_row(schema: pa.Schema, outcome: ChunkOutcome) -> pa.RecordBatch:
+    """A row with every output column null and ``outcome`` pickled in :data:`STATS_COLUMN`."""
+    arrays: list[Any] = [pa.nulls(1, type=f.type) for f in list(schema)[:-1]]
+    arrays.append(pa.array([pickle.dumps(outcome)], type=pa.binary()))
+    return pa.record_batch(arrays, schema=schema)
