@@ -183,7 +183,9 @@ def test_speculation_duplicates_no_rows(faulted: FaultedRuns, tmp_path: Path) ->
         pytest.skip(
             "output checked, but no speculative copy ran: Spark (4.x) starts its "
             "speculation checker only when the master is not local[...] "
-            "(TaskSchedulerImpl.start), so this needs a cluster master"
+            "(TaskSchedulerImpl.start), and never places a copy on the host already "
+            "running the task (so local-cluster[...] on one machine does not either): "
+            "this needs a cluster of two hosts"
         )
     assert {a.partition for a in copies} == {1}
 
