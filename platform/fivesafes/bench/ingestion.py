@@ -47,7 +47,7 @@ from fivesafes.bench.hsm_token import (
 )
 from fivesafes.bench.memory import PeakSampler
 from fivesafes.bench.servers import uvicorn_server
-from fivesafes.bench.structured import _POLICY, write_extract
+from fivesafes.bench.structured import STRUCTURED_POLICY, write_extract
 from fivesafes.datasets.models import UploadState
 from fivesafes.datasets.service import load_policy_file
 from fivesafes.db import make_engine, make_session_factory, session_scope
@@ -163,7 +163,7 @@ def server(
 
 def _prepare(url: str, folder: Path) -> str:
     policy = folder / "policy.yaml"
-    policy.write_text(yaml.safe_dump(_POLICY, sort_keys=False), encoding="utf-8")
+    policy.write_text(yaml.safe_dump(STRUCTURED_POLICY, sort_keys=False), encoding="utf-8")
     engine = make_engine(url)
     trail = AuditTrail.for_operator()
     try:
@@ -215,7 +215,7 @@ def _ingest_once(dialect: str, extract: Path, rows: int, keystore: str = "local"
             start = time.perf_counter()
             with extract.open("rb") as handle:
                 response = httpx.post(
-                    f"{base}/datasets/{_POLICY['dataset']}/uploads",
+                    f"{base}/datasets/{STRUCTURED_POLICY['dataset']}/uploads",
                     files={"file": (extract.name, handle, "text/csv")},
                     headers=auth,
                     timeout=600,

@@ -38,7 +38,7 @@ from fivesafes.audit.trail import AuditTrail
 from fivesafes.bench.databases import temporary_database
 from fivesafes.bench.ingestion import server
 from fivesafes.bench.memory import PeakSampler
-from fivesafes.bench.structured import _POLICY, write_extract
+from fivesafes.bench.structured import STRUCTURED_POLICY, write_extract
 from fivesafes.datasets.models import DatasetVersion
 from fivesafes.datasets.service import load_policy_file
 from fivesafes.datasets.version_tables import VERSION_SCHEMA
@@ -52,7 +52,7 @@ from fivesafes.keys.local import LocalFileKeyStore
 TARGET_RATIO = 0.5
 FORMATS = ("csv", "parquet")
 MAX_PEAK_MB = 1024
-COLUMNS = [n for n, c in _POLICY["columns"].items() if c.get("action") != "drop"]
+COLUMNS = [n for n, c in STRUCTURED_POLICY["columns"].items() if c.get("action") != "drop"]
 
 
 @dataclass(slots=True)
@@ -109,7 +109,7 @@ class ReleaseBenchmark:
 def _prepare(url: str, folder: Path, rows: int) -> tuple[str, int, str]:
     """Ingest the extract, make a project and a grant; (token, grant id, table name)."""
     policy_path = folder / "policy.yaml"
-    policy_path.write_text(yaml.safe_dump(_POLICY, sort_keys=False), encoding="utf-8")
+    policy_path.write_text(yaml.safe_dump(STRUCTURED_POLICY, sort_keys=False), encoding="utf-8")
     extract = folder / "extract.csv"
     write_extract(extract, rows)
     keystore = LocalFileKeyStore(folder / "keys")
@@ -123,7 +123,7 @@ def _prepare(url: str, folder: Path, rows: int) -> tuple[str, int, str]:
             load_policy_file(session, trail, policy_path)
         ingestor = Ingestor(factory, keystore, IngestorOptions(workers=2))
         try:
-            ingest_file(ingestor, trail, _POLICY["dataset"], extract)
+            ingest_file(ingestor, trail, STRUCTURED_POLICY["dataset"], extract)
         finally:
             ingestor.close()
         now = utcnow()
@@ -160,7 +160,7 @@ def _prepare(url: str, folder: Path, rows: int) -> tuple[str, int, str]:
                 researcher,
                 project_id=project.id,
                 body=RequestIn(
-                    dataset=_POLICY["dataset"],
+                    dataset=STRUCTURED_POLICY["dataset"],
                     columns=COLUMNS,
                     justification="Benchmark of the release path on synthetic data.",
                 ),

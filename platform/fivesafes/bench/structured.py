@@ -37,7 +37,7 @@ from fivesafes.deid.nhs_number import check_digit
 TARGET_ROWS_PER_SECOND = 100_000
 MAX_RSS_RATIO = 1.2
 
-_POLICY: dict[str, Any] = {
+STRUCTURED_POLICY: dict[str, Any] = {
     "dataset": "bench-structured",
     "version": 1,
     "description": "Synthetic structured-only extract for the throughput benchmark.",
@@ -80,7 +80,7 @@ def write_extract(path: Path, rows: int, seed: int = 7) -> None:
     admit_epoch = date(2018, 1, 1)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(list(_POLICY["columns"]))
+        writer.writerow(list(STRUCTURED_POLICY["columns"]))
         for _ in range(rows):
             writer.writerow(
                 [
@@ -191,7 +191,7 @@ def run_structured_benchmark(
     with tempfile.TemporaryDirectory(prefix="fivesafes-bench-") as tmp:
         folder = Path(tmp)
         policy_path = folder / "policy.yaml"
-        policy_path.write_text(yaml.safe_dump(_POLICY, sort_keys=False), encoding="utf-8")
+        policy_path.write_text(yaml.safe_dump(STRUCTURED_POLICY, sort_keys=False), encoding="utf-8")
         for count in rows:
             extract = folder / f"extract-{count}.csv"
             write_extract(extract, count)

@@ -6,6 +6,7 @@ non-zero when a bar is missed, so ``make bench`` fails loudly in CI.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated
 
@@ -148,6 +149,47 @@ def _run_release(rows: list[int] | None) -> bool:
     return result.passed
 
 
+Notes = Annotated[
+    int, typer.Option("--notes", min=1, help="Free-text rows: the dev notes, cycled to N.")
+]
+SparkRows = Annotated[
+    int, typer.Option("--rows", min=1, help="Rows of the generated structured extract.")
+]
+SparkRepeats = Annotated[
+    int,
+    typer.Option(
+        "--repeats", min=1, help="Rounds per engine, alternating; the best of each is kept."
+    ),
+]
+
+
+def _run_spark(data_dir: Path, notes: int = 2000, rows: int = 1_000_000, repeats: int = 2) -> bool:
+    from fivesafes.bench.deid_bench import DEV_CSV  # noqa: PLC0415
+    from fivesafes.bench.spark_bench import run_spark_benchmark  # noqa: PLC0415
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise ConfigurationError("pyspark is not installed (the spark extra)")
+    if not (data_dir / DEV_CSV).exists():
+        raise ConfigurationError(f"{data_dir / DEV_CSV} not found; pass --data-dir")
+    result = run_spark_benchmark(data_dir, notes=notes, rows=rows, repeats=repeats)
+    console.print(result.render(), highlight=False, soft_wrap=True)
+    return result.passed
+
+
+@bench_app.command("spark")
+@handle_errors
+def spark(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    notes: Notes = 2000,
+    rows: SparkRows = 1_000_000,
+    repeats: SparkRepeats = 2,
+) -> None:
+    """Spark engine on local[2] vs the local engine with 2 workers: free-text dev notes and
+    a generated structured extract; warm rows/s, their ratio, peak RSS of each run's tree."""
+    if not _run_spark(data_dir, notes, rows, repeats):
+        raise typer.Exit(1)
+
+
 @bench_app.command("release")
 @handle_errors
 def release(rows: Rows = None) -> None:
@@ -191,7 +233,8 @@ def audit() -> None:
 def run_all(
     data_dir: DataDir = DEFAULT_DATA_DIR, workers: Workers = 2, limit: Limit = None
 ) -> None:
-    """Every benchmark: de-identification, structured engine, ingestion, audit overhead."""
+    """Every benchmark: de-identification, structured engine, ingestion, audit overhead,
+    releases, and the Spark engine against the local one (when pyspark is installed)."""
     results = {
         "deid": _run_deid(data_dir, workers, limit),
         "structured": _run_structured(None, workers),
@@ -199,6 +242,10 @@ def run_all(
         "audit": _run_audit(),
         "release": _run_release(None),
     }
+    if importlib.util.find_spec("pyspark") is not None:
+        results["spark"] = _run_spark(data_dir)
+    else:
+        console.print("spark: skipped (pyspark is not installed: the spark extra)")
     failed = [name for name, ok in results.items() if not ok]
     if failed:
         console.print(f"bars missed: {', '.join(failed)}")
