@@ -226,6 +226,12 @@ class Settings(BaseSettings):
         description="How long a call to an identity provider (discovery, JWKS, token "
         "endpoint) may take.",
     )
+    reid_require_caldicott_guardian: bool = Field(
+        default=True,
+        description="Whether a re-identification needs, of its two governance approvals, "
+        "at least one by an officer flagged as Caldicott Guardian (`fivesafes users "
+        "set-caldicott`); docs/reidentification.md.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `fivesafes serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `fivesafes serve` binds to.")
     public_url: str = Field(

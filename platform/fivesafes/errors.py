@@ -104,6 +104,13 @@ class UnsupportedMediaTypeError(InvalidInputError):
     code = "unsupported_media_type"
 
 
+class RateLimitedError(FivesafesError):
+    """A limit on how often something may be done is reached (a project's monthly
+    re-identification allowance); trying again later, or a governance decision, helps."""
+
+    code = "rate_limited"
+
+
 class ServiceUnavailableError(FivesafesError):
     """A dependency (the database) cannot be reached."""
 

@@ -18,6 +18,12 @@ from fivesafes.db import Base
 from fivesafes.identity.models import ApiToken, User
 from fivesafes.identity.oidc.models import FederatedIdentity, OidcLoginAttempt
 from fivesafes.identity.web_models import LoginFailure, WebSession
+from fivesafes.reidentification.models import (
+    ReidentificationApproval,
+    ReidentificationRecord,
+    ReidentificationRequest,
+    ReidentificationSubject,
+)
 from fivesafes.release.models import Release
 
 __all__ = [
@@ -37,6 +43,10 @@ __all__ = [
     "OptOutList",
     "Project",
     "ProjectMember",
+    "ReidentificationApproval",
+    "ReidentificationRecord",
+    "ReidentificationRequest",
+    "ReidentificationSubject",
     "Release",
     "RequestReview",
     "ReviewCell",

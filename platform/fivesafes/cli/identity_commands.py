@@ -23,6 +23,11 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 
 
+#: The roles, for the options' help (reidentifier: trust-side staff who carry out an
+#: approved re-identification; docs/reidentification.md).
+_ROLES = "uploader, researcher, governance, admin or reidentifier"
+
+
 def _when(value: object) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else "-"
 
@@ -31,7 +36,7 @@ def _when(value: object) -> str:
 @handle_errors
 def add_user(
     username: str,
-    role: Annotated[Role, typer.Option(help="uploader, researcher, governance or admin")],
+    role: Annotated[Role, typer.Option(help=_ROLES)],
     full_name: Annotated[str, typer.Option(help="Display name")] = "",
     email: Annotated[str | None, typer.Option(help="Contact address")] = None,
 ) -> None:
@@ -54,7 +59,9 @@ def list_users() -> None:
         for user in service.list_users(session):
             table.add_row(
                 user.username,
-                user.role.value,
+                f"{user.role.value} (Caldicott Guardian)"
+                if user.caldicott_guardian
+                else user.role.value,
                 user.full_name,
                 "yes" if user.is_active else "disabled",
                 routes.get(user.id, "fivesafes"),
@@ -76,9 +83,10 @@ def disable_user(username: str) -> None:
 @handle_errors
 def set_role(
     username: str,
-    role: Annotated[Role, typer.Option(help="uploader, researcher, governance or admin")],
+    role: Annotated[Role, typer.Option(help=_ROLES)],
 ) -> None:
-    """Change a user's role; their open web sessions end at once."""
+    """Change a user's role; their open web sessions end at once (leaving governance
+    also drops the Caldicott Guardian flag)."""
     with transaction() as session:
         before = service.get_user(session, username).role
         service.change_role(session, TRAIL(), username, role)
@@ -86,6 +94,31 @@ def set_role(
             console.print(f"{username} already has the role {role.value}")
             return
         console.print(f"{username}: {before.value} -> {role.value} (web sessions ended)")
+
+
+@users_app.command("set-caldicott")
+@handle_errors
+def set_caldicott(
+    username: str,
+    on: Annotated[
+        bool,
+        typer.Option(
+            "--on/--off",
+            help="Flag the governance officer as the Caldicott Guardian, or remove the flag",
+        ),
+    ],
+) -> None:
+    """Mark a governance officer as the Caldicott Guardian (or not): with
+    FIVESAFES_REID_REQUIRE_CALDICOTT_GUARDIAN on, a re-identification needs one such
+    officer among its two approvals. Audited as user.caldicott_guardian."""
+    with transaction() as session:
+        before = service.get_user(session, username).caldicott_guardian
+        service.set_caldicott_guardian(session, TRAIL(), username, on)
+        state = "on" if on else "off"
+        if before == on:
+            console.print(f"{username}: the Caldicott Guardian flag is already {state}")
+            return
+        console.print(f"{username}: Caldicott Guardian flag {state}")
 
 
 @tokens_app.command("issue")

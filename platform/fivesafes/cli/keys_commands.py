@@ -38,6 +38,7 @@ from fivesafes.keys.kek_rotation import KekRotatingStore, rotate_kek
 from fivesafes.keys.local import LocalFileKeyStore
 from fivesafes.keys.migration import migrate_local_to_pkcs11
 from fivesafes.keys.open import open_keystore
+from fivesafes.keys.reid_blob import REID_KEY_KIND, REID_KEY_NAME
 from fivesafes.keys.retired import encode_retired_file
 from fivesafes.keys.signing_rotation import RotatableSigningStore, rotate_signing_key
 from fivesafes.keys.store import (
@@ -124,6 +125,46 @@ def init_keys(path: PathOption = None, keystore: KeystoreOption = None) -> None:
             "names": [info.name for info in infos],
             "fingerprints": {info.name: info.fingerprint for info in infos},
         },
+    )
+
+
+@keys_app.command("init-reidentification")
+@handle_errors
+def init_reidentification(path: PathOption = None, keystore: KeystoreOption = None) -> None:
+    """Create the optional re-identification key (refuses if it exists); print its id.
+
+    Needed only before ingesting a dataset whose policy allows re-identification: NHS
+    numbers are then sealed under this key (in the token, for ``pkcs11``), nowhere else.
+    """
+    settings = _settings(path)
+    chosen = keystore if keystore is not None else settings.keystore
+    if chosen not in _KEYSTORES:
+        raise InvalidInputError(f"--keystore {chosen!r}: give local or pkcs11")
+    if chosen == "local":
+        store = LocalFileKeyStore(settings.keystore_path)
+        info = store.init_reidentification_key()
+        advice = (
+            "The key is a 0600 file beside the other keys: back it up with them. Losing it "
+            "makes every sealed NHS number unreadable; production sites keep it in an HSM."
+        )
+    else:
+        from fivesafes.keys.pkcs11_store import Pkcs11KeyStore  # noqa: PLC0415
+
+        token = Pkcs11KeyStore.from_settings(settings)
+        try:
+            info = token.init_reidentification_key()
+        finally:
+            token.close()
+        advice = (
+            "The key was generated in the token and never leaves it (non-extractable): "
+            "back up the token."
+        )
+    console.print(f"created the re-identification key ({info.location})", highlight=False)
+    _print_fingerprints([info])
+    console.print(advice)
+    _audit(
+        "keys.reidentification_init",
+        {"keystore": chosen, "name": info.name, "fingerprint": info.fingerprint},
     )
 
 
@@ -248,6 +289,13 @@ def check(path: PathOption = None) -> None:
     for key_name, purpose in KEY_NAMES.items():
         fingerprint = infos[key_name].fingerprint
         console.print(f"{key_name:<14} id {fingerprint}  {purpose}", highlight=False)
+    if store.has_reidentification_key():  # optional: checked only where it exists
+        aad = b"fivesafes/keys/check"
+        if store.reidentification_open(store.reidentification_seal(probe, aad), aad) != probe:
+            raise ConfigurationError("the re-identification key does not open what it sealed")
+        reid = infos.get(REID_KEY_NAME)
+        shown = reid.fingerprint if reid is not None else "-"
+        console.print(f"{REID_KEY_NAME} id {shown}  {REID_KEY_KIND}", highlight=False)
     console.print(f"{store.describe()}: all keys present and working")
 
 

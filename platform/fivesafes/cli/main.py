@@ -20,6 +20,7 @@ from fivesafes.cli.dataset_commands import datasets_app, ingest, optouts_app, po
 from fivesafes.cli.db_commands import db_app
 from fivesafes.cli.identity_commands import tokens_app, users_app
 from fivesafes.cli.keys_commands import keys_app
+from fivesafes.cli.reidentification_commands import reidentification_app
 from fivesafes.cli.runtime import console, handle_errors
 from fivesafes.config import get_settings
 from fivesafes.provisioning import initialise
@@ -42,6 +43,7 @@ app.add_typer(optouts_app, name="optouts")
 app.command("ingest")(handle_errors(ingest))
 app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
+app.add_typer(reidentification_app, name="reidentification")
 deid_commands.register(app)
 register_access(app)
 release_commands.register(app)

@@ -105,6 +105,9 @@ class RunOptions:
     optouts: OptOutFilter | None = None
     start_method: str = "fork"
     limits: ReaderLimits | None = None
+    #: Workers return each chunk's patients for re-identification records (see
+    #: :mod:`fivesafes.ingestion.reid_capture`); off, the hot path does no extra work.
+    capture_patients: bool = False
 
 
 class DeidRun(AbstractContextManager["DeidRun"]):
@@ -152,6 +155,7 @@ class DeidRun(AbstractContextManager["DeidRun"]):
             scrubber_config=scrubber_config,
             scrubber_factory=options.scrubber_factory,
             limits=limits,
+            capture_patients=options.capture_patients,
         )
         self._allow_empty = policy.allow_empty
         self._chunk_rows = options.chunk_rows or (

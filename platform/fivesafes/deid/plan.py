@@ -222,6 +222,30 @@ class RowPlan:
         self, parsed: ParsedChunk, scrubber: Scrubber | None
     ) -> tuple[list[Column], ChunkStats]:
         """De-identify one chunk: output columns (in policy order) and what happened."""
+        columns, stats, _ = self._apply(parsed, scrubber, capture=False)
+        return columns, stats
+
+    def apply_capturing(
+        self, parsed: ParsedChunk, scrubber: Scrubber | None
+    ) -> tuple[list[Column], ChunkStats, list[tuple[str, str]]]:
+        """As :meth:`apply`, plus each kept patient's (stored pseudonym, NHS number).
+
+        For datasets whose policy allows re-identification only: the pairs are sealed by
+        the parent as soon as the chunk arrives and never written anywhere in the clear.
+        Rows left out of the output (rejected, opted out) and rows flagged as opted out
+        give no pair: nothing reversible is kept for a patient who is not in the data.
+        """
+        step = self.patient_step
+        if step is None or step.policy.type != "nhs_number":
+            raise InvalidInputError(
+                f"dataset {self.policy.dataset!r}: re-identification needs an nhs_number "
+                "patient_id column"
+            )
+        return self._apply(parsed, scrubber, capture=True)
+
+    def _apply(
+        self, parsed: ParsedChunk, scrubber: Scrubber | None, *, capture: bool
+    ) -> tuple[list[Column], ChunkStats, list[tuple[str, str]]]:
         stats = ChunkStats(rows_in=parsed.row_count)
         run = _ChunkRun(parsed, stats)
         columns = parsed.columns
@@ -258,12 +282,34 @@ class RowPlan:
             contexts = self._contexts(columns, patient_keys, offsets, parsed.row_count)
             for step in free_text:
                 outputs[step.name] = self._scrub(step, columns[step.index], contexts, scrubber, run)
+        patients = (
+            self._patients(patient_keys, outputs, run)
+            if capture and patient_keys is not None
+            else []
+        )
         result = [outputs[c.name] for c in self.outputs]
         if run.rejected:
             keep = [i for i in range(parsed.row_count) if i not in run.rejected]
             result = [[col[i] for i in keep] for col in result]
         stats.rows_out = parsed.row_count - len(run.rejected)
-        return result, stats
+        return result, stats, patients
+
+    def _patients(
+        self, patient_keys: list[str | None], outputs: dict[str, Column], run: _ChunkRun
+    ) -> list[tuple[str, str]]:
+        """Distinct (stored pseudonym, NHS number) pairs of the rows that stay in the output."""
+        assert self.patient_step is not None
+        pseudonyms = outputs[self.patient_step.name]
+        flags = outputs.get(OPTED_OUT_COLUMN) if self.flag_opt_outs else None
+        rejected = run.rejected
+        pairs: dict[str, str] = {}
+        for row, (pseudonym, number) in enumerate(zip(pseudonyms, patient_keys, strict=True)):
+            if pseudonym is None or number is None or row in rejected:
+                continue
+            if flags is not None and flags[row] == "true":
+                continue
+            pairs[pseudonym] = number
+        return list(pairs.items())
 
     def _apply_opt_outs(
         self, patient_keys: list[str | None], outputs: dict[str, Column], run: _ChunkRun

@@ -34,6 +34,8 @@ Role = Literal["patient_id", "identifier", "quasi_identifier", "free_text", "kee
 OnInvalid = Literal["reject_file", "reject_row", "null_and_count"]
 ContextKind = Literal["name", "nhs_number", "date", "postcode", "address", "identifier"]
 Sensitivity = Literal["standard", "sensitive"]
+#: Why a pseudonym may be reversed to the patient (see docs/reidentification.md).
+ReidPurpose = Literal["safety_critical_finding", "consent_to_contact"]
 #: Days a withdrawn version's data is kept for the record before it may be purged.
 DEFAULT_WITHDRAWN_RETENTION_DAYS = 90
 
@@ -147,6 +149,19 @@ class OptOutOptions(_Strict):
     basis: str | None = Field(default=None, min_length=5, max_length=500)
 
 
+class ReidentificationOptions(_Strict):
+    """Governed re-identification: off unless the dataset's policy opts in.
+
+    Only with ``allowed`` does ingestion keep each patient's NHS number, encrypted under
+    the re-identification key; without it nothing reversible is stored, so the feature
+    cannot be switched on for data already ingested.
+    """
+
+    allowed: StrictBool = False
+    purposes: tuple[ReidPurpose, ...] = ()
+    monthly_limit_per_project: int = Field(default=5, ge=1, le=1000)
+
+
 class InputOptions(_Strict):
     """How to read the extract."""
 
@@ -195,6 +210,7 @@ class Policy(_Strict):
     withdrawn_retention_days: StrictInt = Field(
         default=DEFAULT_WITHDRAWN_RETENTION_DAYS, ge=0, le=36500
     )
+    reidentification: ReidentificationOptions = ReidentificationOptions()
     columns: dict[str, ColumnPolicy] = Field(min_length=1)
 
     @field_validator("free_text_places", "free_text_organisations")
@@ -239,6 +255,8 @@ class Policy(_Strict):
         for key in ("free_text_places", "free_text_organisations"):
             if not content[key]:
                 del content[key]
+        if self.reidentification == ReidentificationOptions():
+            del content["reidentification"]
         canonical = rfc8785.dumps(content)
         return hashlib.sha256(canonical).hexdigest()
 
@@ -322,6 +340,30 @@ def _semantic_problems(policy: Policy) -> list[tuple[str, str]]:
         )
     if OPTED_OUT_COLUMN in policy.columns:
         problems.append((f"columns.{OPTED_OUT_COLUMN}", "this column name is reserved"))
+    problems.extend(_reidentification_problems(policy, patient_ids))
+    return problems
+
+
+def _reidentification_problems(policy: Policy, patient_ids: list[str]) -> list[tuple[str, str]]:
+    """Re-identification needs a purpose and an NHS number to reverse to; off means off."""
+    reid = policy.reidentification
+    at = "reidentification"
+    if not reid.allowed:
+        if (
+            reid.purposes
+            or reid.monthly_limit_per_project != ReidentificationOptions().monthly_limit_per_project
+        ):
+            return [(f"{at}.allowed", "purposes and a limit apply only with allowed: true")]
+        return []
+    problems: list[tuple[str, str]] = []
+    if not reid.purposes:
+        problems.append((f"{at}.purposes", "name at least one purpose re-identification serves"))
+    if len(set(reid.purposes)) != len(reid.purposes):
+        problems.append((f"{at}.purposes", "each purpose may be listed once"))
+    if not any(policy.columns[n].type == "nhs_number" for n in patient_ids):
+        problems.append(
+            (f"{at}.allowed", "re-identification needs a patient_id column of type nhs_number")
+        )
     return problems
 
 

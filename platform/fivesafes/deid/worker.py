@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from fivesafes.deid.io.csv_source import parse_csv_chunk
@@ -46,6 +46,8 @@ class WorkerSpec:
     scrubber_config: ScrubberConfig | None
     scrubber_factory: ScrubberFactory | None = None
     limits: ReaderLimits = DEFAULT_LIMITS
+    #: Return each chunk's (stored pseudonym, NHS number) pairs: re-identifiable datasets only.
+    capture_patients: bool = False
 
 
 @dataclass(slots=True)
@@ -57,6 +59,9 @@ class ChunkResult:
     stats: ChunkStats
     payload: bytes | None = None
     columns: list[Sequence[Cell]] | None = None
+    #: (stored pseudonym, NHS number) of the chunk's patients when capturing; the parent
+    #: seals them and clears this at once (never logged: kept out of the repr).
+    patients: list[tuple[str, str]] | None = field(default=None, repr=False)
 
 
 class WorkerState:
@@ -75,8 +80,12 @@ class WorkerState:
             parsed = parse_csv_chunk(chunk, spec.header, spec.encoding, spec.limits)
         else:
             parsed = ParsedChunk.of_columns(chunk)
-        columns, stats = spec.plan.apply(parsed, self.scrubber)
-        result = ChunkResult(chunk.index, chunk.units_done, stats)
+        patients = None
+        if spec.capture_patients:
+            columns, stats, patients = spec.plan.apply_capturing(parsed, self.scrubber)
+        else:
+            columns, stats = spec.plan.apply(parsed, self.scrubber)
+        result = ChunkResult(chunk.index, chunk.units_done, stats, patients=patients)
         if spec.output == "csv":
             result.payload = encode_csv(columns)
         elif spec.output == "jsonl":

@@ -31,6 +31,7 @@ STATUS_BY_ERROR: dict[type[errors.FivesafesError], int] = {
     errors.PayloadTooLargeError: 413,
     errors.UnsupportedMediaTypeError: 415,
     errors.InvalidInputError: 422,
+    errors.RateLimitedError: 429,
     errors.ServiceUnavailableError: 503,
     errors.ConfigurationError: 500,
 }

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid, false
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,6 +25,8 @@ class Role(StrEnum):
     RESEARCHER = "researcher"
     GOVERNANCE = "governance"
     ADMIN = "admin"
+    # Trust-side staff who carry out an approved re-identification and act on it.
+    REIDENTIFIER = "reidentifier"
 
 
 class User(Base):
@@ -46,6 +48,9 @@ class User(Base):
     # every web session (and token minted from one) records the value it was opened
     # under and dies when it no longer matches, so old credentials really end.
     credentials_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # The governance officer is the organisation's Caldicott Guardian (or acts for them):
+    # a re-identification needs one such approval when the setting demands it.
+    caldicott_guardian: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", foreign_keys="ApiToken.user_id"

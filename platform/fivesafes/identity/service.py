@@ -182,15 +182,51 @@ def change_role(
     previous = user.role
     user.role = role
     end_credentials(user)
+    # The Caldicott Guardian flag belongs to a governance officer; leaving governance
+    # drops it, so coming back later does not quietly restore a guardian's weight.
+    guardian_cleared = user.caldicott_guardian and role != Role.GOVERNANCE
+    if guardian_cleared:
+        user.caldicott_guardian = False
     session.flush()
     details: dict[str, object] = {
         "from": previous.value,
         "to": role.value,
         "sessions_ended": True,
+        **({"caldicott_guardian_cleared": True} if guardian_cleared else {}),
         **(origin or {}),
     }
     trail.record(
         session, "user.change_role", target_type="user", target_id=str(user.id), details=details
+    )
+    return user
+
+
+def set_caldicott_guardian(session: Session, trail: AuditTrail, username: str, on: bool) -> User:
+    """Turn ``username``'s Caldicott Guardian flag on or off (audited
+    ``user.caldicott_guardian``; setting it to what it already is records nothing).
+
+    Only a governance officer can carry the flag: a re-identification needs, when
+    ``FIVESAFES_REID_REQUIRE_CALDICOTT_GUARDIAN`` is on, one of its two governance
+    approvals to come from a guardian, and the flag on anyone else would mean nothing.
+    Turning it off is always allowed (and approvals already given keep the flag they
+    were given with).
+    """
+    user = get_user(session, username)
+    if user.caldicott_guardian == on:
+        return user
+    if on and user.role != Role.GOVERNANCE:
+        raise ConflictError(
+            f"{username!r} is not a governance officer: only one can be the Caldicott Guardian",
+            code="caldicott_guardian_needs_governance",
+        )
+    user.caldicott_guardian = on
+    session.flush()
+    trail.record(
+        session,
+        "user.caldicott_guardian",
+        target_type="user",
+        target_id=str(user.id),
+        details={"on": on},
     )
     return user
 

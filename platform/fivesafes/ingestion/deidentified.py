@@ -117,6 +117,14 @@ def _ingest(
     dataset = get_dataset(session, dataset_name)
     stored_policy = current_policy_version(session, dataset)
     policy = parsed_policy(stored_policy)
+    if policy.reidentification.allowed:
+        # A hand-over carries pseudonyms only: the NHS numbers its records need never left
+        # the trust's ingestion, so such a dataset is ingested from its extract instead.
+        raise ConflictError(
+            f"dataset {dataset.name!r} allows re-identification: its versions must be "
+            "ingested from the extract (a hand-over carries no NHS numbers to keep)",
+            code="reidentification_needs_ingestion",
+        )
     session.rollback()  # no lock (SQLite's write lock) held while every file is hashed
     verified = verify_directory(directory, trusted, policy=policy)
     _check_opt_outs(session, directory, verified)

@@ -40,6 +40,7 @@ from fivesafes.ingestion import service, storage
 from fivesafes.ingestion.failures import Retry, mark_failed_with_retries
 from fivesafes.ingestion.leases import LeaseKeeper
 from fivesafes.ingestion.optouts import current_filter
+from fivesafes.ingestion.reid_capture import PatientCapture
 from fivesafes.ingestion.spool import SpoolFile
 from fivesafes.keys.store import KeyStore
 from fivesafes.safe_logging import safe_traceback
@@ -183,6 +184,8 @@ class Ingestor:
             stored_policy = current_policy_version(session, upload.dataset)
             policy = parsed_policy(stored_policy)
             optouts = self._optouts(session)
+            # None unless the policy allows re-identification: then nothing extra is done.
+            capture = PatientCapture.for_policy(policy, self.keystore, upload.dataset_id)
             session.rollback()  # release SQLite's lock while the engine works
             with open_run(
                 job.source,
@@ -195,6 +198,7 @@ class Ingestor:
                     encoding="pgcopy" if postgres else "columns",
                     optouts=optouts,
                     start_method=options.start_method,
+                    capture_patients=capture is not None,
                 ),
             ) as run:
                 needs_review = policy.review_sample is not None
@@ -204,14 +208,18 @@ class Ingestor:
                     row_ids=needs_review,
                     schema=version_tables.version_schema(self.engine.dialect.name),
                 )
+                results = run.results()
+                if capture is not None:
+                    results = capture.tap(results, run.plan.pseudonym_generation)
                 if postgres:
                     connection = session.connection()
                     storage.create_table(connection, table)
+                    # Rows only: the sealed numbers go in by INSERT below, never by COPY.
                     storage.copy_chunks_postgres(
-                        connection, table, (r.payload or b"" for r in run.results())
+                        connection, table, (r.payload or b"" for r in results)
                     )
                 else:
-                    self._load_sqlite(table, [c.kind for c in run.outputs], run.results())
+                    self._load_sqlite(table, [c.kind for c in run.outputs], results)
                 report = run.report
             try:
                 version = service.record_version(
@@ -231,6 +239,9 @@ class Ingestor:
                     "another upload of the same file or version number committed first",
                     code="duplicate_upload",
                 ) from None
+            if capture is not None:  # the version's transaction: no version, no records
+                added = capture.store(session, version)
+                log.info("upload %s: %d new re-identification record(s)", job.upload_id, added)
 
     def _load_sqlite(self, table: Table, kinds: list[str], results: Iterator[ChunkResult]) -> None:
         with self.engine.begin() as connection:

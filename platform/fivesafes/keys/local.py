@@ -32,6 +32,7 @@ from fivesafes.keys.private_files import (
     read_private,
     shred,
 )
+from fivesafes.keys.reid_blob import REID_KEY_NAME
 from fivesafes.keys.remap import remap_generations, remap_key_name
 from fivesafes.keys.retired import RETIRED_FILE, RetiredKey, trusted_retired_keys
 from fivesafes.keys.store import (
@@ -44,6 +45,7 @@ from fivesafes.keys.store import (
     SoftwareKeyOps,
     local_kek_id,
     new_remap_material,
+    reidentification_info,
     remap_key_info,
     require_memory_key,
 )
@@ -59,6 +61,7 @@ class LocalFileKeyStore(SoftwareKeyOps):
         self.path = Path(path)
         self._cache: dict[KeyName, bytes] = {}
         self._remap_cache: dict[int, bytes] = {}
+        self._reid_cache: bytes | None = None
 
     def describe(self) -> str:
         return f"local key store at {self.path}"
@@ -122,7 +125,52 @@ class LocalFileKeyStore(SoftwareKeyOps):
             target = self.path / f"{remap_key_name(generation)}{_SUFFIX}"
             created = datetime.fromtimestamp(target.stat().st_mtime, tz=UTC)
             infos.append(remap_key_info(generation, material, f"file {target} (0600)", created))
+        reid = self.reidentification_key_path()
+        if reid.exists():
+            created = datetime.fromtimestamp(reid.stat().st_mtime, tz=UTC)
+            material = self._require_reid()[0]
+            infos.append(reidentification_info(material, f"file {reid} (0600)", created))
         return infos
+
+    # -- the re-identification key (optional: made only by `keys init-reidentification`) --
+
+    def reidentification_key_path(self) -> Path:
+        """Where the re-identification key's file lives."""
+        return self.path / f"{REID_KEY_NAME}{_SUFFIX}"
+
+    def _reid_material(self) -> bytes | None:
+        """The key's bytes (permissions checked), or None while its file does not exist.
+
+        The file is never rewritten, so once read it is cached; until then its existence
+        is checked on every call, so a key another process made is seen at once.
+        """
+        if self._reid_cache is not None:
+            return self._reid_cache
+        target = self.reidentification_key_path()
+        if not target.exists():
+            return None
+        self._reid_cache = self._read_key_file(target)
+        return self._reid_cache
+
+    def init_reidentification_key(self) -> KeyInfo:
+        """Write a fresh random re-identification key (0600); refuse if one exists."""
+        self._require_folder()
+        self._check_folder()
+        target = self.reidentification_key_path()
+        refusal = ConfigurationError(
+            f"{self.describe()} already holds a re-identification key ({target.name}); "
+            "refusing to replace it (every sealed NHS number would become unreadable)"
+        )
+        if target.exists():
+            raise refusal
+        material = secrets.token_bytes(KEY_BYTES)
+        try:
+            create_private(target, material)
+        except FileExistsError:
+            raise refusal from None
+        self._reid_cache = material
+        created = datetime.fromtimestamp(target.stat().st_mtime, tz=UTC)
+        return reidentification_info(material, f"file {target} (0600)", created)
 
     # -- KEK rotation (the steps keys/kek_rotation.py puts in order) -----------------
 

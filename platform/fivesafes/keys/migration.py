@@ -77,6 +77,7 @@ def migrate_local_to_pkcs11(
             f"the token's wrapped keys ({token.path}) must go in the local store's folder "
             f"({local.path}): set one FIVESAFES_KEYSTORE_PATH for both"
         )
+    _refuse_reidentification_key(local)
     if _shred_marks(local.path):
         return _finish_shredding(local, token)
     memory = _local_memory_keys(local)
@@ -104,6 +105,22 @@ def migrate_local_to_pkcs11(
         added=added,
         rewrapped=rewrapped,
     )
+
+
+def _refuse_reidentification_key(local: LocalFileKeyStore) -> None:
+    """Refuse a store holding the re-identification key: it is not migrated.
+
+    Its NHS-number ciphertexts would have to be re-sealed under a new token key, and a
+    token cannot import the local key without it having existed outside the HSM; moving
+    it is out of scope (docs/reidentification.md), and shredding it would lose every record.
+    """
+    target = local.reidentification_key_path()
+    if target.exists():
+        raise ConfigurationError(
+            f"{local.describe()} holds the re-identification key ({target.name}), which "
+            "is not migrated to a token (out of scope): refusing to migrate "
+            "(docs/reidentification.md)"
+        )
 
 
 def _local_memory_keys(local: LocalFileKeyStore) -> dict[str, bytes]:

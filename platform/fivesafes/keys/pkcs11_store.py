@@ -38,6 +38,14 @@ from fivesafes.errors import ConfigurationError
 from fivesafes.keys.envelope import EnvelopeError
 from fivesafes.keys.kek_rotation import progress, require_all_rewrapped
 from fivesafes.keys.private_files import create_private, read_private
+from fivesafes.keys.reid_blob import (
+    REID_KEY_KIND,
+    REID_KEY_LABEL,
+    REID_KEY_NAME,
+    missing_key,
+    pack,
+    unpack,
+)
 from fivesafes.keys.remap import remap_generations, remap_key_name
 from fivesafes.keys.retired import RETIRED_FILE, RetiredKey, trusted_retired_keys
 from fivesafes.keys.store import (
@@ -94,6 +102,7 @@ class Pkcs11KeyStore:
         self._kek_id: bytes | None = None
         self._signing: tuple[Any, Any] | None = None
         self._remap_cache: dict[int, bytes] = {}
+        self._reid: tuple[Any, bytes] | None = None
 
     # -- opening ---------------------------------------------------------------------
 
@@ -158,10 +167,15 @@ class Pkcs11KeyStore:
         """End the session (the token logs the process out when its last session closes)."""
         with self._lock:
             self._secrets.clear()
+            self._reid = None
             self._session.close()
 
     def describe(self) -> str:
         return f"PKCS#11 token {self.token_label!r} ({self.module})"
+
+    def _where(self) -> str:
+        """The location ``keys status`` gives of a key held in the token."""
+        return f"PKCS#11 token {self.token_label!r}, non-extractable"
 
     # -- the key ceremony ------------------------------------------------------------
 
@@ -360,7 +374,7 @@ class Pkcs11KeyStore:
 
     def status(self) -> list[KeyInfo]:
         """Which keys exist, where, their public fingerprints and creation dates."""
-        where = f"PKCS#11 token {self.token_label!r}, non-extractable"
+        where = self._where()
         infos: list[KeyInfo] = []
         with self._lock:
             signing = self._objects(SIGNING_LABEL, ObjectClass.PRIVATE_KEY)
@@ -401,7 +415,102 @@ class Pkcs11KeyStore:
                 created = datetime.fromtimestamp(target.stat().st_mtime, UTC)
                 location = f"{target}, wrapped by the KEK"
                 infos.append(remap_key_info(generation, material, location, created))
+            reid = self._reid_key()
+            if reid is not None:
+                key, reid_id = reid
+                infos.append(
+                    KeyInfo(REID_KEY_NAME, REID_KEY_KIND, where, reid_id.hex(), _start_date(key))
+                )
         return infos
+
+    # -- the re-identification key (optional; its operations are performed by the token) --
+
+    def _reid_key(self) -> tuple[Any, bytes] | None:
+        """``(key, CKA_ID)`` of the token's re-identification key, or None.
+
+        Cached once found (the key is never replaced, and one lookup per seal would
+        double the token calls at ingestion); looked up afresh until then, so a key made
+        by ``keys init-reidentification`` beside a running process is seen.
+        """
+        if self._reid is not None:
+            return self._reid
+        found = self._objects(REID_KEY_LABEL, ObjectClass.SECRET_KEY)
+        if len(found) > 1:
+            raise ConfigurationError(f"{self.describe()} holds more than one {REID_KEY_LABEL!r}")
+        if not found:
+            return None
+        self._reid = (found[0], bytes(found[0][Attribute.ID]))
+        return self._reid
+
+    def _require_reid_key(self) -> tuple[Any, bytes]:
+        reid = self._reid_key()
+        if reid is None:
+            raise missing_key(self.describe())
+        return reid
+
+    def has_reidentification_key(self) -> bool:
+        with self._lock:
+            return self._reid_key() is not None
+
+    def init_reidentification_key(self) -> KeyInfo:
+        """Generate the AES-256 re-identification key in the token (SENSITIVE, not
+        EXTRACTABLE, encrypt/decrypt only); refuse if the token already holds one."""
+        with self._lock:
+            if self._reid_key() is not None:
+                raise ConfigurationError(
+                    f"{self.describe()} already holds a re-identification key "
+                    f"({REID_KEY_LABEL!r}); refusing to replace it (every sealed NHS number "
+                    "would become unreadable)"
+                )
+            available = set(self._session.token.slot.get_mechanisms())
+            lacking = [
+                m.name for m in (Mechanism.AES_KEY_GEN, Mechanism.AES_GCM) if m not in available
+            ]
+            if lacking:
+                raise ConfigurationError(
+                    f"{self.describe()} lacks the mechanisms {', '.join(lacking)}: the "
+                    "re-identification key seals with AES-GCM inside the token"
+                )
+            key, reid_id = self._new_kek(REID_KEY_LABEL)  # the KEK's template: see there
+            self._reid = (key, reid_id)
+            return KeyInfo(
+                REID_KEY_NAME, REID_KEY_KIND, self._where(), reid_id.hex(), _start_date(key)
+            )
+
+    def reidentification_seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        """``plaintext`` sealed by the token's re-identification key as an ``FSR1`` blob."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        with self._lock:
+            key, reid_id = self._require_reid_key()
+            sealed = key.encrypt(
+                bytes(plaintext),
+                mechanism=Mechanism.AES_GCM,
+                mechanism_param=pkcs11.GCMParams(nonce, bytes(aad), TAG_BYTES * 8),
+            )
+        return pack(reid_id, nonce, bytes(sealed))
+
+    def reidentification_open(self, blob: bytes, aad: bytes) -> bytes:
+        """Open an ``FSR1`` blob in the token; :class:`EnvelopeError` if it does not
+        authenticate (the message never shows the blob or its content)."""
+        blob_id, nonce, sealed = unpack(blob)
+        with self._lock:
+            key, reid_id = self._require_reid_key()
+            if not hmac.compare_digest(blob_id, reid_id):
+                raise EnvelopeError(
+                    f"re-identification blob was sealed by key {blob_id.hex()}, but "
+                    f"{self.describe()} holds key {reid_id.hex()}"
+                )
+            try:
+                opened = key.decrypt(
+                    sealed,
+                    mechanism=Mechanism.AES_GCM,
+                    mechanism_param=pkcs11.GCMParams(nonce, bytes(aad), TAG_BYTES * 8),
+                )
+            except p11.PKCS11Error:
+                raise EnvelopeError(
+                    "re-identification blob does not authenticate: altered, or not this record's"
+                ) from None
+        return bytes(opened)
 
     # -- pseudonym remap keys (wrapped files, one per generation) ----------------------
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fivesafes.errors import ConfigurationError
-from fivesafes.keys import wrapping
+from fivesafes.keys import reid_blob, wrapping
 from fivesafes.keys.remap import remap_key_name
 
 if TYPE_CHECKING:
@@ -110,6 +110,29 @@ class KeyStore(Protocol):
         is refused with :class:`~fivesafes.keys.retired.RetiredKeysError`."""
         ...
 
+    # The re-identification key (``keys.reid_blob``) is optional, like the remap keys:
+    # only a site whose dataset policies allow re-identification makes one, so it is not
+    # in KEY_NAMES and its absence is no fault of ``keys status``/``keys check``.
+
+    def has_reidentification_key(self) -> bool:
+        """Whether the store holds the re-identification key (looked up afresh)."""
+        ...
+
+    def reidentification_seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        """``plaintext`` sealed (AES-256-GCM, bound to ``aad``) as an ``FSR1`` blob;
+        :class:`ConfigurationError` if the store holds no re-identification key."""
+        ...
+
+    def reidentification_open(self, blob: bytes, aad: bytes) -> bytes:
+        """The plaintext of an ``FSR1`` blob sealed with ``aad``; :class:`EnvelopeError`
+        if it does not authenticate (another row's, altered, another key's)."""
+        ...
+
+    def init_reidentification_key(self) -> KeyInfo:
+        """Create the re-identification key and return its status row;
+        :class:`ConfigurationError` if it already exists (it is never replaced)."""
+        ...
+
 
 def key_id(secret: bytes) -> str:
     """A short public fingerprint of a key, for reports: which key was used, not what it is.
@@ -160,6 +183,18 @@ def remap_key_info(
     """The ``keys status`` row of generation ``generation``'s remap key."""
     return KeyInfo(
         remap_key_name(generation), REMAP_KEY_KIND, location, key_id(material), created_at
+    )
+
+
+def reidentification_info(material: bytes, location: str, created_at: datetime | None) -> KeyInfo:
+    """The ``keys status`` row of a re-identification key this process holds (its
+    fingerprint is the key id its ``FSR1`` blobs name)."""
+    return KeyInfo(
+        reid_blob.REID_KEY_NAME,
+        reid_blob.REID_KEY_KIND,
+        location,
+        local_kek_id(material).hex(),
+        created_at,
     )
 
 
@@ -231,6 +266,33 @@ class SoftwareKeyOps:
     def verification_key(self) -> bytes:
         return self._signer().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
+    # -- the re-identification key (held by this process: the local and in-memory stores)
+
+    def _reid_material(self) -> bytes | None:
+        """The re-identification key's 32 bytes, or None if the store holds none."""
+        raise NotImplementedError
+
+    def _require_reid(self) -> tuple[bytes, bytes]:
+        material = self._reid_material()
+        if material is None:
+            raise reid_blob.missing_key(self.describe())
+        return material, local_kek_id(material)
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def has_reidentification_key(self) -> bool:
+        return self._reid_material() is not None
+
+    def reidentification_seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        key, kid = self._require_reid()
+        nonce = secrets.token_bytes(reid_blob.NONCE_BYTES)
+        return reid_blob.software_seal(key, kid, nonce, plaintext, aad)
+
+    def reidentification_open(self, blob: bytes, aad: bytes) -> bytes:
+        key, kid = self._require_reid()
+        return reid_blob.software_open(key, kid, blob, aad)
+
     def _fingerprint(self, name: KeyName) -> str:
         if name == "audit_signing":
             return public_key_fingerprint(self.verification_key())
@@ -242,15 +304,46 @@ class SoftwareKeyOps:
 class InMemoryKeyStore(SoftwareKeyOps):
     """Keys held in memory: for tests and for callers that already hold the key material."""
 
-    def __init__(self, keys: dict[KeyName, bytes] | None = None) -> None:
+    def __init__(
+        self, keys: dict[KeyName, bytes] | None = None, *, reidentification: bytes | None = None
+    ) -> None:
         self._keys: dict[KeyName, bytes] = dict(keys) if keys is not None else {}
         self._remap_keys: list[bytes] = []
         self._retired: list[RetiredKey] = []
+        if reidentification is not None and len(reidentification) != KEY_BYTES:
+            raise ConfigurationError(f"a re-identification key is {KEY_BYTES} bytes")
+        self._reid: bytes | None = reidentification
 
     @classmethod
     def generate(cls) -> InMemoryKeyStore:
-        """A store with fresh random keys for every name."""
-        return cls({name: secrets.token_bytes(KEY_BYTES) for name in KEY_NAMES})
+        """A store with fresh random keys for every name, and a re-identification key."""
+        return cls(
+            {name: secrets.token_bytes(KEY_BYTES) for name in KEY_NAMES},
+            reidentification=secrets.token_bytes(KEY_BYTES),
+        )
+
+    def _reid_material(self) -> bytes | None:
+        return self._reid
+
+    def init_reidentification_key(self) -> KeyInfo:
+        if self._reid is not None:
+            raise ConfigurationError(
+                f"{self.describe()} already holds a re-identification key; refusing to "
+                "replace it (every sealed NHS number would become unreadable)"
+            )
+        self._reid = secrets.token_bytes(KEY_BYTES)
+        return reidentification_info(self._reid, "process memory", None)
+
+    def reidentification_info(self) -> KeyInfo | None:
+        """The re-identification key's status row, or None if there is no key.
+
+        Kept out of :meth:`status`: an in-memory store's rows are the :data:`KEY_NAMES`
+        keys and the remap keys, which callers (and tests) compare with that list, and
+        ``generate()`` makes the re-identification key too.
+        """
+        if self._reid is None:
+            return None
+        return reidentification_info(self._reid, "process memory", None)
 
     def _material(self, name: KeyName) -> bytes:
         try:

@@ -81,6 +81,7 @@ NAV: dict[Role, tuple[tuple[str, str], ...]] = {
         ("/web/governance/policies", "Dataset policies"),
     ),
     Role.ADMIN: (),
+    Role.REIDENTIFIER: (("/web/reidentification", "Re-identification"),),
 }
 
 

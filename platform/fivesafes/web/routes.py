@@ -12,6 +12,7 @@ from fivesafes.web import (
     routes_oidc,
     routes_policies,
     routes_projects,
+    routes_reidentification,
     routes_researcher,
     routes_uploader,
     routes_versions,
@@ -28,6 +29,7 @@ ROUTERS = (
     routes_projects,
     routes_policies,
     routes_versions,
+    routes_reidentification,
 )
 
 

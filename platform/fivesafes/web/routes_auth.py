@@ -35,6 +35,7 @@ HOME = {
     Role.RESEARCHER: "/web/research",
     Role.GOVERNANCE: "/web/governance/queue",
     Role.ADMIN: "/web/admin",
+    Role.REIDENTIFIER: "/web/reidentification",
 }
 
 

@@ -10,6 +10,8 @@ depends on the order cases run in.
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,6 +65,17 @@ from tests.integration.access.helpers import (
 )
 
 RELEASED = "admissions"
+#: The released dataset allows re-identification, so its requests can be routed (the
+#: limit is high: every allowed case makes a request).
+RELEASED_POLICY = (
+    ADMISSIONS_POLICY + "reidentification: {allowed: true, purposes: [safety_critical_finding], "
+    "monthly_limit_per_project: 1000}\n"
+)
+#: Hand-overs go to a dataset without re-identification (a flagged one refuses them:
+#: a hand-over carries no NHS numbers to keep).
+HANDED_OVER = "admissions-handed-over"
+HANDOVER_POLICY = ADMISSIONS_POLICY.replace("dataset: admissions\n", f"dataset: {HANDED_OVER}\n")
+REID_JUSTIFICATION = "An unreported finding on this patient's scan needs a clinician."
 REVIEWED = "notes"
 PASSWORD = "a long enough passphrase"
 #: Who acts, and the role each holds (None: nobody is logged in).
@@ -108,6 +121,8 @@ class Side:
     request: int
     grant: int
     release: uuid.UUID
+    pseudonym: str = ""  # one project pseudonym of the release (from its CSV)
+    reid_request: int = 0  # a pending re-identification request of the side's lead
 
 
 @dataclass
@@ -166,6 +181,26 @@ class World:
         with session_scope(self.factory) as session:
             return approve(session, self.policy, self.user("other_officer"), pending, utcnow())
 
+    def reid_json(self, side: str) -> dict[str, Any]:
+        """A re-identification request body for side ``side``'s grant and release."""
+        own = self.sides[side]
+        return {
+            "grant_id": own.grant,
+            "release_id": str(own.release),
+            "project_pseudonyms": [own.pseudonym],
+            "purpose": "safety_critical_finding",
+            "justification": REID_JUSTIFICATION,
+        }
+
+    def fresh_reid_request(self, side: str) -> int:
+        """A new pending re-identification request by side ``side``'s lead."""
+        lead = self.people[self.lead[side]]
+        made = self.client.post(
+            "/reidentification-requests", json=self.reid_json(side), headers=lead.bearer()
+        )
+        assert made.status_code == 201, made.text
+        return int(made.json()["id"])
+
     def fresh_token(self, owner: str) -> uuid.UUID:
         with session_scope(self.factory) as session:
             user = session.merge(self.user(owner))
@@ -210,7 +245,7 @@ class World:
     def _request_body(self) -> Any:
         return request_body(
             _Named(RELEASED),  # type: ignore[arg-type]
-            columns=["sex", "length_of_stay"],
+            columns=["nhs_number", "sex", "length_of_stay"],
             row_filter=None,
             date_granularity="day",
         )
@@ -284,7 +319,8 @@ def build(folder: Path, url: str) -> Iterator[World]:
     with session_scope(factory) as session:
         people = {name: _credentials(session, role, name[:8]) for name, role in names.items()}
         policies = {
-            RELEASED: ADMISSIONS_POLICY,
+            RELEASED: RELEASED_POLICY,
+            HANDED_OVER: HANDOVER_POLICY,
             REVIEWED: notes_policy(REVIEWED, "review_sample: 5"),
         }
         load_policies(session, folder, policies)
@@ -316,7 +352,7 @@ def build(folder: Path, url: str) -> Iterator[World]:
         extract = write_csv(folder / f"handover-{n}.csv", admission_rows(seed=1000 + n))
         deidentify_to_directory(
             extract,
-            parse_policy(yaml.safe_load(ADMISSIONS_POLICY)),
+            parse_policy(yaml.safe_load(HANDOVER_POLICY)),
             handovers / f"job-{n}",
             keystore=keystore,
             options=RunOptions(workers=1),
@@ -346,6 +382,10 @@ def build(folder: Path, url: str) -> Iterator[World]:
         download = client.get(f"/grants/{world.sides[side].grant}/data", headers=lead.bearer())
         assert download.status_code == 200, download.text
         world.sides[side].release = uuid.UUID(download.headers["X-Release-Id"])
+        first = next(csv.DictReader(io.StringIO(download.text)))
+        world.sides[side].pseudonym = first["nhs_number"]
+    for side in ("a", "b"):
+        world.sides[side].reid_request = world.fresh_reid_request(side)
     try:
         yield world
     finally:

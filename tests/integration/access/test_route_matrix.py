@@ -33,6 +33,7 @@ from tests.factories.extracts import ADMISSION_COLUMNS
 from tests.integration.access.helpers import project_body
 from tests.integration.access.route_world import (
     ACTORS,
+    HANDED_OVER,
     PASSWORD,
     RELEASED,
     World,
@@ -131,6 +132,18 @@ POLICY: dict[str, Rule] = {
     # withdrawal: governance, or the version's uploader before any release (each uploader
     # acts on a fresh version of their own; other uploaders' are refused in test_withdrawal)
     "POST /datasets/{name}/versions/{number}/withdraw": may(G, U),
+    # governed re-identification: researchers ask, governance decides; only a reidentifier
+    # (no actor here: the full path is tests/integration/reidentification) executes
+    "POST /reidentification-requests": may(own=(R,)),
+    "GET /reidentification-requests": may(G, R),
+    "GET /reidentification-requests/{reidentification_id}": may(G, own=(R,)),
+    "POST /reidentification-requests/{reidentification_id}/approve": may(G),
+    "POST /reidentification-requests/{reidentification_id}/reject": may(G),
+    "POST /reidentification-requests/{reidentification_id}/execute": may(),
+    "POST /reidentification-requests/{reidentification_id}/action": may(),
+    "GET /web/reidentification": may(),
+    "POST /web/reidentification/{reidentification_id}/execute": may(),
+    "POST /web/reidentification/{reidentification_id}/action": may(),
     # web pages
     "GET /": PUBLIC,
     "GET /web/login": PUBLIC,
@@ -209,7 +222,15 @@ class AppRoute:
 #: Path parameters that name an object someone owns (datasets, versions and user names
 #: belong to nobody in particular; a user's own account is not a case of its own).
 OWNED_PARAMS = frozenset(
-    {"upload_id", "project_id", "request_id", "grant_id", "release_id", "token_id"}
+    {
+        "upload_id",
+        "project_id",
+        "request_id",
+        "grant_id",
+        "release_id",
+        "token_id",
+        "reidentification_id",
+    }
 )
 
 
@@ -414,7 +435,7 @@ TARGETS: dict[str, Target] = {
     "GET /datasets/{name}": fixed(f"/datasets/{RELEASED}"),
     "POST /datasets/{name}/uploads": _upload,
     "POST /datasets/{name}/handovers": lambda c: Call(
-        f"/datasets/{RELEASED}/handovers",
+        f"/datasets/{HANDED_OVER}/handovers",
         json={"path": c.world.fresh_handover() if c.allowed else "job-none"},
         status=201,
     ),
@@ -449,6 +470,34 @@ TARGETS: dict[str, Target] = {
         f"/web/uploads/{_withdrawn_upload(c)}/withdraw",
         data=WITHDRAWAL,
         location="/web/uploads/",
+    ),
+    "POST /reidentification-requests": lambda c: Call(
+        "/reidentification-requests", json=c.world.reid_json(c.side), status=201
+    ),
+    "GET /reidentification-requests": fixed("/reidentification-requests"),
+    "GET /reidentification-requests/{reidentification_id}": lambda c: Call(
+        f"/reidentification-requests/{c.s.reid_request}"
+    ),
+    "POST /reidentification-requests/{reidentification_id}/approve": lambda c: Call(
+        f"/reidentification-requests/{c.world.fresh_reid_request(c.side)}/approve", json=REASON
+    ),
+    "POST /reidentification-requests/{reidentification_id}/reject": lambda c: Call(
+        f"/reidentification-requests/{c.world.fresh_reid_request(c.side)}/reject", json=REASON
+    ),
+    "POST /reidentification-requests/{reidentification_id}/execute": lambda c: Call(
+        f"/reidentification-requests/{c.s.reid_request}/execute"
+    ),
+    "POST /reidentification-requests/{reidentification_id}/action": lambda c: Call(
+        f"/reidentification-requests/{c.s.reid_request}/action",
+        json={"action_taken": "Told the patient's GP."},
+    ),
+    "GET /web/reidentification": fixed("/web/reidentification"),
+    "POST /web/reidentification/{reidentification_id}/execute": lambda c: Call(
+        f"/web/reidentification/{c.s.reid_request}/execute"
+    ),
+    "POST /web/reidentification/{reidentification_id}/action": lambda c: Call(
+        f"/web/reidentification/{c.s.reid_request}/action",
+        data={"action_taken": "Told the patient's GP."},
     ),
     "GET /": fixed("/", status=303, location="/web/"),
     "GET /web/login": fixed("/web/login"),

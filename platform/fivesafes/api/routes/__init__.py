@@ -11,6 +11,7 @@ from fivesafes.api.routes import (
     handovers,
     health,
     identity,
+    reidentification,
     releases,
     reviews,
 )
@@ -18,5 +19,15 @@ from fivesafes.api.routes import (
 
 def install(app: FastAPI) -> None:
     """Mount every API router on ``app`` (the web pages are mounted beside them)."""
-    for module in (health, identity, audit, access, datasets, handovers, releases, reviews):
+    for module in (
+        health,
+        identity,
+        audit,
+        access,
+        datasets,
+        handovers,
+        releases,
+        reviews,
+        reidentification,
+    ):
         app.include_router(module.router)
