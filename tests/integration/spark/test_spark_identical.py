@@ -21,6 +21,7 @@ from fivesafes.audit.trust import store_trusted_keys
 from fivesafes.deid.engine import RunOptions
 from fivesafes.deid.policy import load_policy
 from fivesafes.deid.spark.job import SparkOptions, deidentify_spark
+from fivesafes.handover.manifest import HandoverRefusedError, verify_directory
 from fivesafes.keys.local import LocalFileKeyStore
 from tests.integration.spark.extracts import (
     DEV_EXTRACT,
@@ -84,7 +85,6 @@ def test_the_job_signs_a_handover_manifest_the_store_accepts(
     spark: Any, keystore: LocalFileKeyStore, tmp_path: Path
 ) -> None:
     """Written last, it lists exactly the part files, and verifies with the store's key."""
-    manifest = pytest.importorskip("fivesafes.handover.manifest")
     extract, policy = write_mixed(tmp_path, 80)
     out = tmp_path / "spark-out"
     report = deidentify_spark(
@@ -95,7 +95,7 @@ def test_the_job_signs_a_handover_manifest_the_store_accepts(
         options=SparkOptions(partitions=2, run=RunOptions(chunk_rows=20)),
         session=spark,
     )
-    verified = manifest.verify_directory(out, store_trusted_keys(keystore), policy=policy)
+    verified = verify_directory(out, store_trusted_keys(keystore), policy=policy)
     signed = verified.manifest
     assert signed["engine"] == "spark"
     assert signed["rows"] == {"input": report.rows_in, "output": report.rows_out}
@@ -103,5 +103,5 @@ def test_the_job_signs_a_handover_manifest_the_store_accepts(
     assert sum(signed["report_counts"].values()) == sum(report.entities["note"].values())
     part = part_files(out, ".parquet")[0]
     part.write_bytes(part.read_bytes() + b"\0")  # altered after signing: refused
-    with pytest.raises(manifest.HandoverRefusedError, match=part.name):
-        manifest.verify_directory(out, store_trusted_keys(keystore), policy=policy)
+    with pytest.raises(HandoverRefusedError, match=part.name):
+        verify_directory(out, store_trusted_keys(keystore), policy=policy)

@@ -14,8 +14,8 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fivesafes.deid.io.sources import input_format
 from fivesafes.deid.io.types import StreamInput
+from fivesafes.deid.spark.listing import ListedEntry, data_entries
 from fivesafes.errors import InputFileError
 
 if TYPE_CHECKING:
@@ -69,27 +69,13 @@ class HadoopFileSystem:
         status = self._fs.getFileStatus(path)
         if not status.isDirectory():
             return [self._file(status, uri)]
-        files = []
+        entries = []
         for child in self._fs.listStatus(path):
             name = str(child.getPath().getName())
-            if name.startswith((".", "_")):
-                continue
-            if not child.isFile():
-                raise InputFileError(
-                    "not a regular file in the input directory",
-                    file=str(child.getPath().toString()),
-                )
-            files.append(self._file(child, f"{uri.rstrip('/')}/{child.getPath().getName()}"))
-        if not files:
-            raise InputFileError("input directory holds no data files", file=uri)
-        files.sort(key=lambda f: f.name)
-        formats = {input_format(f.name) for f in files}
-        if len(formats) > 1:
-            raise InputFileError(
-                "input directory mixes formats (" + ", ".join(sorted(formats)) + "): one per job",
-                file=uri,
-            )
-        return files
+            location = str(child.getPath().toString())
+            item = self._file(child, f"{uri.rstrip('/')}/{name}") if child.isFile() else None
+            entries.append(ListedEntry(name, bool(child.isFile()), location, item))
+        return [file for file in data_entries(entries, uri) if file is not None]
 
     def _file(self, status: Any, label: str) -> HadoopFile:
         qualified = self._fs.makeQualified(status.getPath())

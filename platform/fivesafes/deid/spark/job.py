@@ -45,13 +45,14 @@ from typing import TYPE_CHECKING, Any
 from fivesafes.config import get_settings
 from fivesafes.deid.engine import FREE_TEXT_CHUNK_ROWS, STRUCTURED_CHUNK_ROWS, DeidRun, RunOptions
 from fivesafes.deid.io.limits import ReaderLimits
-from fivesafes.deid.io.sources import input_format, open_source
+from fivesafes.deid.io.sources import open_source
 from fivesafes.deid.io.types import StreamInput
 from fivesafes.deid.policy import Policy
 from fivesafes.deid.report import DeidReport
 from fivesafes.deid.spark.file_partitions import CONTENT_COLUMN, PATH_COLUMN, FileTransform
 from fivesafes.deid.spark.hadoop_fs import HadoopFileSystem
 from fivesafes.deid.spark.handover import write_handover_manifest, write_remote_manifest
+from fivesafes.deid.spark.listing import ListedEntry, data_entries
 from fivesafes.deid.spark.partitions import (
     INDEX_COLUMN,
     PAYLOAD_COLUMN,
@@ -166,20 +167,8 @@ def input_files(path: Path) -> list[Path]:
     """
     if not path.is_dir():
         return [path]
-    files = sorted(p for p in path.iterdir() if not p.name.startswith((".", "_")))
-    if not files:
-        raise InputFileError("input directory holds no data files", file=str(path))
-    formats = set()
-    for file in files:
-        if not file.is_file():
-            raise InputFileError("not a regular file in the input directory", file=str(file))
-        formats.add(input_format(file.name))
-    if len(formats) > 1:
-        raise InputFileError(
-            "input directory mixes formats (" + ", ".join(sorted(formats)) + "): one per job",
-            file=str(path),
-        )
-    return files
+    entries = (ListedEntry(p.name, p.is_file(), str(p), p) for p in path.iterdir())
+    return data_entries(entries, str(path))
 
 
 def local_path(location: str | Path) -> Path | None:
