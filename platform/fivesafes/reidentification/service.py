@@ -274,22 +274,47 @@ def _decidable(
             "nobody decides their own re-identification request",
             code="reidentification_own_request",
         )
-    if request.state is not ReidState.PENDING:
-        raise ConflictError(
-            f"re-identification request {request.id} is {request.state.value}, not pending",
-            code="reidentification_not_pending",
-        )
-    if now >= request.expires_at:
-        raise ConflictError(
-            f"re-identification request {request.id} expired; the researcher may raise a new one",
-            code="reidentification_expired",
-        )
+    _require_state(
+        request,
+        ReidState.PENDING,
+        now,
+        otherwise=(f"is {request.state.value}, not pending", "reidentification_not_pending"),
+        expired="expired; the researcher may raise a new one",
+    )
     if any(a.approver_id == user.id for a in request.approvals):
         raise ConflictError(
             f"you already decided re-identification request {request.id}",
             code="already_reviewed",
         )
     return request
+
+
+#: Why a request in each state cannot be executed (any other: not approved yet).
+_EXECUTE_REFUSALS = {
+    ReidState.EXECUTED: ("was already executed", "reidentification_already_executed"),
+    ReidState.ACTIONED: ("was already executed", "reidentification_already_executed"),
+    ReidState.REJECTED: ("was rejected", "reidentification_rejected"),
+}
+
+
+def _require_state(
+    request: ReidentificationRequest,
+    wanted: ReidState,
+    now: datetime,
+    *,
+    otherwise: tuple[str, str],
+    expired: str,
+) -> None:
+    """Refuse a request not in ``wanted`` (``otherwise``: what to say, with its code), or
+    past its expiry: the one ladder both decisions and execution climb, so the expiry
+    check cannot be forgotten by one of them."""
+    if request.state is not wanted:
+        message, code = otherwise
+        raise ConflictError(f"re-identification request {request.id} {message}", code=code)
+    if now >= request.expires_at:
+        raise ConflictError(
+            f"re-identification request {request.id} {expired}", code="reidentification_expired"
+        )
 
 
 def _reason(reason: str) -> str:
@@ -412,26 +437,15 @@ def execute(
             code="reidentification_reidentifiers_only",
         )
     request = _load(session, request_id, lock=True)
-    if request.state in (ReidState.EXECUTED, ReidState.ACTIONED):
-        raise ConflictError(
-            f"re-identification request {request.id} was already executed",
-            code="reidentification_already_executed",
-        )
-    if request.state is ReidState.REJECTED:
-        raise ConflictError(
-            f"re-identification request {request.id} was rejected",
-            code="reidentification_rejected",
-        )
-    if request.state is not ReidState.APPROVED:
-        raise ConflictError(
-            f"re-identification request {request.id} is not approved yet",
-            code="reidentification_not_approved",
-        )
-    if now >= request.expires_at:
-        raise ConflictError(
-            f"re-identification request {request.id} expired before it was executed",
-            code="reidentification_expired",
-        )
+    _require_state(
+        request,
+        ReidState.APPROVED,
+        now,
+        otherwise=_EXECUTE_REFUSALS.get(
+            request.state, ("is not approved yet", "reidentification_not_approved")
+        ),
+        expired="expired before it was executed",
+    )
     revealed = []
     for subject in request.subjects:
         record = subject.record
