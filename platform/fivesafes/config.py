@@ -98,6 +98,13 @@ class Settings(BaseSettings):
         "row while it counts (40 million rows: about 480 MB). A larger release is refused "
         "(409) and should be split with row filters.",
     )
+    # Retained release copies (issue 20; docs/releases.md, "Copies the platform keeps").
+    release_copies_path: Path = Field(
+        default=Path("var/release-copies"),
+        description="Folder for the encrypted copy of every completed release (kept for its "
+        "release package until the project closes, then destroyed). Back it up with the "
+        "database; the copies open only with the key store's KEK.",
+    )
     spacy_model: str = Field(
         default=DEFAULT_SPACY_MODEL,
         description="Installed spaCy pipeline package used for named-entity recognition.",
@@ -162,6 +169,22 @@ class Settings(BaseSettings):
         ge=1000,
         description="Most shared strings an XLSX workbook may hold (openpyxl keeps them "
         "all in memory), counted while streaming before the workbook is opened.",
+    )
+    # Project close-out (issue 20; docs/closeout.md).
+    closeout_attestation_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days after a project starts closing within which every destruction "
+        "attestation should be accepted; past that the project is flagged overdue and a "
+        "daily project.attestation_overdue audit event is written.",
+    )
+    closeout_sweep_interval_seconds: int = Field(
+        default=3600,
+        ge=10,
+        description="How often the server moves projects past their end date to closing "
+        "and records overdue attestations (`fivesafes projects closeout-sweep` does the "
+        "same from cron).",
     )
     audit_checkpoint_interval_seconds: int = Field(
         default=3600,

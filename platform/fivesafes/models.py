@@ -5,6 +5,7 @@ Alembic's autogenerate comparison (and the drift test) read the metadata from he
 
 from fivesafes.access.models import AccessRequest, Grant, Project, ProjectMember, RequestReview
 from fivesafes.audit.models import AuditCheckpoint, AuditEvent
+from fivesafes.closeout.models import DestructionAttestation
 from fivesafes.datasets.models import (
     Dataset,
     DatasetPolicyVersion,
@@ -25,6 +26,7 @@ from fivesafes.reidentification.models import (
     ReidentificationSubject,
 )
 from fivesafes.release.models import Release
+from fivesafes.release.retained_models import ReleaseCopy
 
 __all__ = [
     "AccessRequest",
@@ -35,6 +37,7 @@ __all__ = [
     "Dataset",
     "DatasetPolicyVersion",
     "DatasetVersion",
+    "DestructionAttestation",
     "FederatedIdentity",
     "Grant",
     "LoginFailure",
@@ -48,6 +51,7 @@ __all__ = [
     "ReidentificationRequest",
     "ReidentificationSubject",
     "Release",
+    "ReleaseCopy",
     "RequestReview",
     "ReviewCell",
     "ReviewView",

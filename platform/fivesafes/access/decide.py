@@ -73,6 +73,15 @@ class VersionFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class AttestationFacts:
+    """A destruction attestation (close-out): who submitted it, and whether it awaits review."""
+
+    id: int
+    submitted_by: str
+    awaiting_review: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Resource:
     """What the action is about; a request or grant always comes with its project."""
 
@@ -80,6 +89,7 @@ class Resource:
     request: RequestFacts | None = None
     grant: GrantFacts | None = None
     version: VersionFacts | None = None
+    attestation: AttestationFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +117,8 @@ GRANT_EXPIRED = "grant_expired"
 NO_VERSION = "no_version"
 NOT_UPLOADER = "not_uploader"
 VERSION_RELEASED = "version_released"
+PROJECT_NOT_CLOSING = "project_not_closing"
+ATTESTATION_NOT_SUBMITTED = "attestation_not_submitted"
 
 _REVIEW = frozenset({Action.REQUEST_APPROVE, Action.REQUEST_REJECT})
 
@@ -147,6 +159,14 @@ def _scope_check(subject: Subject, scope: Scope, resource: Resource) -> Decision
 
 def _project_live(project: ProjectFacts, now: datetime, *, started: bool) -> Decision | None:
     today = now.date()
+    if project.state in (ProjectState.CLOSING, ProjectState.CLOSED):
+        # Same stable rule as any non-active project; the message says what happens now.
+        return _deny(
+            PROJECT_NOT_ACTIVE,
+            f"project {project.id} is {project.state}, not active: its grants no longer "
+            "work; the project lead must destroy every copy of its releases and submit a "
+            "destruction attestation for each (docs/closeout.md)",
+        )
     if project.state != ProjectState.ACTIVE:
         return _deny(PROJECT_NOT_ACTIVE, f"project {project.id} is {project.state}, not active")
     if today > project.end_date:
@@ -177,10 +197,39 @@ def _invariants(
             return _deny(ALREADY_REVIEWED, f"you have already reviewed request {request.id}")
         if project is not None:
             return _project_live(project, now, started=False)
+    closeout = _closeout_invariants(subject, action, resource)
+    if closeout is not None:
+        return closeout
     if action is Action.GRANT_USE:
         if grant is None or project is None:
             return _deny(NO_PROJECT, "a grant and its project are needed")
         return grant_refusal(grant, project, now)
+    return None
+
+
+def _closeout_invariants(subject: Subject, action: Action, resource: Resource) -> Decision | None:
+    """Close-out: an active project is closed (once; closing is final), attestations are
+    submitted and reviewed while it is closing, and nobody reviews their own."""
+    project, attestation = resource.project, resource.attestation
+    if project is None:
+        return None
+    if action is Action.PROJECT_CLOSE and project.state != ProjectState.ACTIVE:
+        return _deny(PROJECT_NOT_ACTIVE, f"project {project.id} is {project.state}, not active")
+    attesting = action in (Action.ATTESTATION_SUBMIT, Action.ATTESTATION_REVIEW)
+    if attesting and project.state != ProjectState.CLOSING:
+        return _deny(
+            PROJECT_NOT_CLOSING,
+            f"project {project.id} is {project.state}: attestations are submitted and "
+            "reviewed only while a project is closing",
+        )
+    if action is Action.ATTESTATION_REVIEW and attestation is not None:
+        if subject.user_id == attestation.submitted_by:
+            return _deny(SEPARATION_OF_DUTIES, "nobody may review their own attestation")
+        if not attestation.awaiting_review:
+            return _deny(
+                ATTESTATION_NOT_SUBMITTED,
+                f"attestation {attestation.id} has already been reviewed",
+            )
     return None
 
 

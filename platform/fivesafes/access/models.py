@@ -27,9 +27,18 @@ from fivesafes.identity.models import User
 
 
 class ProjectState(StrEnum):
+    """A project's life. CLOSING and CLOSED are final: a closing project never reopens.
+
+    CLOSING begins at the end date (or earlier on request) and stops every grant; the
+    project becomes CLOSED once each release that needs one has an accepted destruction
+    attestation (docs/closeout.md).
+    """
+
     PROPOSED = "proposed"
     ACTIVE = "active"
     REJECTED = "rejected"
+    CLOSING = "closing"
+    CLOSED = "closed"
 
 
 class LawfulBasis(StrEnum):
@@ -100,6 +109,15 @@ class Project(Base):
     #: The pseudonym generation the project's released pseudonyms and date offsets are
     #: made from: pinned across rotations (linkage across downloads) unless reissued.
     pseudonym_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: Close-out (issue 20): when closing began, why ("end date reached" or the
+    #: requester's reason), by whom (a user id as text, or "system"), and when it closed.
+    closing_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    closing_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    closing_requested_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: The UTC day the last ``project.attestation_overdue`` event was written: a
+    #: conditional update of this column is what keeps it to one per day across servers.
+    overdue_recorded_on: Mapped[date | None] = mapped_column(Date, default=None)
 
     lead: Mapped[User] = relationship(foreign_keys=[lead_id])
     members: Mapped[list[ProjectMember]] = relationship(

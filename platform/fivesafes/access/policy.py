@@ -45,6 +45,12 @@ class Action(StrEnum):
     ACCESS_EXPLAIN = "access.explain"
     DATASET_VERSION_WITHDRAW = "dataset_version.withdraw"
     DATASET_VERSION_PURGE = "dataset_version.purge"
+    REGISTER_VIEW = "register.view"  # the register of data held (SATRE 3.1.08)
+    # Project close-out (docs/closeout.md).
+    PROJECT_CLOSE = "project.close"  # start closing before the end date, with a reason
+    ATTESTATION_SUBMIT = "attestation.submit"  # sign that a release's copies are destroyed
+    ATTESTATION_REVIEW = "attestation.review"  # accept or reject an attestation
+    ATTESTATION_QUEUE = "attestation.queue"  # list attestations awaiting review
 
 
 class Scope(StrEnum):
@@ -68,6 +74,8 @@ UNSCOPED_ACTIONS = frozenset(
         Action.REQUEST_QUEUE,
         Action.GRANT_LIST,
         Action.ACCESS_EXPLAIN,
+        Action.REGISTER_VIEW,
+        Action.ATTESTATION_QUEUE,
     }
 )
 #: Actions on a dataset version: ``any`` or ``uploaded_unreleased``, never a project scope.

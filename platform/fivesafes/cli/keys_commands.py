@@ -50,6 +50,7 @@ from fivesafes.keys.store import (
     public_key_fingerprint,
     verification_key_pem,
 )
+from fivesafes.release.retained_file import RetainedCopyHeaders
 
 keys_app = typer.Typer(
     help="Key store: pseudonym, date-shift, key-encryption and audit-signing keys.",
@@ -346,13 +347,15 @@ keys_app.add_typer(rotate_app, name="rotate")
 @rotate_app.command("kek")
 @handle_errors
 def rotate_kek_command(path: PathOption = None) -> None:
-    """Rewrap every wrapped key under a new KEK, then destroy the old one (resumable)."""
+    """Rewrap every wrapped key under a new KEK, then destroy the old one (resumable).
+
+    The retained release copies' headers (FIVESAFES_RELEASE_COPIES_PATH) are rewrapped too."""
     settings = _settings(path)
     store = open_keystore(settings)
     try:
         if not isinstance(store, KekRotatingStore):
             raise ConfigurationError(f"{store.describe()} cannot rotate its KEK")
-        done = rotate_kek(store)
+        done = rotate_kek(store, [RetainedCopyHeaders(settings.release_copies_path)])
     finally:
         _close(store)
     old = done.old_kek_id.hex() if done.old_kek_id is not None else "(destroyed by the earlier run)"
@@ -409,7 +412,12 @@ def migrate_keys(
     local = LocalFileKeyStore(settings.keystore_path)
     token = Pkcs11KeyStore.from_settings(settings)
     try:
-        done = migrate_local_to_pkcs11(local, token, last_seq=_audit_head_seq())
+        done = migrate_local_to_pkcs11(
+            local,
+            token,
+            last_seq=_audit_head_seq(),
+            elsewhere=[RetainedCopyHeaders(settings.release_copies_path)],
+        )
     finally:
         token.close()
     verb = "finished an interrupted migration" if done.resumed else "migrated"

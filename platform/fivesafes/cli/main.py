@@ -7,15 +7,18 @@ from typing import Annotated
 import typer
 
 from fivesafes.cli import (
+    closeout_commands,
     deid_commands,
     login_commands,
     policy_commands,
     release_commands,
     web_commands,
 )
+from fivesafes.cli.access_commands import projects_app
 from fivesafes.cli.access_commands import register as register_access
 from fivesafes.cli.audit_commands import audit_app
 from fivesafes.cli.bench_commands import bench_app
+from fivesafes.cli.crate_commands import crate_app
 from fivesafes.cli.dataset_commands import datasets_app, ingest, optouts_app, policies_app
 from fivesafes.cli.db_commands import db_app
 from fivesafes.cli.identity_commands import tokens_app, users_app
@@ -44,8 +47,10 @@ app.command("ingest")(handle_errors(ingest))
 app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
 app.add_typer(reidentification_app, name="reidentification")
+app.add_typer(crate_app, name="crate")
 deid_commands.register(app)
 register_access(app)
+closeout_commands.register(projects_app)
 release_commands.register(app)
 login_commands.register(app)
 

@@ -36,6 +36,7 @@ def release_response(
     settings: Settings = request.app.state.settings
     limits = ReleaseLimits(
         settings.spool_path / "releases",
+        settings.release_copies_path,
         spool_memory_bytes=settings.release_memory_mb << 20,
         max_rows=settings.release_max_rows,
     )

@@ -1,5 +1,5 @@
 """Start-up and shutdown: recovery, the ingestion runner and its watchdog, the periodic
-audit checkpoint, and releasing the engine."""
+audit checkpoint, the close-out sweep, and releasing the engine."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.signing import checkpoint_if_advanced
-from fivesafes.db import session_scope
-from fivesafes.errors import ConfigurationError
+from fivesafes.closeout.sweep import sweep, system_trail
+from fivesafes.db import session_scope, utcnow
+from fivesafes.errors import ConfigurationError, FivesafesError
 from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
 from fivesafes.ingestion.recovery import recover_interrupted
 from fivesafes.ingestion.runner import IngestionRunner
@@ -23,6 +24,7 @@ from fivesafes.ingestion.watchdog import fail_orphaned
 
 log = logging.getLogger("fivesafes.audit")
 ingest_log = logging.getLogger("fivesafes.ingestion")
+closeout_log = logging.getLogger("fivesafes.closeout")
 
 
 def _checkpoint_once(app: FastAPI) -> None:
@@ -101,6 +103,36 @@ async def _watch_forever(app: FastAPI, interval: float) -> None:
             ingest_log.error("ingestion watchdog deferred: %s", type(exc).__name__)
 
 
+def _sweep_once(app: FastAPI) -> None:
+    """Projects past their end date begin closing; overdue ones get their daily event."""
+    settings = app.state.settings
+    with session_scope(app.state.session_factory) as session:
+        result = sweep(
+            session,
+            system_trail(),
+            utcnow(),
+            days=settings.closeout_attestation_days,
+            copies_folder=settings.release_copies_path,
+        )
+    if result.closing or result.overdue_recorded:
+        closeout_log.info(
+            "close-out sweep: %d projects began closing, %d overdue recorded",
+            len(result.closing),
+            len(result.overdue_recorded),
+        )
+
+
+async def _sweep_forever(app: FastAPI, interval: float) -> None:
+    """Like :func:`_watch_forever`: first run after one interval (start-up stays quick),
+    and a failure is logged and retried next round. Idempotent across servers."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(_sweep_once, app)
+        except (FivesafesError, SQLAlchemyError) as exc:
+            closeout_log.error("close-out sweep deferred: %s", type(exc).__name__)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Recovery runs before the first request is served when the database is up; when it
@@ -114,6 +146,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks.append(asyncio.create_task(_watch_forever(app, settings.ingest_lease_seconds / 2)))
     interval = settings.audit_checkpoint_interval_seconds
     tasks.append(asyncio.create_task(_checkpoint_forever(app, interval)))
+    sweep_interval = settings.closeout_sweep_interval_seconds
+    tasks.append(asyncio.create_task(_sweep_forever(app, sweep_interval)))
     try:
         yield
     finally:

@@ -17,10 +17,17 @@ what makes a crash harmless:
 
 Killed anywhere, the store still opens with the same keys; running the rotation again
 finds the next KEK, skips the files already rewrapped, and finishes.
+
+Keys wrapped under the KEK are kept outside the key folder too: the header of each
+retained release copy holds its data key wrapped by the store. Such a set is passed in as
+a :class:`WrappedElsewhere` (the CLI passes the copies folder): it is locked against new
+wraps from the first pass until the old KEK is destroyed, and rewrapped in the same passes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -54,6 +61,20 @@ class KekRotatingStore(Protocol):
 
     def finish_kek_rotation(self) -> bool:
         """Destroy the old KEK and promote the next; False if it could not be relabelled."""
+        ...
+
+
+class WrappedElsewhere(Protocol):
+    """Keys wrapped by the store but kept elsewhere (retained copies' headers)."""
+
+    def describe(self) -> str: ...
+
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold off new wraps (made under the old KEK) until the rotation has finished."""
+        ...
+
+    def rewrap(self, store: KekRotatingStore, new_kek_id: bytes) -> tuple[int, int]:
+        """Rewrap what is not under ``new_kek_id`` yet: ``(rewrapped, total)``."""
         ...
 
 
@@ -120,22 +141,30 @@ def require_all_rewrapped(folder: Path, next_kek_id: bytes) -> None:
         )
 
 
-def rotate_kek(store: KekRotatingStore) -> KekRotation:
-    """Rotate ``store``'s KEK, or finish a rotation an earlier run left pending."""
-    old_id, pending = store.kek_ids()
-    new_id = store.begin_kek_rotation()
-    total = 0
-    rewrapped = 0
-    # Repeat until a full pass finds nothing left: a wrap made by another process while
-    # this one ran (a new remap key) used whichever KEK was current when it started.
-    while True:
-        files = wrapped_files(store.path)
-        total = len(files)
-        changed = sum(rewrap_file(store, path, new_id) for path in files)
-        rewrapped += changed
-        if changed == 0:
-            break
-    promoted = store.finish_kek_rotation()
+def rotate_kek(store: KekRotatingStore, elsewhere: Sequence[WrappedElsewhere] = ()) -> KekRotation:
+    """Rotate ``store``'s KEK, or finish a rotation an earlier run left pending; the keys
+    ``elsewhere`` are rewrapped too (counted with the folder's files)."""
+    with ExitStack() as held:
+        for other in elsewhere:
+            held.enter_context(other.locked())
+        old_id, pending = store.kek_ids()
+        new_id = store.begin_kek_rotation()
+        total = 0
+        rewrapped = 0
+        # Repeat until a full pass finds nothing left: a wrap made by another process while
+        # this one ran (a new remap key) used whichever KEK was current when it started.
+        while True:
+            files = wrapped_files(store.path)
+            total = len(files)
+            changed = sum(rewrap_file(store, path, new_id) for path in files)
+            for other in elsewhere:
+                done, found = other.rewrap(store, new_id)
+                changed += done
+                total += found
+            rewrapped += changed
+            if changed == 0:
+                break
+        promoted = store.finish_kek_rotation()
     if old_id == new_id:  # only the next KEK was left (killed between destroy and relabel)
         old_id = None
     return KekRotation(old_id, new_id, rewrapped, total, pending is not None, promoted)

@@ -18,16 +18,22 @@ The order makes a rerun safe wherever the first run stopped:
 5. the local key files are renamed to ``.<name>.shred`` (the mark that step 4 passed),
    then each is overwritten with random bytes, fsynced and unlinked. A rerun that finds a
    ``.shred`` file only finishes the shredding.
+
+Keys the local KEK wrapped outside the key folder (the retained release copies' headers,
+passed as ``elsewhere`` by the CLI) are rewrapped under the token's KEK with step 2's
+files, their folder locked until the local KEK is shredded.
 """
 
 from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from fivesafes.errors import ConfigurationError
 from fivesafes.keys.kek_rotation import read_wrapped, wrapped_files
@@ -43,6 +49,16 @@ if TYPE_CHECKING:
 _REMAP_PREFIX = "pseudonym-remap-"
 _SHRED_SUFFIX = ".shred"
 _TOKEN_KEYS = frozenset({"kek", "audit_signing", *MEMORY_KEY_NAMES})
+
+
+class MigratedElsewhere(Protocol):
+    """Keys the local KEK wrapped outside the key folder (retained copies' headers)."""
+
+    def locked(self) -> AbstractContextManager[None]: ...
+
+    def rewrap_into(
+        self, source: LocalFileKeyStore, target: Pkcs11KeyStore, source_kek_ids: set[bytes]
+    ) -> tuple[int, int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,7 @@ def migrate_local_to_pkcs11(
     *,
     last_seq: int | None,
     now: datetime | None = None,
+    elsewhere: Sequence[MigratedElsewhere] = (),
 ) -> Migration:
     """Import ``local``'s keys into ``token`` and shred the local files (resumable).
 
@@ -88,14 +105,19 @@ def migrate_local_to_pkcs11(
 
     resumed = _create_or_match(token, memory)
     added = _add_remap_keys(token, remap)
-    rewrapped = _rewrap_local_blobs(local, token)
-    retired = _retire(token, old_public, valid_from, now or datetime.now(UTC), last_seq)
-    fingerprints = _verify(token, memory, remap)
-    files = _local_key_files(local)
-    for path in files:  # first mark every file: from here a rerun only shreds
-        os.replace(path, _shred_path(path))
-    fsync_folder(local.path)
-    _shred_all(local.path)
+    with ExitStack() as held:
+        for other in elsewhere:
+            held.enter_context(other.locked())
+        rewrapped = _rewrap_local_blobs(local, token)
+        local_ids = {kek_id for kek_id in local.kek_ids() if kek_id is not None}
+        rewrapped += sum(o.rewrap_into(local, token, local_ids)[0] for o in elsewhere)
+        retired = _retire(token, old_public, valid_from, now or datetime.now(UTC), last_seq)
+        fingerprints = _verify(token, memory, remap)
+        files = _local_key_files(local)
+        for path in files:  # first mark every file: from here a rerun only shreds
+            os.replace(path, _shred_path(path))
+        fsync_folder(local.path)
+        _shred_all(local.path)
     return _outcome(
         token,
         fingerprints,

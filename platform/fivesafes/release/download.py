@@ -32,8 +32,9 @@ class Download:
 
 @dataclass(frozen=True, slots=True)
 class ReleaseLimits:
-    """Where a release spools and how large it may be (from the settings)."""
+    """Where a release spools and is kept, and how large it may be (from the settings)."""
 
     spool_folder: Path
+    copies_folder: Path  # the encrypted retained copies (release_copies_path)
     spool_memory_bytes: int = MEMORY_BYTES
     max_rows: int = MAX_ROWS

@@ -10,17 +10,23 @@ manifest and the ``release.download`` audit event are written. Only then does
 transformed for the project. When the last byte is out, the SHA-256 and size of what was
 sent are stored on the release in a short transaction of its own (``release.complete``);
 a stream that stops early marks the release ``interrupted``.
+
+Every chunk sent is also written to the release's encrypted retained copy
+(:mod:`fivesafes.release.retained`): the copy is published, and its row added, in that
+same short transaction; a stream that stops early deletes it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -43,9 +49,13 @@ from fivesafes.release.download import Download, ReleaseLimits
 from fivesafes.release.manifest import build_manifest
 from fivesafes.release.models import Release, ReleaseFormat, ReleaseState
 from fivesafes.release.query import BATCH_ROWS, ReleasePlan, ReleaseTerms, build_plan
+from fivesafes.release.retained import RetainedCopyWriter
+from fivesafes.release.retained_file import prepare_folder
 from fivesafes.release.shuffle import ShuffleSpool
 from fivesafes.release.transform import BatchTransform
 from fivesafes.release.writers import Writer, encode_batches, writer_for
+
+log = logging.getLogger(__name__)
 
 #: Each spooled row's quasi-identifier class (dropped before anything is written).
 CLASS_COLUMN = "__fivesafes_class"
@@ -63,6 +73,8 @@ class PreparedRelease:
     transform: BatchTransform
     spool: ShuffleSpool
     trail: AuditTrail
+    keystore: KeyStore  # wraps the retained copy's key
+    copies_folder: Path
 
     @property
     def filename(self) -> str:
@@ -82,6 +94,7 @@ def prepare_release(
     """Plan, read, gate, record and audit a release of the download's grant (which the
     caller checked)."""
     user, grant, fmt, now = download.user, download.grant, download.fmt, download.now
+    prepare_folder(limits.copies_folder)  # refused before any work if it cannot be made
     plan = build_plan(session, ReleaseTerms.of(grant))
     withdrawal.hold_for_release(session, plan.version)
     pseudonyms = project_pseudonyms(
@@ -162,6 +175,8 @@ def prepare_release(
         transform=transform,
         spool=spool,
         trail=trail,
+        keystore=keystore,
+        copies_folder=limits.copies_folder,
     )
 
 
@@ -180,9 +195,12 @@ def stream_release(prepared: PreparedRelease, factory: sessionmaker[Session]) ->
     tally = _Tally()
     shuffled = ReadAhead(_released_batches(prepared), 2, "release-shuffle")
     encoded = ReadAhead(tally.encode(writer, iter(shuffled)), 4, "release-encode")
+    copy: RetainedCopyWriter | None = None
     try:
+        copy = RetainedCopyWriter(prepared.copies_folder, prepared.keystore, prepared.release_id)
         for chunk in encoded:
             size += len(chunk)
+            copy.write(chunk)
             yield chunk
         if tally.rows != prepared.gate.rows_released:
             raise RuntimeError(
@@ -201,6 +219,7 @@ def stream_release(prepared: PreparedRelease, factory: sessionmaker[Session]) ->
             size=size,
             rows=tally.rows,
             completed=completed,
+            copy=copy,
         )
 
 
@@ -246,24 +265,49 @@ def _finish(
     size: int,
     rows: int,
     completed: bool,
+    copy: RetainedCopyWriter | None,
 ) -> None:
-    with session_scope(factory) as session:
-        release = session.get(Release, prepared.release_id)
-        assert release is not None
-        release.completed_at = utcnow()
-        if completed:
-            release.state = ReleaseState.COMPLETED
-            release.content_sha256, release.byte_count = sha256, size
-        else:
-            release.state = ReleaseState.INTERRUPTED
-        prepared.trail.record(
-            session,
-            "release.complete" if completed else "release.interrupted",
-            outcome="success" if completed else "failed",
-            target_type="release",
-            target_id=str(prepared.release_id),
-            details={"sha256": sha256 if completed else None, "bytes": size, "rows": rows},
-        )
+    """Record the outcome. A completed release's copy is sealed and named first, its row
+    added in the same transaction (and the file deleted if that fails); an interrupted
+    release's copy is deleted. A copy that cannot be kept (a full disk) does not unmake
+    the release, whose bytes have left: it is recorded as completed without a copy."""
+    kept = False
+    if completed and copy is not None:
+        try:
+            copy.publish()
+            kept = True
+        except Exception:
+            log.exception("the copy of release %s could not be kept", prepared.release_id)
+    try:
+        with session_scope(factory) as session:
+            release = session.get(Release, prepared.release_id)
+            assert release is not None
+            release.completed_at = utcnow()
+            details: dict[str, object] = {"bytes": size, "rows": rows}
+            if completed:
+                release.state = ReleaseState.COMPLETED
+                release.content_sha256, release.byte_count = sha256, size
+                details.update(sha256=sha256, copy_kept=kept)
+                if kept:
+                    assert copy is not None
+                    copy.record(session, file_name=prepared.filename, content_sha256=sha256)
+            else:
+                release.state = ReleaseState.INTERRUPTED
+                details.update(sha256=None)
+            prepared.trail.record(
+                session,
+                "release.complete" if completed else "release.interrupted",
+                outcome="success" if completed else "failed",
+                target_type="release",
+                target_id=str(prepared.release_id),
+                details=details,
+            )
+    except BaseException:
+        if copy is not None:
+            copy.discard()
+        raise
+    if copy is not None and not kept:
+        copy.discard()
 
 
 def get_release(

@@ -66,6 +66,11 @@ NOTICES = {
     "member_added": "The researcher was added to the project.",
     "member_removed": "The researcher was removed: their use of the project's grants stopped.",
     "grant_revoked": "The grant was revoked: no more data can be released under it.",
+    "project_closing": "The project is closing: its grants stopped. The lead now attests "
+    "that every copy of its releases was destroyed.",
+    "attestation_submitted": "Your destruction attestation was submitted for review.",
+    "attestation_accepted": "The attestation was accepted.",
+    "attestation_rejected": "The attestation was rejected; the lead sees your reason.",
 }
 
 #: Each role's pages, in menu order: (path, label).
@@ -75,7 +80,9 @@ NAV: dict[Role, tuple[tuple[str, str], ...]] = {
     Role.GOVERNANCE: (
         ("/web/governance/queue", "Review queue"),
         ("/web/governance/projects", "Projects"),
+        ("/web/governance/closeout", "Close-out"),
         ("/web/governance/access", "Who has access"),
+        ("/web/governance/register", "Register of data held"),
         ("/web/governance/audit", "Audit trail"),
         ("/web/governance/integrity", "Chain integrity"),
         ("/web/governance/policies", "Dataset policies"),

@@ -7,11 +7,13 @@ from fastapi.staticfiles import StaticFiles
 
 from fivesafes.web import (
     routes_auth,
+    routes_closeout,
     routes_governance,
     routes_grants,
     routes_oidc,
     routes_policies,
     routes_projects,
+    routes_register,
     routes_reidentification,
     routes_researcher,
     routes_uploader,
@@ -29,7 +31,9 @@ ROUTERS = (
     routes_projects,
     routes_policies,
     routes_versions,
+    routes_register,
     routes_reidentification,
+    routes_closeout,
 )
 
 

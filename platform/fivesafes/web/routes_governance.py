@@ -34,6 +34,7 @@ from fivesafes.audit.publish import CheckpointPublisher
 from fivesafes.audit.schemas import page_out
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.audit.verification import VerifyScope
+from fivesafes.closeout.status import overdue_projects
 from fivesafes.datasets import review as version_review
 from fivesafes.datasets.review_schemas import review_out
 from fivesafes.db import utcnow
@@ -107,6 +108,10 @@ def queue(request: Request, session: DbSession, trail: Trail, user: Officer) -> 
             "projects": projects,
             "names": names,
             "me": str(user.id),
+            # Close-out: closing projects whose attestations are overdue (docs/closeout.md).
+            "overdue": overdue_projects(
+                session, now, request.app.state.settings.closeout_attestation_days
+            ),
         },
     )
 

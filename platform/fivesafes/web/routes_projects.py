@@ -28,6 +28,8 @@ from fivesafes.access.models import LawfulBasis, Project, ProjectState, SpecialC
 from fivesafes.access.policy import Action
 from fivesafes.access.schemas import MemberIn, ProjectDecisionIn, ProjectIn, RevokeIn
 from fivesafes.access.views import grant_out, project_out, request_out
+from fivesafes.closeout.rules import DECLARATION
+from fivesafes.closeout.status import status_of
 from fivesafes.errors import FivesafesError, InvalidInputError
 from fivesafes.httpkit.deps import require_role
 from fivesafes.httpkit.errors import audit_refusal, status_for
@@ -205,6 +207,13 @@ def _project_page(
         "may_change_members": _allowed(ok, Action.PROJECT_MEMBERS, target),
         "may_request": _allowed(ok, Action.REQUEST_CREATE, target),
         "may_decide": _allowed(ok, Action.PROJECT_APPROVE, target),
+        # Close-out (routes_closeout posts the forms): the status, and which forms to offer.
+        "closeout": status_of(
+            session, project, now, request.app.state.settings.closeout_attestation_days
+        ),
+        "may_close": _allowed(ok, Action.PROJECT_CLOSE, target),
+        "may_attest": _allowed(ok, Action.ATTESTATION_SUBMIT, target),
+        "declaration": DECLARATION,
         "officer": ok.user.role is Role.GOVERNANCE,
         "labels": {c.value: gdpr_label(c) for c in (*LawfulBasis, *SpecialCategoryCondition)},
         "errors": errors,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from fivesafes.datasets import review as version_review
+from fivesafes.datasets.modification_log import version_modification_log
 from fivesafes.db import utcnow
 from fivesafes.httpkit.deps import DbSession, Trail, require_role
 from fivesafes.httpkit.params import PathId
@@ -70,6 +71,7 @@ def _version_page(
             "withdraw_action": f"{_version_path(name, number)}/withdraw" if offered else None,
             "withdraw_errors": withdraw_errors or [],
             "withdraw_reason": withdraw_reason,
+            "modifications": version_modification_log(session, version),
         },
         status,
     )

@@ -292,6 +292,7 @@ def build(folder: Path, url: str) -> Iterator[World]:
         database_url=url,
         keystore_path=folder / "keys",
         spool_path=folder / "spool",
+        release_copies_path=folder / "release-copies",  # absolute: tests chdir each time
         handover_root=handovers,
     )
     keystore = InMemoryKeyStore.generate()

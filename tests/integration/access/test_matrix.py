@@ -68,6 +68,7 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
     "grant.revoke": {G: ALL},
     "grant.use": {R: OWN},
     "access.explain": {G: NONE},
+    "register.view": {G: NONE},  # the register of data held (SATRE 3.1.08)
     # "own": a version the acting user uploaded (never released); "other": someone else's.
     "dataset_version.withdraw": {G: ALL, "uploader": OWN},
 }
@@ -155,6 +156,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "grant.revoke": Endpoint("POST", _on("grants", "/revoke"), lambda s: REASON),
     "grant.use": Endpoint("GET", _on("grants", "/check")),
     "access.explain": Endpoint("GET", lambda w, r: "", scoped=False),  # path set in Stage
+    "register.view": Endpoint("GET", _fixed("/register"), scoped=False),
     "dataset_version.withdraw": Endpoint("POST", lambda w, r: "", body=lambda s: REASON),
 }
 

@@ -27,6 +27,7 @@ from starlette.routing import Mount
 from fivesafes.app import create_app
 from fivesafes.config import load_settings
 from fivesafes.httpkit import csrf
+from fivesafes.identity.models import Role
 from fivesafes.web.rendering import WebRoute
 from tests.conftest import _create_pg_database, _drop_pg_database
 from tests.factories.extracts import ADMISSION_COLUMNS
@@ -40,6 +41,7 @@ from tests.integration.access.route_world import (
     build,
     side_of,
 )
+from tests.integration.closeout.matrix_targets import target_entries as closeout_targets
 
 # A generated sweep: in `make test`, not in the `make test-fast` inner loop.
 pytestmark = pytest.mark.slow
@@ -124,6 +126,10 @@ POLICY: dict[str, Rule] = {
     "GET /grants/{grant_id}/data": may(own=(R,)),
     "GET /grants/{grant_id}/releases": may(G, own=(R,)),
     "GET /releases/{release_id}/manifest": may(G, own=(R,)),
+    # RO-Crate packages (docs/crates.md): a release's holds its data, so only its project's
+    # researchers (a live grant); a project's holds records only
+    "GET /releases/{release_id}/crate": may(own=(R,), foreign=404),
+    "GET /projects/{project_id}/crate": may(G, own=(R,)),
     "GET /grants/{grant_id}/columns": may(G, own=(R,)),
     # governance review of dataset versions
     "GET /reviews": may(G),
@@ -132,6 +138,11 @@ POLICY: dict[str, Rule] = {
     # withdrawal: governance, or the version's uploader before any release (each uploader
     # acts on a fresh version of their own; other uploaders' are refused in test_withdrawal)
     "POST /datasets/{name}/versions/{number}/withdraw": may(G, U),
+    # the modification log: governance, or the version's uploader (each uploader reads a
+    # version of their own; another uploader's is refused in tests/integration/ingestion)
+    "GET /datasets/{name}/versions/{number}/modifications": may(G, U),
+    # the register of data held (SATRE 3.1.08)
+    "GET /register": may(G),
     # governed re-identification: researchers ask, governance decides; only a reidentifier
     # (no actor here: the full path is tests/integration/reidentification) executes
     "POST /reidentification-requests": may(own=(R,)),
@@ -175,6 +186,7 @@ POLICY: dict[str, Rule] = {
     "POST /web/uploads/{upload_id}/withdraw": may(G, own=(U,), foreign=404),
     "POST /web/governance/requests/{request_id}/review": may(G),
     "GET /web/governance/access": may(G),
+    "GET /web/governance/register": may(G),
     "GET /web/governance/audit": may(G),
     "GET /web/governance/integrity": may(G),
     "POST /web/governance/checkpoints": may(G),
@@ -192,6 +204,18 @@ POLICY: dict[str, Rule] = {
     "POST /web/governance/projects/{project_id}/members/{username}/remove": may(G),
     "POST /web/governance/grants/{grant_id}/revoke": may(G),
     "GET /web/static": PUBLIC,
+    # project close-out (docs/closeout.md): the lead closes early and attests destruction;
+    # governance closes, lists and reviews attestations
+    "POST /projects/{project_id}/close": may(G, own=(R,)),
+    "GET /projects/{project_id}/closeout": may(G, own=(R,)),
+    "POST /projects/{project_id}/attestations": may(own=(R,)),
+    "GET /attestations": may(G),
+    "POST /attestations/{attestation_id}/accept": may(G),
+    "POST /attestations/{attestation_id}/reject": may(G),
+    "POST /web/projects/{project_id}/close": may(G, own=(R,)),
+    "POST /web/projects/{project_id}/attestations": may(own=(R,)),
+    "GET /web/governance/closeout": may(G),
+    "POST /web/governance/attestations/{attestation_id}/review": may(G),
 }
 
 
@@ -230,6 +254,7 @@ OWNED_PARAMS = frozenset(
         "release_id",
         "token_id",
         "reidentification_id",
+        "attestation_id",
     }
 )
 
@@ -319,6 +344,14 @@ def _withdrawn(case: Case) -> int:
     return case.world.fresh_version_by(case.actor) if case.allowed else case.world.review_version
 
 
+def _own_version(case: Case) -> int:
+    """An uploader's own notes version (a fresh one: the shared one is "uploader"'s);
+    the shared version for everyone else."""
+    if case.allowed and ACTORS.get(case.actor) == Role.UPLOADER:
+        return case.world.fresh_version_by(case.actor)
+    return case.world.review_version
+
+
 def _withdrawn_upload(case: Case) -> uuid.UUID:
     if not case.allowed:
         return case.s.upload
@@ -364,6 +397,13 @@ def _upload(case: Case) -> Call:
 
 
 TARGETS: dict[str, Target] = {
+    "GET /releases/{release_id}/crate": lambda c: Call(f"/releases/{c.s.release}/crate"),
+    "GET /projects/{project_id}/crate": lambda c: Call(f"/projects/{c.s.project}/crate"),
+    "GET /datasets/{name}/versions/{number}/modifications": lambda c: Call(
+        f"/datasets/notes/versions/{_own_version(c)}/modifications"
+    ),
+    "GET /register": fixed("/register?format=csv"),
+    "GET /web/governance/register": fixed("/web/governance/register"),
     "GET /openapi.json": fixed("/openapi.json"),
     "GET /docs": fixed("/docs"),
     "GET /docs/static": fixed("/docs/static/docs.js"),
@@ -599,6 +639,7 @@ TARGETS: dict[str, Target] = {
     ),
     "GET /web/static": fixed("/web/static/upload.js"),
 }
+TARGETS.update(closeout_targets(Call))
 
 
 def _project_form() -> dict[str, str]:

@@ -7,10 +7,13 @@ from fastapi import FastAPI
 from fivesafes.api.routes import (
     access,
     audit,
+    closeout,
+    crates,
     datasets,
     handovers,
     health,
     identity,
+    register,
     reidentification,
     releases,
     reviews,
@@ -29,5 +32,8 @@ def install(app: FastAPI) -> None:
         releases,
         reviews,
         reidentification,
+        register,
+        closeout,
+        crates,
     ):
         app.include_router(module.router)

@@ -13,7 +13,8 @@ from fivesafes.access.policy import Action
 from fivesafes.audit.recorder import AuditRecorder
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.config import Settings
-from fivesafes.datasets import service, views
+from fivesafes.datasets import modification_log, service, views
+from fivesafes.datasets.modification_log import ModificationLog
 from fivesafes.datasets.schemas import DatasetOut, UploadAccepted, UploadOut
 from fivesafes.datasets.uploads import READERS
 from fivesafes.db import session_scope
@@ -52,6 +53,22 @@ def list_datasets(session: DbSession, _: CurrentUser) -> list[DatasetOut]:
 @router.get("/datasets/{name}", response_model=DatasetOut, name="dataset.view")
 def get_dataset(name: str, session: DbSession, _: CurrentUser) -> DatasetOut:
     return views.dataset_view(session, service.get_dataset(session, name))
+
+
+@router.get(
+    "/datasets/{name}/versions/{number}/modifications",
+    response_model=ModificationLog,
+    name="dataset_version.modifications",
+    summary="The modification log of a dataset version: what the policy did to each column "
+    "(governance; the version's uploader)",
+)
+def version_modifications(
+    name: str, number: PathId, session: DbSession, user: CurrentUser
+) -> ModificationLog:
+    """Per column: dropped, pseudonymised, date shifted, generalised (how), scrubbed (labels
+    found, how many) or kept; per extract: rows excluded by the opt-out or rejected. Made
+    from the stored policy version and the de-identification report: it quotes no data."""
+    return modification_log.readable_log(session, user, name, number)
 
 
 WithdrawPermit = Annotated[Permit, version_permit(Action.DATASET_VERSION_WITHDRAW)]
