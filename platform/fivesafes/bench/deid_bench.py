@@ -48,7 +48,10 @@ from fivesafes.bench.deid_corpora import (
     render_quality,
     render_speed,
 )
+from fivesafes.bench.deid_figures import deid_figures
 from fivesafes.bench.deid_scorer import DeidScore, GoldNote, GoldSpan, score_all, score_note
+from fivesafes.bench.ner_ceiling import NerPool, Rounds, render_ceiling, time_rounds
+from fivesafes.bench.report import Figure
 from fivesafes.deid.types import PatientContext, ScrubberConfig
 
 DEV_CSV = "deid/dev-extract.csv"
@@ -207,39 +210,16 @@ def time_interleaved(
     texts: Sequence[str],
     contexts: Sequence[PatientContext],
     rounds: int = ROUNDS,
-) -> tuple[list[str], float, list[str], float]:
-    """Plain Presidio and the pool on the same notes, in alternating rounds.
+    ceiling: NerPool | None = None,
+) -> Rounds:
+    """Plain Presidio, the pool (and the NER-only ceiling) on the same notes, in rounds.
 
     The machine's speed drifts over a run (other tenants, frequency scaling): timing one
     side for a minute and then the other measures the drift as much as the code. Each
-    round times both sides on the same slice of notes, the order swapped every round, so
-    drift falls on both sides alike. Returns (plain outputs, plain seconds, our outputs,
-    our seconds), outputs in note order.
+    round times every side on the same slice of notes, the order rotated every round, so
+    drift falls on all alike (:func:`fivesafes.bench.ner_ceiling.time_rounds`).
     """
-    plain_out: list[str] = []
-    ours_out: list[str] = []
-    plain_seconds = ours_seconds = 0.0
-    step = max(1, -(-len(texts) // rounds))
-    for index, at in enumerate(range(0, len(texts), step)):
-        part, part_contexts = texts[at : at + step], contexts[at : at + step]
-
-        def run_plain(part: Sequence[str] = part) -> None:
-            nonlocal plain_seconds
-            start = time.perf_counter()
-            plain_out.extend(plain.scrub_all(part))
-            plain_seconds += time.perf_counter() - start
-
-        def run_ours(
-            part: Sequence[str] = part, part_contexts: Sequence[PatientContext] = part_contexts
-        ) -> None:
-            nonlocal ours_seconds
-            out, seconds = pool.scrub(part, part_contexts, ROUND_CHUNKS_PER_WORKER)
-            ours_out.extend(out)
-            ours_seconds += seconds
-
-        for run in (run_plain, run_ours) if index % 2 == 0 else (run_ours, run_plain):
-            run()
-    return plain_out, plain_seconds, ours_out, ours_seconds
+    return time_rounds(plain, pool, texts, contexts, rounds, ROUND_CHUNKS_PER_WORKER, ceiling)
 
 
 # ------------------------------------------------------------------------- the report
@@ -261,6 +241,8 @@ class DeidBenchmark:
     worker_peak_mb: float = 0.0
     corpora: list[CorpusReport] = field(default_factory=list)
     corpus_note: str = ""
+    dev_rounds: Rounds | None = None
+    heldout_rounds: Rounds | None = None
 
     @property
     def plain_rate(self) -> float:
@@ -286,6 +268,11 @@ class DeidBenchmark:
             (f"speed {self.ratio:.2f}x >= {b['speed']}x", self.ratio >= b["speed"]),
         ]
 
+    def figures(self) -> list[Figure]:
+        """Speed against plain Presidio (barred) and the NER-only ceiling (reported), per
+        timed group, and the quality rates the bars are on (machine-independent)."""
+        return deid_figures(self)
+
     def passed(self) -> bool:
         """Every dev bar, and every bar of the held-out corpus when it ran."""
         return all(ok for _, ok in self.dev_bars()) and all(c.passed() for c in self.corpora)
@@ -308,6 +295,7 @@ class DeidBenchmark:
             f"words kept {p.words_kept_rate:.4f}, raw leaks {p.raw_leaks}",
             "Speed (dev notes)",
             *render_speed(self.notes, self.plain_seconds, self.ours_seconds, self.workers),
+            *render_ceiling(self.notes, self.dev_rounds),
             f"  peak RSS: parent {self.parent_peak_mb:.0f} MB (holds plain Presidio), "
             f"largest worker {self.worker_peak_mb:.0f} MB",
             "Dev bars",
@@ -325,6 +313,9 @@ class DeidBenchmark:
         if self.corpus_note:
             lines.append(f"Corpus: {self.corpus_note}")
         lines += [corpus.render() for corpus in self.corpora]
+        held = [c for c in self.corpora if c.barred and c.plain_seconds]
+        if held:
+            lines += ["Held-out speed rounds", *render_ceiling(held[0].notes, self.heldout_rounds)]
         lines.append("RESULT: " + ("PASS" if self.passed() else "FAIL"))
         return "\n".join(lines)
 
@@ -419,6 +410,7 @@ def run_deid_benchmark(
     external: bool = True,
     corpus: bool = True,
     per_seed: int = DOCS_PER_SEED,
+    rounds: int = ROUNDS,
 ) -> DeidBenchmark:
     """Run the whole benchmark (see the module docstring)."""
     from fivesafes.bench.plain_presidio import PlainPresidio  # noqa: PLC0415 - heavy import
@@ -436,15 +428,17 @@ def run_deid_benchmark(
     plain = PlainPresidio()
     plain.scrub(texts[0])  # warm up, like the pool
     heldout_timing: tuple[float, DeidScore, float, list[str]] | None = None
-    with ScrubPool(workers, config) as pool:
-        plain_out, result.plain_seconds, ours, result.ours_seconds = time_interleaved(
-            plain, pool, texts, contexts
-        )
+    with ScrubPool(workers, config) as pool, NerPool(workers) as ceiling:
+        dev_rounds = time_interleaved(plain, pool, texts, contexts, rounds, ceiling)
+        result.dev_rounds = dev_rounds
+        plain_out, ours = dev_rounds.plain_out, dev_rounds.ours_out
+        result.plain_seconds, result.ours_seconds = sum(dev_rounds.plain), sum(dev_rounds.ours)
         if heldout is not None:
             group_contexts = [context_from_row(r) for r in heldout.rows]
-            h_plain_out, h_plain_seconds, h_out, h_seconds = time_interleaved(
-                plain, pool, heldout.texts, group_contexts
-            )
+            h = time_interleaved(plain, pool, heldout.texts, group_contexts, rounds, ceiling)
+            result.heldout_rounds = h
+            h_plain_out, h_out = h.plain_out, h.ours_out
+            h_plain_seconds, h_seconds = sum(h.plain), sum(h.ours)
             h_quality = score_all(
                 heldout.golds,
                 h_plain_out,

@@ -45,6 +45,7 @@ import yaml
 from fivesafes.bench.deid_bench import DEV_CSV
 from fivesafes.bench.deid_bench import POLICY as NOTES_POLICY
 from fivesafes.bench.memory import PeakSampler
+from fivesafes.bench.report import Figure
 from fivesafes.bench.structured import STRUCTURED_POLICY, write_extract
 
 #: Spark's warm rows/s over the local engine's (2 workers), per workload.
@@ -96,6 +97,18 @@ class Workload:
     def passed(self) -> bool:
         return self.ratio >= self.bar
 
+    def figure(self) -> Figure:
+        return Figure(
+            f"Spark {MASTER} / local engine, {self.name} ({self.local.rows:,} rows)",
+            self.spark.rows_per_second,
+            "rows/s",
+            f"local engine, {LOCAL_WORKERS} workers",
+            self.local.rows_per_second,
+            self.ratio,
+            bar=self.bar,
+            context=f"peak RSS Spark {self.spark.peak_mb:.0f} MiB, local {self.local.peak_mb:.0f}",
+        )
+
 
 @dataclass
 class SparkBenchmark:
@@ -108,6 +121,9 @@ class SparkBenchmark:
     @property
     def passed(self) -> bool:
         return all(w.passed for w in self.workloads)
+
+    def figures(self) -> list[Figure]:
+        return [w.figure() for w in self.workloads]
 
     def render(self) -> str:
         lines = [

@@ -4,6 +4,7 @@ figures, and the bar logic that turns them into PASS/FAIL and the exit code."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from fivesafes.bench import spark_bench
+from fivesafes.bench.report import REPORT_VAR
 from fivesafes.bench.spark_bench import (
     BARS,
     WARMUP_ROWS,
@@ -111,10 +113,13 @@ def test_the_notes_are_cycled_to_the_asked_count(tmp_path: Path) -> None:
 
 
 def test_the_command_exits_non_zero_when_a_bar_is_missed(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The CLI wiring, with the measured runs replaced by figures either side of the bars."""
+    """The CLI wiring, with the measured runs replaced by figures either side of the bars;
+    the ratio lands in the report file (issue 21)."""
     figures = {"spark": 1.0}
+    latest = tmp_path / "latest.json"
+    monkeypatch.setenv(REPORT_VAR, str(latest))
 
     def fake(folder: Path, notes: int, rows: int, repeats: int) -> SparkBenchmark:
         assert (folder, notes, rows, repeats) == (data_dir, 5, 7, 1)
@@ -133,3 +138,6 @@ def test_the_command_exits_non_zero_when_a_bar_is_missed(
     failed = CliRunner().invoke(app, args)
     assert failed.exit_code == 1
     assert "FAIL" in failed.output
+    (figure,) = json.loads(latest.read_text(encoding="utf-8"))["benches"]["spark"]["figures"]
+    assert figure["ratio"] == pytest.approx(0.4)
+    assert figure["passed"] is False
