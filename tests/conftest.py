@@ -257,7 +257,11 @@ def database_url(empty_database_url: str, request: pytest.FixtureRequest) -> str
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return load_settings(database_url=database_url, keystore_path=tmp_path / "keys")
+    return load_settings(
+        database_url=database_url,
+        keystore_path=tmp_path / "keys",
+        release_copies_path=tmp_path / "release-copies",
+    )
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import re
+import zipfile
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -77,6 +78,16 @@ def test_grant_page_says_what_each_column_is_and_what_the_last_release_held(
     manifest_page = client.get(f"/web/research/releases/{release_id}")
     assert manifest_page.status_code == 200
     assert hashlib.sha256(download.content).hexdigest() in manifest_page.text
+    # The page offers the release package, which the same signed-in browser can fetch:
+    # the released file as downloaded, with its record (docs/crates.md).
+    assert f'href="/releases/{release_id}/crate"' in manifest_page.text
+    package = client.get(f"/releases/{release_id}/crate")
+    assert package.status_code == 200, package.text
+    with zipfile.ZipFile(io.BytesIO(package.content)) as crate:
+        names = set(crate.namelist())
+        assert {"ro-crate-metadata.json", "ro-crate-signature.json"} < names
+        (data,) = names - {"ro-crate-metadata.json", "ro-crate-signature.json"}
+        assert crate.read(data) == download.content
     kept = client.get(f"/web/research/releases/{release_id}/manifest.json")
     assert kept.headers["content-disposition"].startswith("attachment;")
     api = world.client.get(f"/releases/{release_id}/manifest", headers=world.people["a"].auth)
