@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import csv
 import json
-import multiprocessing
-import os
 import resource
 import sys
 import tempfile
@@ -52,6 +50,7 @@ from fivesafes.bench.deid_figures import deid_figures
 from fivesafes.bench.deid_scorer import DeidScore, GoldNote, GoldSpan, score_all, score_note
 from fivesafes.bench.ner_ceiling import NerPool, Rounds, render_ceiling, time_rounds
 from fivesafes.bench.report import Figure
+from fivesafes.bench.warm_pool import WarmPool, one_thread_per_worker
 from fivesafes.deid.types import PatientContext, ScrubberConfig
 
 DEV_CSV = "deid/dev-extract.csv"
@@ -141,9 +140,7 @@ _worker_scrubber: Any = None
 
 def _init_worker(config: ScrubberConfig) -> None:
     global _worker_scrubber  # noqa: PLW0603 - one scrubber per worker process, by design
-    # One thread per worker: the pool already uses every core it is given.
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")
+    one_thread_per_worker()
     from fivesafes.deid.scrubber import FreeTextScrubber  # noqa: PLC0415 - worker-only
 
     _worker_scrubber = FreeTextScrubber(config)
@@ -158,26 +155,11 @@ def _scrub_chunk(chunk: tuple[list[str], list[PatientContext]]) -> list[str]:
     return [r.text for r in _worker_scrubber.scrub_many(texts, contexts, "clinical_note")]
 
 
-class ScrubPool:
+class ScrubPool(WarmPool):
     """A warmed-up ``spawn`` pool of scrubbers, kept open across timed rounds."""
 
     def __init__(self, workers: int, config: ScrubberConfig) -> None:
-        self.workers = workers
-        ctx = multiprocessing.get_context("spawn")
-        self._pool = ctx.Pool(workers, initializer=_init_worker, initargs=(config,))
-        if not all(self._pool.map(_ready, range(workers * 2), chunksize=1)):
-            self.close()
-            raise RuntimeError("a worker failed to build its scrubber")
-
-    def __enter__(self) -> ScrubPool:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._pool.close()
-        self._pool.join()
+        super().__init__(workers, _init_worker, (config,), _ready, "build its scrubber")
 
     def scrub(
         self,

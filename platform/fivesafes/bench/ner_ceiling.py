@@ -18,14 +18,13 @@ load falls on all three; the per-round seconds give each ratio its spread.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fivesafes.bench.report import spread
+from fivesafes.bench.warm_pool import WarmPool, one_thread_per_worker
 from fivesafes.config import DEFAULT_SPACY_MODEL
 from fivesafes.deid.types import PatientContext
 
@@ -34,8 +33,7 @@ _worker_nlp: Any = None
 
 def _init_ner_worker(model_name: str) -> None:
     global _worker_nlp  # noqa: PLW0603 - one pipeline per worker process, by design
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")
+    one_thread_per_worker()
     from fivesafes.deid.nlp import load_ner_pipeline  # noqa: PLC0415 - worker-only
 
     _worker_nlp = load_ner_pipeline(model_name)
@@ -53,26 +51,13 @@ def _ner_chunk(texts: list[str]) -> int:
     return sum(len(doc.ents) for doc in _worker_nlp.pipe(views, batch_size=len(views) or 1))
 
 
-class NerPool:
+class NerPool(WarmPool):
     """A warmed-up ``spawn`` pool of NER-only spaCy pipelines (the ceiling)."""
 
     def __init__(self, workers: int, model_name: str = DEFAULT_SPACY_MODEL) -> None:
-        self.workers = workers
-        ctx = multiprocessing.get_context("spawn")
-        self._pool = ctx.Pool(workers, initializer=_init_ner_worker, initargs=(model_name,))
-        if not all(self._pool.map(_ner_ready, range(workers * 2), chunksize=1)):
-            self.close()
-            raise RuntimeError("a worker failed to load the spaCy pipeline")
-
-    def __enter__(self) -> NerPool:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._pool.close()
-        self._pool.join()
+        super().__init__(
+            workers, _init_ner_worker, (model_name,), _ner_ready, "load the spaCy pipeline"
+        )
 
     def pipe(self, texts: Sequence[str], size: int) -> float:
         """Seconds to run NER over ``texts`` in chunks of ``size``."""
