@@ -121,6 +121,7 @@ PROJECT_NOT_CLOSING = "project_not_closing"
 ATTESTATION_NOT_SUBMITTED = "attestation_not_submitted"
 
 _REVIEW = frozenset({Action.REQUEST_APPROVE, Action.REQUEST_REJECT})
+_ENDING = frozenset({ProjectState.CLOSING, ProjectState.CLOSED})
 
 
 def _deny(rule: str, reason: str) -> Decision:
@@ -159,7 +160,7 @@ def _scope_check(subject: Subject, scope: Scope, resource: Resource) -> Decision
 
 def _project_live(project: ProjectFacts, now: datetime, *, started: bool) -> Decision | None:
     today = now.date()
-    if project.state in (ProjectState.CLOSING, ProjectState.CLOSED):
+    if project.state in _ENDING:
         # Same stable rule as any non-active project; the message says what happens now.
         return _deny(
             PROJECT_NOT_ACTIVE,
@@ -215,6 +216,13 @@ def _closeout_invariants(subject: Subject, action: Action, resource: Resource) -
         return None
     if action is Action.PROJECT_CLOSE and project.state != ProjectState.ACTIVE:
         return _deny(PROJECT_NOT_ACTIVE, f"project {project.id} is {project.state}, not active")
+    if action is Action.PROJECT_MEMBERS and project.state in _ENDING:
+        # Who was on the project when it began closing is who holds its releases: the
+        # list the attestations and the project's RO-Crate answer for stays as it was.
+        return _deny(
+            PROJECT_NOT_ACTIVE,
+            f"project {project.id} is {project.state}: its members can no longer change",
+        )
     attesting = action in (Action.ATTESTATION_SUBMIT, Action.ATTESTATION_REVIEW)
     if attesting and project.state != ProjectState.CLOSING:
         return _deny(

@@ -51,6 +51,15 @@ BY_LEAD = AttestationFacts(id=9, submitted_by="r0", awaiting_review=True)
         (OFFICER, Action.PROJECT_CLOSE, Resource(ACTIVE), True, "roles.governance.project.close"),
         (ADMIN, Action.PROJECT_CLOSE, Resource(ACTIVE), False, d.NOT_PERMITTED),
         (OFFICER, Action.PROJECT_CLOSE, Resource(CLOSING), False, d.PROJECT_NOT_ACTIVE),
+        (
+            OFFICER,
+            Action.PROJECT_MEMBERS,
+            Resource(ACTIVE),
+            True,
+            "roles.governance.project.members",
+        ),
+        (OFFICER, Action.PROJECT_MEMBERS, Resource(CLOSING), False, d.PROJECT_NOT_ACTIVE),
+        (OFFICER, Action.PROJECT_MEMBERS, Resource(CLOSED), False, d.PROJECT_NOT_ACTIVE),
         (LEAD, Action.PROJECT_CLOSE, Resource(CLOSED), False, d.PROJECT_NOT_ACTIVE),
         (
             LEAD,
