@@ -17,6 +17,7 @@ from rich.table import Table
 from fivesafes.cli.runtime import console, err_console, handle_errors
 from fivesafes.crate.signing import raw_public_key
 from fivesafes.crate.verify import Verification, verify_crate
+from fivesafes.keys.retired import RetiredKey, attested_chain, read_retired_file
 
 crate_app = typer.Typer(
     help="Five Safes RO-Crates of releases and projects (docs/crates.md).",
@@ -51,10 +52,25 @@ def verify(
             readable=True,
         ),
     ],
+    retired_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--retired-keys",
+            help="Retired audit-signing keys (KEY.retired.json, written beside KEY.pem by "
+            "`keys export-public` after a rotation) for crates signed before it; trusted "
+            "only if attested up to --public-key",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
 ) -> None:
     """Verify a crate's signature, hashes, members and Five Safes profile properties."""
     key = raw_public_key(public_key.read_bytes())
-    result = verify_crate(file, key)
+    retired: tuple[RetiredKey, ...] = ()
+    if retired_keys is not None:
+        retired = attested_chain(read_retired_file(retired_keys), key, str(retired_keys))
+    result = verify_crate(file, key, retired)
     table = checks_table(result, f"{file.name}")
     if result.valid:
         console.print(table)

@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from fivesafes.crate import signing
 from fivesafes.crate.profile import profile_problems
+from fivesafes.keys.retired import RetiredKey
 from fivesafes.keys.store import public_key_fingerprint
 
 #: The metadata and signature members are small; anything larger is not a crate of ours.
@@ -102,9 +105,16 @@ def _file_entities(metadata: Any) -> dict[str, dict[str, Any]]:
     }
 
 
-def verify_crate(source: Path | IO[bytes], public_key: bytes | None) -> Verification:
+def verify_crate(
+    source: Path | IO[bytes], public_key: bytes | None, retired: Sequence[RetiredKey] = ()
+) -> Verification:
     """Check the crate at ``source``; ``public_key`` (raw Ed25519) None skips the
-    signature and key checks (``fetch --crate``: internal consistency only)."""
+    signature and key checks (``fetch --crate``: internal consistency only).
+
+    ``retired``: audit-signing keys retired by rotations, already checked to be attested
+    up to ``public_key`` (``keys.retired.attested_chain``): a crate signed before a
+    rotation verifies with its retired key, if it was published while that key was in
+    force."""
     result = Verification()
     try:
         archive = zipfile.ZipFile(source)
@@ -112,11 +122,17 @@ def verify_crate(source: Path | IO[bytes], public_key: bytes | None) -> Verifica
         result.add("archive", [f"not a zip file: {exc}"], "")
         return result
     with archive:
-        _verify_open(archive, public_key, result)
+        _verify_open(archive, _Keys(public_key, tuple(retired)), result)
     return result
 
 
-def _verify_open(archive: zipfile.ZipFile, public_key: bytes | None, result: Verification) -> None:
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    current: bytes | None
+    retired: tuple[RetiredKey, ...] = ()
+
+
+def _verify_open(archive: zipfile.ZipFile, keys: _Keys, result: Verification) -> None:
     names = archive.namelist()
     problems = [f"unsafe member name {n!r}" for n in names if unsafe_name(n)]
     problems += [f"duplicate member {n!r}" for n in sorted(set(names)) if names.count(n) > 1]
@@ -137,14 +153,15 @@ def _verify_open(archive: zipfile.ZipFile, public_key: bytes | None, result: Ver
     problems = [f"unexpected member {n!r}" for n in sorted(set(names) - expected)]
     problems += [f"missing member {n!r}" for n in sorted(expected - set(names))]
     result.add("members", problems, f"exactly the signed members: {sorted(expected)}")
-    _signature(public_key, document, result)
     try:
         raw, metadata = _read_json(archive, signing.METADATA_NAME)
     except (KeyError, ValueError) as exc:
+        _signature(keys, document, None, result)
         result.add("metadata_sha256", [f"{signing.METADATA_NAME}: {exc}"], "")
         result.add("files", ["metadata unreadable"], "")
         result.add("profile", ["metadata unreadable"], "")
         return
+    _signature(keys, document, _published(metadata), result)
     digest = hashlib.sha256(raw).hexdigest()
     problems = [] if digest == signed["metadata_sha256"] else ["metadata differs from the signed"]
     result.add("metadata_sha256", problems, f"sha256 {digest}")
@@ -153,16 +170,44 @@ def _verify_open(archive: zipfile.ZipFile, public_key: bytes | None, result: Ver
     result.add("profile", profile_problems(metadata, kind), f"Five Safes RO-Crate 0.4 ({kind})")
 
 
-def _signature(public_key: bytes | None, document: dict[str, Any], result: Verification) -> None:
-    if public_key is None:
+def _published(metadata: Any) -> datetime | None:
+    """The root's ``datePublished`` (signed with the metadata's hash), if it parses."""
+    graph = metadata.get("@graph", []) if isinstance(metadata, dict) else []
+    root = next((e for e in graph if isinstance(e, dict) and e.get("@id") == "./"), {})
+    try:
+        moment = datetime.fromisoformat(str(root.get("datePublished")))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _signature(
+    keys: _Keys, document: dict[str, Any], published: datetime | None, result: Verification
+) -> None:
+    if keys.current is None:
         result.add("key", [], "not checked (no public key given)")
         result.add("signature", [], "not checked (no public key given)")
         return
-    fingerprint = public_key_fingerprint(public_key)
+    fingerprint = public_key_fingerprint(keys.current)
     claimed = document.get("key_fingerprint")
-    key_problems = [] if claimed == fingerprint else [f"signed by key {claimed}, not {fingerprint}"]
-    result.add("key", key_problems, f"key {fingerprint}")
-    valid = signing.signature_valid(public_key, document)
+    if claimed == fingerprint:
+        result.add("key", [], f"key {fingerprint}")
+        valid = signing.signature_valid(keys.current, document)
+        result.add(
+            "signature", [] if valid else ["Ed25519 signature does not verify"], "Ed25519 ok"
+        )
+        return
+    retired = next((r for r in keys.retired if r.fingerprint == claimed), None)
+    if retired is None:
+        result.add("key", [f"signed by key {claimed}, not {fingerprint}"], "")
+        result.add("signature", ["not checked: the signing key is not trusted"], "")
+        return
+    late = published is None or published > retired.valid_until
+    problems = (
+        [f"published after key {claimed} was retired ({retired.valid_until})"] if late else []
+    )
+    result.add("key", problems, f"retired key {claimed}, attested up to key {fingerprint}")
+    valid = signing.signature_valid(retired.public_key, document)
     result.add("signature", [] if valid else ["Ed25519 signature does not verify"], "Ed25519 ok")
 
 
