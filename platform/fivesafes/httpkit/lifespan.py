@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -21,6 +22,7 @@ from fivesafes.ingestion.ingestor import Ingestor, IngestorOptions
 from fivesafes.ingestion.recovery import recover_interrupted
 from fivesafes.ingestion.runner import IngestionRunner
 from fivesafes.ingestion.watchdog import fail_orphaned
+from fivesafes.release.retained_file import remove_abandoned_partials
 
 log = logging.getLogger("fivesafes.audit")
 ingest_log = logging.getLogger("fivesafes.ingestion")
@@ -104,7 +106,8 @@ async def _watch_forever(app: FastAPI, interval: float) -> None:
 
 
 def _sweep_once(app: FastAPI) -> None:
-    """Projects past their end date begin closing; overdue ones get their daily event."""
+    """Projects past their end date begin closing; overdue ones get their daily event;
+    partial release copies abandoned by a process that died mid-stream are shredded."""
     settings = app.state.settings
     with session_scope(app.state.session_factory) as session:
         result = sweep(
@@ -114,6 +117,8 @@ def _sweep_once(app: FastAPI) -> None:
             days=settings.closeout_attestation_days,
             copies_folder=settings.release_copies_path,
         )
+    if settings.release_copies_path.is_dir():
+        remove_abandoned_partials(settings.release_copies_path, time.time())
     if result.closing or result.overdue_recorded:
         closeout_log.info(
             "close-out sweep: %d projects began closing, %d overdue recorded",

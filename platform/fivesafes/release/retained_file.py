@@ -75,6 +75,34 @@ def partial_paths(folder: Path, release_id: uuid.UUID | None = None) -> list[Pat
     return sorted(folder.glob(f".{stem}.*{PARTIAL_SUFFIX}"))
 
 
+#: A copy being written is appended to with every chunk sent; one untouched this long was
+#: left by a process that died mid-stream (a live stream this slow is cut off long before).
+ABANDONED_AFTER_SECONDS = 6 * 3600
+
+
+def remove_abandoned_partials(
+    folder: Path, now: float, idle: float = ABANDONED_AFTER_SECONDS
+) -> int:
+    """Destroy the partial copies nobody has written to for ``idle`` seconds.
+
+    A server killed mid-stream cannot discard its partial copy: it stays, encrypted under
+    a key whose wrapped form is in its header, until this (run by the server's periodic
+    sweep) shreds it. Partials still being written are left alone, whichever server
+    writes them: they are the ones recently modified. How many were destroyed."""
+    destroyed = 0
+    for partial in partial_paths(folder):
+        try:
+            if now - partial.stat().st_mtime < idle:
+                continue
+        except FileNotFoundError:  # published or discarded meanwhile
+            continue
+        if destroy_file(partial):
+            destroyed += 1
+    if destroyed:
+        log.warning("%d abandoned partial release copies destroyed in %s", destroyed, folder)
+    return destroyed
+
+
 def prepare_folder(folder: Path) -> None:
     """Make the folder (0700) if needed: the demo's and a fresh install's var/ is empty.
 

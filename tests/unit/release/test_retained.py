@@ -29,12 +29,15 @@ from fivesafes.release.retained import (
     retained_copy_path,
 )
 from fivesafes.release.retained_file import (
+    ABANDONED_AFTER_SECONDS,
     HEADER_BYTES,
     LOCK_NAME,
     RetainedCopyHeaders,
     Wrapping,
     destroy_file,
     folder_lock,
+    partial_paths,
+    remove_abandoned_partials,
 )
 
 KEYS = InMemoryKeyStore.generate()
@@ -179,6 +182,28 @@ def test_a_discarded_copy_leaves_no_file(tmp_path: Path) -> None:
     published.publish()
     published.discard()  # a commit whose transaction failed: the named file goes too
     assert _files(tmp_path) == []
+
+
+def test_partials_abandoned_by_a_dead_process_are_shredded_live_ones_kept(
+    tmp_path: Path,
+) -> None:
+    """A server killed mid-stream leaves its partial copy; the periodic sweep shreds it
+    once nobody has written to it for the idle time, and leaves streams in progress."""
+    abandoned = RetainedCopyWriter(tmp_path, KEYS, uuid.uuid4())
+    abandoned.write(_payload(SEGMENT_BYTES * 2))
+    live = RetainedCopyWriter(tmp_path, KEYS, uuid.uuid4())
+    live.write(_payload(SEGMENT_BYTES * 2))
+    kept = _write(tmp_path, [_payload(100)])  # a finished copy is never a partial
+    (old,) = [p for p in partial_paths(tmp_path) if p.name.startswith(f".{abandoned.release_id}")]
+    now = old.stat().st_mtime + ABANDONED_AFTER_SECONDS
+    os.utime(old, (now - ABANDONED_AFTER_SECONDS - 1, now - ABANDONED_AFTER_SECONDS - 1))
+    assert remove_abandoned_partials(tmp_path, now) == 1
+    assert [p.name.startswith(f".{live.release_id}") for p in partial_paths(tmp_path)] == [True]
+    assert retained_copy_path(tmp_path, kept).exists()
+    assert remove_abandoned_partials(tmp_path, now) == 0
+    live.write(_payload(10))
+    live.publish()  # the live stream finishes as if nothing happened
+    assert retained_copy_path(tmp_path, live.release_id).exists()
 
 
 def test_destroying_a_copy_overwrites_its_key_and_deletes_it(tmp_path: Path) -> None:
