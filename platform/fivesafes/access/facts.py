@@ -146,7 +146,14 @@ def authorize(
     policy: AccessPolicy, user: User, action: Action, target: Target, now: datetime
 ) -> Decision:
     """:func:`decide`, raising :class:`PermissionDeniedError` (naming the rule) on deny."""
-    decision = decide(subject_of(user), action, target.resource, policy, now)
+    return authorize_resource(policy, user, action, target.resource, now)
+
+
+def authorize_resource(
+    policy: AccessPolicy, user: User, action: Action, resource: Resource, now: datetime
+) -> Decision:
+    """:func:`authorize` for facts a caller built itself (close-out's attestations)."""
+    decision = decide(subject_of(user), action, resource, policy, now)
     if not decision.allowed:
         raise PermissionDeniedError(
             f"{decision.reason} (rule: {decision.rule})", code=f"denied_{decision.rule}"

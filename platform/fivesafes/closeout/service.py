@@ -22,14 +22,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fivesafes.access.acting import Acting
-from fivesafes.access.decide import AttestationFacts, Resource, decide
-from fivesafes.access.facts import project_facts, subject_of
+from fivesafes.access.decide import AttestationFacts, Resource
+from fivesafes.access.facts import authorize_resource, project_facts
 from fivesafes.access.models import Project, ProjectState
 from fivesafes.access.policy import AccessPolicy, Action
 from fivesafes.audit.trail import AuditTrail
 from fivesafes.closeout import rules
 from fivesafes.closeout.models import AttestationState, DestructionAttestation
-from fivesafes.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from fivesafes.errors import ConflictError, InvalidInputError, NotFoundError
 from fivesafes.identity.models import User
 from fivesafes.release.models import Release
 from fivesafes.release.retained import destroy_project_copies
@@ -55,11 +55,7 @@ def authorize_closeout(
     resource = Resource(
         project=project_facts(project) if project is not None else None, attestation=facts
     )
-    decision = decide(subject_of(user), action, resource, policy, now)
-    if not decision.allowed:
-        raise PermissionDeniedError(
-            f"{decision.reason} (rule: {decision.rule})", code=f"denied_{decision.rule}"
-        )
+    authorize_resource(policy, user, action, resource, now)
 
 
 def _locked_project(session: Session, project_id: int) -> Project:
@@ -183,21 +179,15 @@ def _close_if_done(
         target_id=str(project.id),
         details={"attestations_accepted": len(accepted_ids(session, project.id))},
     )
-    _destroy_retained_copies(session, trail, project.id, copies_folder)
+    destroy_project_copies(
+        session, copies_folder, project.id, actor="system", reason="project closed", trail=trail
+    )
 
 
 def accepted_ids(session: Session, project_id: int) -> list[int]:
     return [
         a.id for a in attestations_of(session, project_id) if a.state is AttestationState.ACCEPTED
     ]
-
-
-def _destroy_retained_copies(
-    session: Session, trail: AuditTrail, project_id: int, copies_folder: Path
-) -> None:
-    destroy_project_copies(
-        session, copies_folder, project_id, actor="system", reason="project closed", trail=trail
-    )
 
 
 # --- attestations -------------------------------------------------------------------------
@@ -242,18 +232,25 @@ def submit_attestations(
         made.append(_new_attestation(acting, project_id, release_id, content))
     session.flush()
     for attestation in made:
-        acting.trail.record(
-            session,
-            "attestation.submitted",
-            target_type="destruction_attestation",
-            target_id=str(attestation.id),
-            details={
-                "project_id": project_id,
-                "release_id": str(attestation.release_id),
-                "content_sha256": attestation.content_sha256,
-            },
-        )
+        _record(acting.trail, session, "attestation.submitted", attestation)
     return made
+
+
+def _record(
+    trail: AuditTrail, session: Session, action: str, attestation: DestructionAttestation
+) -> None:
+    """An attestation's event: ids and the attested content's hash, never its free text."""
+    trail.record(
+        session,
+        action,
+        target_type="destruction_attestation",
+        target_id=str(attestation.id),
+        details={
+            "project_id": attestation.project_id,
+            "release_id": str(attestation.release_id),
+            "content_sha256": attestation.content_sha256,
+        },
+    )
 
 
 def _new_attestation(
@@ -305,16 +302,11 @@ def review_attestation(
     found.state = AttestationState.ACCEPTED if review.accept else AttestationState.REJECTED
     found.reviewed_by, found.reviewed_at, found.review_reason = acting.user.id, acting.now, reason
     session.flush()
-    acting.trail.record(
+    _record(
+        acting.trail,
         session,
         "attestation.accepted" if review.accept else "attestation.rejected",
-        target_type="destruction_attestation",
-        target_id=str(found.id),
-        details={
-            "project_id": found.project_id,
-            "release_id": str(found.release_id),
-            "content_sha256": found.content_sha256,
-        },
+        found,
     )
     if review.accept:
         _close_if_done(session, acting.trail, project, acting.now, copies_folder)
