@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fivesafes.column_kinds import ColumnKind, utc_text
 from fivesafes.deid import transforms as t
@@ -21,6 +26,7 @@ from fivesafes.deid.nhs_number import normalise_nhs_number
 from fivesafes.deid.optout import OPTED_OUT_COLUMN, OptOutFilter
 from fivesafes.deid.policy import ColumnPolicy, Policy
 from fivesafes.deid.types import DateMode, PatientContext, ScrubberConfig, ScrubResult
+from fivesafes.deid.vector import transforms as vt
 from fivesafes.errors import InvalidInputError
 from fivesafes.keys.pseudonym import Pseudonymiser
 from fivesafes.keys.remap import PseudonymChain, RemappedPseudonymiser, current_generation
@@ -28,6 +34,8 @@ from fivesafes.keys.store import KeyStore
 
 Column = Sequence[Cell]
 ValueFn = Callable[[str], str]
+#: A column at once: the same values as a ValueFn cell by cell, or None to decline.
+VectorFn = Callable[[pa.StringArray], "pa.StringArray | None"]
 
 
 def _utc_datetime(text: str) -> str:
@@ -69,6 +77,33 @@ _NORMALISERS: dict[str, ValueFn] = {
     "datetime": t.canonical_datetime,
     "boolean": t.canonical_boolean,
     "postcode": lambda v: t.canonical_postcode(v).replace(" ", ""),
+}
+
+
+#: The vectorised twin (see :mod:`fivesafes.deid.vector`) of each kept column's value fn.
+_KEEP_VECTOR: dict[str, VectorFn] = {
+    "integer": vt.canonical_integer,
+    "decimal": vt.canonical_decimal,
+    "date": vt.canonical_date,
+    "boolean": vt.canonical_boolean,
+    "postcode": vt.canonical_postcode,
+}
+
+
+def _unspaced_postcodes(values: pa.StringArray) -> pa.StringArray | None:
+    canonical = vt.canonical_postcode(values)
+    return None if canonical is None else pc.replace_substring(canonical, " ", "")
+
+
+#: The vectorised twin of each identifier normaliser (types without one run per cell).
+_NORMALISERS_VECTOR: dict[str, VectorFn] = {
+    "nhs_number": vt.normalise_nhs_numbers,
+    "string": vt.normalise_text_identifiers,
+    "integer": vt.canonical_integer,
+    "decimal": vt.canonical_decimal,
+    "date": vt.canonical_date,
+    "boolean": vt.canonical_boolean,
+    "postcode": _unspaced_postcodes,
 }
 
 
@@ -115,6 +150,7 @@ class _Step:
     shift: Callable[[str, int], str] | None = None  # date shift
     pseudonymise: Pseudonymiser | None = None
     normalise: ValueFn | None = None
+    vector: VectorFn | None = None  # fn's (or normalise's) twin over a whole column
 
 
 class _ChunkRun:
@@ -187,15 +223,20 @@ class RowPlan:
                     else RemappedPseudonymiser(pseudonym_master, namespace, chain)
                 )
                 step.normalise = _NORMALISERS[col.type]
+                step.vector = _NORMALISERS_VECTOR.get(col.type)
             elif col.role == "quasi_identifier":
                 step.fn, step.shift = _generaliser(col)
+                step.vector = _generaliser_vector(col)
             elif col.role == "keep":
                 step.fn = _KEEP_FNS[col.type]
+                step.vector = _KEEP_VECTOR.get(col.type)
             self.steps.append(step)
         self.patient_step = next((s for s in self.steps if s.policy.role == "patient_id"), None)
         self.context_steps = [s for s in self.steps if s.policy.patient_context is not None]
         self.outputs = [OutputColumn(n, k) for n, k in output_columns(policy).items()]
         self.flag_opt_outs = policy.national_data_opt_out.exempt
+        #: Whether chunks can go through :meth:`apply_arrays` (free text needs rows).
+        self.vectorised = not policy.free_text_columns
         if optouts is not None and (
             self.patient_step is None or self.patient_step.policy.type != "nhs_number"
         ):
@@ -248,7 +289,11 @@ class RowPlan:
     ) -> tuple[list[Column], ChunkStats, list[tuple[str, str]]]:
         stats = ChunkStats(rows_in=parsed.row_count)
         run = _ChunkRun(parsed, stats)
-        columns = parsed.columns
+        columns = (
+            parsed.columns
+            if parsed.arrays is None
+            else [parsed.column(i) for i in range(len(parsed.arrays))]
+        )
         outputs: dict[str, Column] = {}
         patient_keys: list[str | None] | None = None
         if self.patient_step is not None:
@@ -329,6 +374,89 @@ class RowPlan:
             if out and row not in run.rejected:
                 run.rejected.add(row)
                 run.stats.opted_out_excluded += 1
+
+    # ---------------------------------------------------------------- vectorised path
+
+    def apply_arrays(self, parsed: ParsedChunk) -> tuple[list[pa.StringArray], ChunkStats]:
+        """:meth:`apply` over Arrow columns: the same output, a column at a time.
+
+        For a chunk the vectorised reader parsed (``parsed.arrays``) under a plan without
+        free text. Each column takes its vectorised twin; a twin that declines (a bad or
+        unusual value) sends that column through the per-cell step, which applies the
+        policy's ``on_invalid`` with the row's line as before.
+        """
+        assert parsed.arrays is not None
+        assert self.vectorised
+        arrays = parsed.arrays
+        stats = ChunkStats(rows_in=parsed.row_count)
+        run = _ChunkRun(parsed, stats)
+        outputs: dict[str, pa.Array | Column] = {}
+        keys: pa.StringArray | None = None
+        if self.patient_step is not None:
+            keys, outputs[self.patient_step.name] = self._pseudonymise_array(
+                self.patient_step, parsed, run
+            )
+            if self.optouts is not None or self.flag_opt_outs:
+                listed: dict[str, Column] = {}
+                self._apply_opt_outs(keys.to_pylist(), listed, run)
+                outputs.update(listed)
+        offsets: pa.Int32Array | None = None
+        if self.shifter is not None and keys is not None:
+            offsets = self.shifter.offsets_array(keys)
+        for step in self.steps:
+            if step is self.patient_step or not step.policy.in_output:
+                continue
+            if step.pseudonymise is not None:
+                outputs[step.name] = self._pseudonymise_array(step, parsed, run)[1]
+            elif step.shift is not None:
+                outputs[step.name] = self._shift_array(step, parsed, offsets, run)
+            elif step.fn is not None:
+                vector = step.vector(arrays[step.index]) if step.vector is not None else None
+                if vector is None:
+                    outputs[step.name] = self._map(step, parsed.column(step.index), run)
+                else:
+                    outputs[step.name] = vector
+            else:
+                outputs[step.name] = arrays[step.index]
+        result = [_as_array(outputs[c.name]) for c in self.outputs]
+        if run.rejected:
+            keep = np.ones(parsed.row_count, dtype=bool)
+            keep[list(run.rejected)] = False
+            mask = pa.array(keep)
+            result = [column.filter(mask) for column in result]
+        stats.rows_out = parsed.row_count - len(run.rejected)
+        return result, stats
+
+    def _pseudonymise_array(
+        self, step: _Step, parsed: ParsedChunk, run: _ChunkRun
+    ) -> tuple[pa.StringArray, pa.Array | Column]:
+        """Normalised keys and pseudonyms of a column; per cell if its normaliser declines."""
+        assert parsed.arrays is not None
+        pseudonym = step.pseudonymise
+        assert pseudonym is not None
+        values = parsed.arrays[step.index]
+        keys = step.vector(values) if step.vector is not None else None
+        if keys is None or (step.policy.role == "patient_id" and keys.null_count):
+            listed, pseudonyms = self._pseudonymise(step, parsed.column(step.index), run)
+            return pa.array(listed, pa.string()), pseudonyms
+        if isinstance(pseudonym, RemappedPseudonymiser):  # generation 2 on: per column
+            return keys, pseudonym.many(keys.to_pylist())
+        return keys, pseudonym.many_array(keys)
+
+    def _shift_array(
+        self,
+        step: _Step,
+        parsed: ParsedChunk,
+        offsets: pa.Int32Array | None,
+        run: _ChunkRun,
+    ) -> pa.Array | Column:
+        assert parsed.arrays is not None
+        assert offsets is not None
+        if step.shift is t.shift_date:
+            shifted = vt.shift_dates(parsed.arrays[step.index], offsets)
+            if shifted is not None:
+                return shifted
+        return self._shift(step, parsed.column(step.index), offsets.to_pylist(), run)
 
     # ---------------------------------------------------------------- column steps
 
@@ -486,6 +614,32 @@ def _generaliser(col: ColumnPolicy) -> tuple[ValueFn | None, Callable[[str, int]
     if gen.method == "sector":
         return t.postcode_sector, None
     return t.NumberBander(Decimal(gen.width)), None
+
+
+def _generaliser_vector(col: ColumnPolicy) -> VectorFn | None:
+    """The vectorised twin of :func:`_generaliser`'s value fn, where there is one."""
+    gen = col.generalise
+    assert gen is not None
+    if gen.method == "truncate":
+        return vt.truncate_to_month if gen.to == "month" else vt.truncate_to_year
+    if gen.method == "to_year":
+        return vt.truncate_to_year
+    if gen.method == "age_band":
+        return partial(
+            vt.age_band, reference=gen.reference_date, width=gen.width, top_code=gen.top_code
+        )
+    if gen.method == "district":
+        return vt.postcode_district
+    if gen.method == "sector":
+        return vt.postcode_sector
+    return None  # date shifts have their own path; number bands run per cell
+
+
+def _as_array(column: pa.Array | Column) -> pa.StringArray:
+    """An output column as an Arrow string array (a per-cell step gives a list)."""
+    if isinstance(column, pa.Array):
+        return column
+    return pa.array(column, pa.string())
 
 
 def output_kind(col: ColumnPolicy) -> ColumnKind:

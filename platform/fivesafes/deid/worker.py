@@ -22,6 +22,12 @@ from fivesafes.deid.io.types import Cell, Chunk, ParsedChunk
 from fivesafes.deid.io.writers import encode_csv, encode_jsonl, encode_pgcopy
 from fivesafes.deid.plan import ChunkStats, RowPlan, Scrubber
 from fivesafes.deid.types import ScrubberConfig
+from fivesafes.deid.vector.csv_parse import parse_csv_chunk_arrow
+from fivesafes.deid.vector.encode import (
+    encode_csv_arrays,
+    encode_jsonl_arrays,
+    encode_pgcopy_arrays,
+)
 
 ScrubberFactory = Callable[[ScrubberConfig], Scrubber]
 Encoding = Literal["csv", "jsonl", "columns", "pgcopy"]
@@ -77,9 +83,13 @@ class WorkerState:
     def process(self, chunk: Chunk) -> ChunkResult:
         spec = self.spec
         if chunk.csv_bytes is not None:
-            parsed = parse_csv_chunk(chunk, spec.header, spec.encoding, spec.limits)
+            parsed = parse_csv_chunk_arrow(
+                chunk, spec.header, spec.encoding, spec.limits
+            ) or parse_csv_chunk(chunk, spec.header, spec.encoding, spec.limits)
         else:
             parsed = ParsedChunk.of_columns(chunk)
+        if parsed.arrays is not None and spec.plan.vectorised and not spec.capture_patients:
+            return self._process_arrays(chunk, parsed)
         patients = None
         if spec.capture_patients:
             columns, stats, patients = spec.plan.apply_capturing(parsed, self.scrubber)
@@ -94,6 +104,21 @@ class WorkerState:
             result.payload = encode_pgcopy(columns)
         else:
             result.columns = columns
+        return result
+
+    def _process_arrays(self, chunk: Chunk, parsed: ParsedChunk) -> ChunkResult:
+        """The vectorised path: Arrow columns in, the same bytes or values out."""
+        spec = self.spec
+        arrays, stats = spec.plan.apply_arrays(parsed)
+        result = ChunkResult(chunk.index, chunk.units_done, stats)
+        if spec.output == "csv":
+            result.payload = encode_csv_arrays(arrays)
+        elif spec.output == "jsonl":
+            result.payload = encode_jsonl_arrays(arrays, spec.plan.outputs)
+        elif spec.output == "pgcopy":
+            result.payload = encode_pgcopy_arrays(arrays)
+        else:
+            result.columns = [array.to_pylist() for array in arrays]
         return result
 
 
@@ -116,6 +141,13 @@ def _exit_with_parent(interval: float = 1.0) -> None:
         while os.getppid() == parent:
             time.sleep(interval)
         os._exit(1)
+
+    if process is not None and os.getppid() != parent:
+        # A fork server's child (its parent process is the fork server, not the pool's
+        # owner), or an owner already gone: the owner's sentinel ends when it does.
+        def watch() -> None:
+            process.join()
+            os._exit(1)
 
     threading.Thread(target=watch, name="fivesafes-parent-watch", daemon=True).start()
 

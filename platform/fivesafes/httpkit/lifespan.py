@@ -70,8 +70,9 @@ async def _recover_until_done(app: FastAPI, interval: float = 30.0) -> None:
 def _start_ingestion(app: FastAPI) -> IngestionRunner:
     """The background runner of uploads (recovery of the last process's runs is separate)."""
     settings = app.state.settings
-    # The server is multi-threaded: never fork it.
-    options = IngestorOptions.from_settings(settings, start_method="spawn")
+    # The server is multi-threaded: never fork it. A fork server (a fresh single-threaded
+    # process that has imported the engine once) forks the workers instead.
+    options = IngestorOptions.from_settings(settings, start_method="forkserver")
     ingestor = Ingestor(app.state.session_factory, app.state.keystore, options)
     return IngestionRunner(
         ingestor,

@@ -63,8 +63,9 @@ class IngestionJob:
 class IngestorOptions:
     """How an :class:`Ingestor` runs its jobs: the engine's processes and the lease.
 
-    ``start_method`` is ``spawn`` in the multi-threaded server (forking a process with
-    threads is unsafe) and ``fork`` elsewhere (faster to start). ``lease_seconds`` must be
+    ``start_method`` is ``forkserver`` in the multi-threaded server (forking a process
+    with threads is unsafe; the fork server is a fresh process that forks the workers) and
+    ``fork`` elsewhere. ``lease_seconds`` must be
     the server's own setting wherever the upload runs, since its watchdog judges every
     upload by it.
     """

@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import pyarrow as pa
+
+from fivesafes.keys.batch_hmac import BatchHmacSha256, hex_prefixes
 from fivesafes.keys.derivation import derive_key
 
 _BLOCK = 64  # SHA-256 block size
@@ -55,15 +58,25 @@ class Pseudonymiser:
     master, and need nothing more.
     """
 
-    __slots__ = ("_mac", "namespace")
+    __slots__ = ("_batch", "_mac", "namespace")
 
     def __init__(self, master: bytes, namespace: str) -> None:
         self.namespace = namespace
-        self._mac = HmacSha256(derive_key(master, "pseudonym", namespace))
+        subkey = derive_key(master, "pseudonym", namespace)
+        self._mac = HmacSha256(subkey)
+        self._batch = BatchHmacSha256(subkey)
 
     def __call__(self, normalised: str) -> str:
         """The pseudonym of an already-normalised identifier."""
         return self._mac.digest(normalised.encode("utf-8"))[:16].hex()
+
+    def many_array(self, normalised: pa.StringArray) -> pa.StringArray:
+        """The pseudonyms of a column of normalised identifiers at once (null stays null).
+
+        Equal, value for value, to calling the pseudonymiser on each: the engine's
+        vectorised path (see :mod:`fivesafes.keys.batch_hmac`).
+        """
+        return hex_prefixes(self._batch.digests(normalised), PSEUDONYM_HEX_CHARS // 2)
 
     def matches(self, normalised: str, pseudonym: str) -> bool:
         """Whether ``pseudonym`` belongs to ``normalised`` (constant-time comparison)."""

@@ -10,9 +10,12 @@ import codecs
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from fivesafes.deid.io.limits import DEFAULT_LIMITS, ReaderLimits
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Cell = str | None
 
@@ -53,6 +56,11 @@ class ParsedChunk:
 
     ``locate`` computes the lines when the reader did not know them cheaply (a CSV chunk
     whose records span lines): only an error path ever needs them.
+
+    ``arrays`` holds the same columns as Arrow string arrays (no nulls: an empty cell is
+    ``""``) when the chunk was parsed by the vectorised reader
+    (:mod:`fivesafes.deid.vector.csv_parse`); ``columns`` is then filled from them only
+    for a column that leaves the vectorised path (see :meth:`column`).
     """
 
     columns: list[Sequence[Cell]]
@@ -60,6 +68,15 @@ class ParsedChunk:
     first_line: int
     lines: list[int] | None = None
     locate: Callable[[], list[int]] | None = field(default=None, repr=False)
+    arrays: list[pa.StringArray] | None = field(default=None, repr=False)
+
+    def column(self, index: int) -> Sequence[Cell]:
+        """Column ``index`` as Python values, materialised from ``arrays`` once if needed."""
+        if self.arrays is not None and not self.columns:
+            self.columns = [None] * len(self.arrays)  # type: ignore[list-item]
+        if self.arrays is not None and self.columns[index] is None:
+            self.columns[index] = self.arrays[index].to_pylist()
+        return self.columns[index]
 
     @classmethod
     def of_columns(cls, chunk: Chunk) -> ParsedChunk:
