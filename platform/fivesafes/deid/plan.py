@@ -411,7 +411,7 @@ class RowPlan:
             elif step.shift is not None:
                 outputs[step.name] = self._shift_array(step, parsed, offsets, run)
             elif step.fn is not None:
-                vector = step.vector(arrays[step.index]) if step.vector is not None else None
+                vector = _vectorised(step.vector, arrays[step.index])
                 if vector is None:
                     outputs[step.name] = self._map(step, parsed.column(step.index), run)
                 else:
@@ -434,8 +434,7 @@ class RowPlan:
         assert parsed.arrays is not None
         pseudonym = step.pseudonymise
         assert pseudonym is not None
-        values = parsed.arrays[step.index]
-        keys = step.vector(values) if step.vector is not None else None
+        keys = _vectorised(step.vector, parsed.arrays[step.index])
         if keys is None or (step.policy.role == "patient_id" and keys.null_count):
             listed, pseudonyms = self._pseudonymise(step, parsed.column(step.index), run)
             return pa.array(listed, pa.string()), pseudonyms
@@ -453,7 +452,9 @@ class RowPlan:
         assert parsed.arrays is not None
         assert offsets is not None
         if step.shift is t.shift_date:
-            shifted = vt.shift_dates(parsed.arrays[step.index], offsets)
+            shifted = _vectorised(
+                partial(vt.shift_dates, offsets=offsets), parsed.arrays[step.index]
+            )
             if shifted is not None:
                 return shifted
         return self._shift(step, parsed.column(step.index), offsets.to_pylist(), run)
@@ -633,6 +634,21 @@ def _generaliser_vector(col: ColumnPolicy) -> VectorFn | None:
     if gen.method == "sector":
         return vt.postcode_sector
     return None  # date shifts have their own path; number bands run per cell
+
+
+def _vectorised(fn: VectorFn | None, values: pa.StringArray) -> pa.StringArray | None:
+    """``fn(values)``, or None (decline) when there is no twin or Arrow raised.
+
+    The twins decline rather than raise, but an Arrow error that slipped through would
+    quote the value it failed on, and values may be identifiers: the per-cell step then
+    runs instead and reports by line and column only.
+    """
+    if fn is None:
+        return None
+    try:
+        return fn(values)
+    except (pa.ArrowException, ValueError, OverflowError):
+        return None
 
 
 def _as_array(column: pa.Array | Column) -> pa.StringArray:

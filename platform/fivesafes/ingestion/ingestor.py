@@ -75,6 +75,8 @@ class IngestorOptions:
     start_method: str = "fork"
     lease_seconds: float = 300.0
     fail_retry: Retry = field(default_factory=Retry)
+    #: Rows per engine chunk (None: the engine's default); progress moves a chunk at a time.
+    chunk_rows: int | None = None
 
     @classmethod
     def from_settings(
@@ -200,6 +202,7 @@ class Ingestor:
                     optouts=optouts,
                     start_method=options.start_method,
                     capture_patients=capture is not None,
+                    chunk_rows=options.chunk_rows,
                 ),
             ) as run:
                 needs_review = policy.review_sample is not None

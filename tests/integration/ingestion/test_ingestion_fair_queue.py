@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivesafes.datasets.models import DatasetVersion, Upload
 from fivesafes.db import session_scope
 from fivesafes.deid.io.types import StreamInput
-from fivesafes.ingestion.ingestor import IngestionJob, Ingestor
+from fivesafes.ingestion.ingestor import IngestionJob, Ingestor, IngestorOptions
 from fivesafes.ingestion.runner import IngestionRunner
 from fivesafes.ingestion.service import create_upload
 from fivesafes.keys.store import InMemoryKeyStore
@@ -54,7 +54,8 @@ class TrickleReader(io.RawIOBase):
 def runner(
     session_factory: sessionmaker[Session], keystore: InMemoryKeyStore
 ) -> Iterator[IngestionRunner]:
-    ingestor = Ingestor(session_factory, keystore)
+    # Chunks of 2,000 rows: the 12,000-row upload reports progress six times on the way.
+    ingestor = Ingestor(session_factory, keystore, IngestorOptions(chunk_rows=2_000))
     runner = IngestionRunner(ingestor, workers=2, large_bytes=256 * 1024)
     yield runner
     runner.shutdown()

@@ -21,6 +21,7 @@ parser accepts things Python's ``date`` rejects (year 0) and is no faster.
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -66,8 +67,16 @@ _INTEGER = rf"^{_WS}*[+-]?[0-9]{{1,18}}{_WS}*$"
 #: ``transforms._DECIMAL``, matched after stripping.
 _DECIMAL = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 
-_BOOLEAN_SPELLINGS = pa.array(["true", "t", "yes", "y", "1", "false", "f", "no", "n", "0"])
-_BOOLEAN_VALUES = pa.array(["true"] * 5 + ["false"] * 5, pa.string())
+_BOOLEAN_SPELLINGS = ("true", "t", "yes", "y", "1", "false", "f", "no", "n", "0")
+
+
+@cache
+def _boolean_arrays() -> tuple[pa.StringArray, pa.StringArray]:
+    """The spellings and what each means, built on first use: any Arrow array built at
+    import time makes pyarrow import pandas, which the local engine never needs loaded."""
+    spellings = pa.array(_BOOLEAN_SPELLINGS, pa.string())
+    return spellings, pa.array(["true"] * 5 + ["false"] * 5, pa.string())
+
 
 _DATE_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9]
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
@@ -420,10 +429,11 @@ def canonical_boolean(values: pa.StringArray) -> pa.StringArray | None:
     if not (_usable(values) and _all_ascii(values)):
         return None
     nonempty = _nonempty(values)
-    found = pc.index_in(pc.ascii_lower(_stripped(values)), value_set=_BOOLEAN_SPELLINGS)
+    spellings, meanings = _boolean_arrays()
+    found = pc.index_in(pc.ascii_lower(_stripped(values)), value_set=spellings)
     if found.null_count != len(values) - int(np.count_nonzero(nonempty)):
         return None  # a cell that is not a boolean (empty cells are the only misses allowed)
-    return pc.take(_BOOLEAN_VALUES, found)
+    return pc.take(meanings, found)
 
 
 # ---------------------------------------------------------------- identifiers

@@ -195,3 +195,27 @@ def test_the_vectorised_path_is_taken_for_a_clean_extract(
         payload = b"".join(r.payload or b"" for r in run.results())
     assert sum(taken) == 30
     assert payload.count(b"\n") == 30
+
+
+def test_an_arrow_error_in_a_twin_falls_back_without_its_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Arrow error quotes the value it failed on: the column runs per cell instead."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    from fivesafes.deid import plan  # noqa: PLC0415
+
+    rows = [[CLEAN[name][i % len(CLEAN[name])] for name in NAMES] for i in range(12)]
+    _write(tmp_path / "in.csv", rows)
+    policy = _policy("reject_file", False)
+    expected, _ = _run(tmp_path, policy, vectorised=True, out="csv")
+
+    def leaky(*args: Any, **kwargs: Any) -> Any:
+        raise pa.ArrowInvalid("Failed to parse string: '9434765919'")
+
+    monkeypatch.setitem(plan._NORMALISERS_VECTOR, "nhs_number", leaky)
+    monkeypatch.setattr(plan.vt, "postcode_district", leaky)
+    monkeypatch.setattr(plan.vt, "shift_dates", leaky)
+    found, report = _run(tmp_path, policy, vectorised=True, out="csv")
+    assert found == expected
+    assert report is not None
